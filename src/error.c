@@ -1,0 +1,84 @@
+/* error.c -- fixed MMF_E* codes, their names and texts, and the per-thread
+ * record of the last failure (OS code + one-line message). */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MMF_ERROR_MSG_MAX 512
+
+static _Thread_local struct {
+  int code;
+  int os_code;
+  char msg[MMF_ERROR_MSG_MAX];
+} last;
+
+const char *mmf_strerror(int code) {
+  switch (code) {
+#define MMF_XX_TEXT(name, value, text)                                         \
+  case MMF_##name:                                                             \
+    return text;
+    MMF_ERRNO_MAP(MMF_XX_TEXT)
+#undef MMF_XX_TEXT
+  case 0:
+    return "success";
+  default:
+    return "unknown error";
+  }
+}
+
+const char *mmf_err_name(int code) {
+  switch (code) {
+#define MMF_XX_NAME(name, value, text)                                         \
+  case MMF_##name:                                                             \
+    return "MMF_" #name;
+    MMF_ERRNO_MAP(MMF_XX_NAME)
+#undef MMF_XX_NAME
+  case 0:
+    return "MMF_OK";
+  default:
+    return "MMF_UNKNOWN";
+  }
+}
+
+int mmf_last_error(void) { return last.code; }
+int mmf_last_os_error(void) { return last.os_code; }
+const char *mmf_last_error_message(void) { return last.msg; }
+
+static int record(int code, int os_code, const char *fmt, va_list ap) {
+  last.code = code;
+  last.os_code = os_code;
+  vsnprintf(last.msg, sizeof last.msg, fmt, ap);
+  return code;
+}
+
+int mmf__error(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  record(code, 0, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int mmf__error_os(int code, int os_code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  record(code, os_code, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int mmf__error_in(const char *api, const char *path, int code) {
+  char tmp[2 * MMF_ERROR_MSG_MAX + 64];
+  /* Already prefixed (a public call used by another): keep the inner one. */
+  if (strncmp(last.msg, "mmf_", 4) == 0)
+    return code;
+  if (path && !strstr(last.msg, path))
+    snprintf(tmp, sizeof tmp, "%s \"%s\": %s", api, path, last.msg);
+  else
+    snprintf(tmp, sizeof tmp, "%s: %s", api, last.msg);
+  memcpy(last.msg, tmp, sizeof last.msg - 1); /* keeps what fits */
+  last.msg[sizeof last.msg - 1] = '\0';
+  return code;
+}

@@ -1,0 +1,75 @@
+/*
+ * src/internal.h -- what the library's portable files share: the error
+ * recorder, fault injection, and the core objects' layouts.
+ */
+#ifndef MMF_INTERNAL_H
+#define MMF_INTERNAL_H
+
+#include "mmf.h"
+#include "os.h"
+
+#include <stdatomic.h>
+
+#if defined(__GNUC__)
+#define MMF_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define MMF_PRINTF(f, a)
+#endif
+
+/* ---- errors (error.c) ---------------------------------------------------
+ * Every failure is recorded once, where it is found, then callers add their
+ * name in front. All return `code` so they can be used as `return ...;`. */
+
+/* Record a failure found by mmf itself (no OS code). */
+int mmf__error(int code, const char *fmt, ...) MMF_PRINTF(2, 3);
+/* Record a failure of the OS: the backend's call. */
+int mmf__error_os(int code, int os_code, const char *fmt, ...)
+    MMF_PRINTF(3, 4);
+/* Put the public call's name (and the file's path, when given and not
+ * already in the message) in front of the recorded message:
+ * `mmf_view_map "/data/x": mmap: Cannot allocate memory`. */
+int mmf__error_in(const char *api, const char *path, int code);
+
+/* ---- fault injection (fault.c) ------------------------------------------
+ * Every OS call in a backend asks mmf__fault_check(name) first; when it says
+ * 1 the backend fails that call with the errno a real failure would give.
+ * Tests arm it: the nth checked call from now fails (1 = the next one). */
+int mmf__fault_check(const char *call);
+void mmf__fault_arm(unsigned long nth);
+/* 1 when the armed fault fired since mmf__fault_arm(). */
+int mmf__fault_fired(void);
+/* Name of the call the fault hit, or "" if none. */
+const char *mmf__fault_call(void);
+
+/* ---- core objects --------------------------------------------------------*/
+
+struct mmf_map {
+  atomic_int refs;     /* 1 for the user's handle + 1 per live view */
+  int user_open;       /* 1 until mmf_map_close() */
+  mmf_os_file file;
+  mmf_os_section section;
+  uint64_t size;       /* bytes the mapping covers */
+  int prot;            /* public MMF_PROT_* value as opened */
+  unsigned os_prot;    /* MMF__OS_PROT_* the section allows */
+  unsigned flags;      /* MMF_OPEN_* */
+  char *path;          /* for error messages; "<fd N>" for native files */
+};
+
+struct mmf_view {
+  mmf_map *map;
+  void *base;          /* page/granularity-aligned start of the OS mapping */
+  size_t base_len;     /* its length */
+  unsigned char *data; /* the exact first byte the user asked for */
+  size_t len;
+  uint64_t offset;     /* file offset of data */
+  unsigned access;
+};
+
+/* map.c: reference counting shared by views. */
+void mmf__map_ref(mmf_map *map);
+int mmf__map_unref(mmf_map *map);
+
+/* Range check: [off, off+len) inside [0, size). len 0 is not special here. */
+int mmf__check_range(uint64_t off, uint64_t len, uint64_t size);
+
+#endif /* MMF_INTERNAL_H */

@@ -1,0 +1,279 @@
+/* map.c -- mapping objects: open a file (or adopt a caller's), size it,
+ * read/write/sync it, and count the references views hold on it. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *mmf_version(void) { return MMF_VERSION_STRING; }
+
+size_t mmf_page_size(void) {
+  size_t page;
+  mmf__os_sysinfo(&page, NULL);
+  return page;
+}
+
+size_t mmf_granularity(void) {
+  size_t gran;
+  mmf__os_sysinfo(NULL, &gran);
+  return gran;
+}
+
+int mmf__check_range(uint64_t off, uint64_t len, uint64_t size) {
+  if (len > UINT64_MAX - off)
+    return mmf__error(MMF_EOVERFLOW,
+                      "offset %llu + length %llu overflows a 64-bit offset",
+                      (unsigned long long)off, (unsigned long long)len);
+  if (off + len > size)
+    return mmf__error(MMF_ERANGE,
+                      "range [%llu, %llu) is past the end (%llu bytes)",
+                      (unsigned long long)off, (unsigned long long)(off + len),
+                      (unsigned long long)size);
+  return 0;
+}
+
+/* Section protection for a public prot. */
+static unsigned os_prot_of(int prot) {
+  unsigned p = MMF__OS_PROT_READ;
+  switch (prot & ~MMF_PROT_EXEC) {
+  case MMF_PROT_READWRITE:
+    p |= MMF__OS_PROT_WRITE;
+    break;
+  case MMF_PROT_WRITECOPY:
+    p |= MMF__OS_PROT_COPY;
+    break;
+  default:
+    break;
+  }
+  if (prot & MMF_PROT_EXEC)
+    p |= MMF__OS_PROT_EXEC;
+  return p;
+}
+
+static int prot_valid(int prot) {
+  int base = prot & ~MMF_PROT_EXEC;
+  return (prot & ~(MMF_PROT_EXEC | 0x3)) == 0 && base >= MMF_PROT_READ &&
+         base <= MMF_PROT_WRITECOPY;
+}
+
+/* Size the file for the mapping and create the section. On error the file
+ * is left as it was found (extend undoes itself). */
+static int map_setup(mmf_map *m, uint64_t max_size) {
+  uint64_t fsize;
+  int rc = mmf__os_file_size(m->file, &fsize);
+  if (rc)
+    return rc;
+  if (max_size == 0) {
+    if (fsize == 0)
+      return mmf__error(MMF_EEMPTY,
+                        "the file is empty and no maximum size was given");
+    max_size = fsize;
+  } else if (max_size > fsize) {
+    if (!(m->os_prot & MMF__OS_PROT_WRITE))
+      return mmf__error(MMF_ERANGE,
+                        "maximum size %llu is larger than the file (%llu "
+                        "bytes) and a read-only mapping cannot grow it",
+                        (unsigned long long)max_size,
+                        (unsigned long long)fsize);
+    rc = mmf__os_file_extend(m->file, max_size);
+    if (rc)
+      return rc;
+  }
+  m->size = max_size;
+  return mmf__os_section_open(m->file, m->os_prot, m->size, &m->section);
+}
+
+static mmf_map *map_alloc(const char *path, int prot, unsigned flags) {
+  mmf_map *m = calloc(1, sizeof *m);
+  if (!m)
+    return NULL;
+  m->path = malloc(strlen(path) + 1);
+  if (!m->path) {
+    free(m);
+    return NULL;
+  }
+  strcpy(m->path, path);
+  atomic_init(&m->refs, 1);
+  m->user_open = 1;
+  m->file = MMF_OS_FILE_INVALID;
+  m->prot = prot;
+  m->os_prot = os_prot_of(prot);
+  m->flags = flags;
+  return m;
+}
+
+static void map_free(mmf_map *m) {
+  free(m->path);
+  free(m);
+}
+
+int mmf_map_open(mmf_map **out, const char *path, int prot, unsigned flags,
+                 uint64_t max_size) {
+  static const char api[] = "mmf_map_open";
+  unsigned osflags = MMF__OS_READ;
+  mmf_map *m;
+  int created = 0, rc;
+
+  if (out)
+    *out = NULL;
+  if (!out || !path)
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "path" : "out");
+  if (!prot_valid(prot))
+    return mmf__error(MMF_EINVAL, "%s \"%s\": unknown protection 0x%x", api,
+                      path, (unsigned)prot);
+  if (flags & ~(unsigned)(MMF_OPEN_CREATE | MMF_OPEN_EXCL | MMF_OPEN_TRUNCATE |
+                          MMF_OPEN_WRITE_THROUGH))
+    return mmf__error(MMF_EINVAL, "%s \"%s\": unknown flags 0x%x", api, path,
+                      flags);
+  if ((flags & (MMF_OPEN_CREATE | MMF_OPEN_TRUNCATE)) &&
+      (prot & ~MMF_PROT_EXEC) != MMF_PROT_READWRITE)
+    return mmf__error(MMF_EINVAL,
+                      "%s \"%s\": CREATE and TRUNCATE need MMF_PROT_READWRITE",
+                      api, path);
+  if ((flags & MMF_OPEN_EXCL) && !(flags & MMF_OPEN_CREATE))
+    return mmf__error(MMF_EINVAL, "%s \"%s\": EXCL needs CREATE", api, path);
+  if ((flags & MMF_OPEN_TRUNCATE) && max_size == 0)
+    return mmf__error(MMF_EINVAL,
+                      "%s \"%s\": TRUNCATE needs a maximum size (an empty "
+                      "file cannot be mapped)",
+                      api, path);
+
+  m = map_alloc(path, prot, flags);
+  if (!m)
+    return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, path);
+  if (m->os_prot & MMF__OS_PROT_WRITE)
+    osflags |= MMF__OS_WRITE;
+  if (flags & MMF_OPEN_CREATE)
+    osflags |= MMF__OS_CREATE;
+  if (flags & MMF_OPEN_EXCL)
+    osflags |= MMF__OS_EXCL;
+  if (flags & MMF_OPEN_TRUNCATE)
+    osflags |= MMF__OS_TRUNC;
+  if (flags & MMF_OPEN_WRITE_THROUGH)
+    osflags |= MMF__OS_WRITE_THROUGH;
+
+  rc = mmf__os_open(path, osflags, &m->file, &created);
+  if (rc)
+    goto out_free;
+  rc = map_setup(m, max_size);
+  if (rc)
+    goto out_close;
+  *out = m;
+  return 0;
+
+out_close:
+  mmf__os_close(m->file);
+  if (created)
+    mmf__os_remove(path);
+out_free:
+  map_free(m);
+  return mmf__error_in(api, path, rc);
+}
+
+int mmf_map_from_native(mmf_map **out, intptr_t native, int prot,
+                        uint64_t max_size) {
+  static const char api[] = "mmf_map_from_native";
+  char name[48];
+  mmf_map *m;
+  int writable = 0, rc;
+
+  if (out)
+    *out = NULL;
+  if (!out)
+    return mmf__error(MMF_EINVAL, "%s: NULL out", api);
+  if (!prot_valid(prot))
+    return mmf__error(MMF_EINVAL, "%s: unknown protection 0x%x", api,
+                      (unsigned)prot);
+  snprintf(name, sizeof name, "<native file %lld>", (long long)native);
+  m = map_alloc(name, prot, 0);
+  if (!m)
+    return mmf__error(MMF_ENOMEM, "%s: out of memory", api);
+  rc = mmf__os_dup(native, &m->file, &writable);
+  if (rc)
+    goto out_free;
+  if ((m->os_prot & MMF__OS_PROT_WRITE) && !writable) {
+    rc = mmf__error(MMF_EBADF,
+                    "the file is not open for writing, which "
+                    "MMF_PROT_READWRITE needs");
+    goto out_close;
+  }
+  rc = map_setup(m, max_size);
+  if (rc)
+    goto out_close;
+  *out = m;
+  return 0;
+
+out_close:
+  mmf__os_close(m->file);
+out_free:
+  map_free(m);
+  return mmf__error_in(api, name, rc);
+}
+
+uint64_t mmf_map_size(const mmf_map *map) { return map ? map->size : 0; }
+
+int mmf_map_prot(const mmf_map *map) { return map ? map->prot : 0; }
+
+int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,
+                 size_t *got) {
+  size_t n = 0;
+  int rc;
+  if (got)
+    *got = 0;
+  if (!map || (!buf && len))
+    return mmf__error(MMF_EINVAL, "mmf_map_read: NULL %s", map ? "buf" : "map");
+  if (len > UINT64_MAX - offset)
+    return mmf__error_in("mmf_map_read", map->path,
+                         mmf__check_range(offset, len, UINT64_MAX));
+  rc = mmf__os_read(map->file, offset, buf, len, &n);
+  if (got)
+    *got = n;
+  return rc ? mmf__error_in("mmf_map_read", map->path, rc) : 0;
+}
+
+int mmf_map_write(mmf_map *map, uint64_t offset, const void *buf, size_t len) {
+  static const char api[] = "mmf_map_write";
+  int rc;
+  if (!map || (!buf && len))
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, map ? "buf" : "map");
+  if (!(map->os_prot & MMF__OS_PROT_WRITE))
+    return mmf__error(MMF_EPROT, "%s \"%s\": the mapping is not read-write",
+                      api, map->path);
+  rc = mmf__check_range(offset, len, map->size);
+  if (!rc)
+    rc = mmf__os_write(map->file, offset, buf, len);
+  return rc ? mmf__error_in(api, map->path, rc) : 0;
+}
+
+int mmf_map_sync(mmf_map *map) {
+  int rc;
+  if (!map)
+    return mmf__error(MMF_EINVAL, "mmf_map_sync: NULL map");
+  rc = mmf__os_file_sync(map->file);
+  return rc ? mmf__error_in("mmf_map_sync", map->path, rc) : 0;
+}
+
+void mmf__map_ref(mmf_map *map) { atomic_fetch_add(&map->refs, 1); }
+
+int mmf__map_unref(mmf_map *map) {
+  int rc = 0;
+  if (atomic_fetch_sub(&map->refs, 1) != 1)
+    return 0;
+  mmf__os_section_close(&map->section);
+  rc = mmf__os_close(map->file);
+  if (rc)
+    mmf__error_in("mmf_map_close", map->path, rc);
+  map_free(map);
+  return rc;
+}
+
+int mmf_map_close(mmf_map *map) {
+  if (!map)
+    return 0;
+  if (!map->user_open)
+    return mmf__error(MMF_EINVAL, "mmf_map_close \"%s\": already closed",
+                      map->path);
+  map->user_open = 0;
+  return mmf__map_unref(map);
+}

@@ -1,0 +1,136 @@
+/*
+ * src/os.h -- the whole contract between mmf and the operating system.
+ *
+ * Only src/os/posix.c and src/os/win32.c implement it; nothing else in mmf
+ * includes an OS header. Rules for every primitive:
+ *  - Return 0 on success or a negative MMF_E* code. On failure the primitive
+ *    has already recorded the detail with mmf__error_os() (OS code, the
+ *    failing OS call, the path when it has one); the caller may prefix it
+ *    with its own context but must not overwrite the OS code.
+ *  - Primitives have no policy: they do exactly one thing, leave nothing
+ *    behind on failure, and never allocate mmf objects.
+ *  - Every OS call goes through the fault-injection check (src/fault.h), so a
+ *    test can make the Nth call fail.
+ *  - Addresses passed to map/unmap/flush/advise/lock are aligned to the page
+ *    size; file offsets passed to mmf__os_map are aligned to the allocation
+ *    granularity. Callers guarantee this (view.c does the rounding).
+ */
+#ifndef MMF_OS_H
+#define MMF_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* An open file: a file descriptor on POSIX, a HANDLE on Windows. */
+typedef intptr_t mmf_os_file;
+#define MMF_OS_FILE_INVALID ((mmf_os_file)-1)
+
+/* A mapping object: on Windows the section HANDLE from CreateFileMappingW;
+ * on POSIX the file itself is mapped, so it is just a copy of the file. */
+typedef struct mmf_os_section {
+  mmf_os_file file;
+  intptr_t handle;
+} mmf_os_section;
+
+/* mmf__os_open flags. */
+enum {
+  MMF__OS_READ = 0x1,
+  MMF__OS_WRITE = 0x2, /* open for reading and writing */
+  MMF__OS_CREATE = 0x4,
+  MMF__OS_EXCL = 0x8,
+  MMF__OS_TRUNC = 0x10,
+  MMF__OS_WRITE_THROUGH = 0x20
+};
+
+/* Protections for sections and views (map.c translates the public enums). */
+enum {
+  MMF__OS_PROT_READ = 0x1,
+  MMF__OS_PROT_WRITE = 0x2, /* shared writes */
+  MMF__OS_PROT_COPY = 0x4,  /* private copy-on-write */
+  MMF__OS_PROT_EXEC = 0x8
+};
+
+/* mmf__os_map options. */
+enum {
+  MMF__OS_MAP_POPULATE = 0x1
+};
+
+/* Page size and allocation granularity. Cannot fail; cached after the first
+ * call. */
+void mmf__os_sysinfo(size_t *page_size, size_t *granularity);
+
+/* Open `path` (UTF-8) with MMF__OS_* flags; new files get owner read/write
+ * (0644 on POSIX; the default DACL on Windows). *created is set to 1 when
+ * this call created the file. A directory is MMF_EISDIR whatever the flags.
+ * On success *out is a new file the caller must close. */
+int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
+                 int *created);
+
+/* Remove the file at `path` (used to undo a create that failed later). */
+int mmf__os_remove(const char *path);
+
+/* Duplicate a caller's native file into one mmf owns. Fails MMF_EBADF when it
+ * is not an open file; MMF_EISDIR for a directory. *writable is set to 1 when
+ * the file is open for writing. */
+int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable);
+
+/* Close a file mmf owns. Precondition: f is valid. */
+int mmf__os_close(mmf_os_file f);
+
+/* Current size of the file in bytes. */
+int mmf__os_file_size(mmf_os_file f, uint64_t *size);
+
+/* Grow the file to `size` bytes, reserving real blocks for the new part so
+ * later stores through a view cannot fail for lack of space (MMF_ENOSPC
+ * here instead). Precondition: size > current size, file open for write. */
+int mmf__os_file_extend(mmf_os_file f, uint64_t size);
+
+/* Make the file's data durable on its device (fdatasync / FlushFileBuffers). */
+int mmf__os_file_sync(mmf_os_file f);
+
+/* Read/write at an offset without moving a file position. *done is the byte
+ * count moved (a read is short only at end of file). */
+int mmf__os_read(mmf_os_file f, uint64_t off, void *buf, size_t len,
+                 size_t *done);
+int mmf__os_write(mmf_os_file f, uint64_t off, const void *buf, size_t len);
+
+/* Create the mapping object for `size` bytes of `f` with MMF__OS_PROT_*
+ * (WRITE or COPY selects the section's page protection; EXEC adds execute).
+ * Precondition: size <= file size. On success *out must be closed. */
+int mmf__os_section_open(mmf_os_file f, unsigned prot, uint64_t size,
+                         mmf_os_section *out);
+void mmf__os_section_close(mmf_os_section *s);
+
+/* Map `len` bytes of the section from file offset `off` (granularity
+ * aligned) with exactly one of READ/WRITE/COPY plus optional EXEC.
+ * `opts` is MMF__OS_MAP_*. On success *out is page aligned. */
+int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
+                unsigned prot, unsigned opts, void **out);
+
+/* Unmap what mmf__os_map returned (whole mapping only). */
+int mmf__os_unmap(void *addr, size_t len);
+
+/* Write back dirty pages of [addr, addr+len); wait when `wait` is nonzero. */
+int mmf__os_flush(void *addr, size_t len, int wait);
+
+/* Apply mmf_advice `advice` to [addr, addr+len). MMF_ENOTSUP when the OS
+ * has no such advice. */
+int mmf__os_advise(void *addr, size_t len, int advice);
+
+/* Fault [addr, addr+len) into RAM now (MADV_POPULATE_READ /
+ * PrefetchVirtualMemory). Best effort: MMF_ENOTSUP when unavailable. */
+int mmf__os_prefetch(void *addr, size_t len);
+
+/* Ask for huge pages on [addr, addr+len). MMF_ENOTSUP when unavailable. */
+int mmf__os_huge(void *addr, size_t len);
+
+/* Lock / unlock [addr, addr+len) in RAM. */
+int mmf__os_lock(void *addr, size_t len);
+int mmf__os_unlock(void *addr, size_t len);
+
+/* Page faults this process has taken that needed no I/O (minor faults), or
+ * 0 when the OS does not count them. Cannot fail. Used by window.c to see
+ * whether the kernel maps a file in 4 KiB pieces. */
+uint64_t mmf__os_minor_faults(void);
+
+#endif /* MMF_OS_H */

@@ -1,0 +1,373 @@
+/* src/os/posix.c -- the src/os.h contract on Linux (and other POSIX systems
+ * where the calls exist). The only file of mmf that includes sys/mman.h. */
+#define _GNU_SOURCE
+#include "../internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- errors --------------------------------------------------------------*/
+
+static int posix_code(int err) {
+  switch (err) {
+  case ENOENT:
+  case ENOTDIR:
+  case ELOOP:
+    return MMF_ENOENT;
+  case EEXIST:
+    return MMF_EEXIST;
+  case EACCES:
+  case EROFS:
+  case ETXTBSY:
+    return MMF_EACCES;
+  case EPERM:
+    return MMF_EPERM;
+  case EISDIR:
+    return MMF_EISDIR;
+  case ENOMEM:
+    return MMF_ENOMEM;
+  case ENOSPC:
+  case EDQUOT:
+    return MMF_ENOSPC;
+  case EIO:
+    return MMF_EIO;
+  case EINVAL:
+    return MMF_EINVAL;
+  case EOVERFLOW:
+    return MMF_EOVERFLOW;
+  case EBADF:
+    return MMF_EBADF;
+  case ENOTSUP:
+  case ENODEV:
+  case ENOSYS:
+    return MMF_ENOTSUP;
+  case EBUSY:
+    return MMF_EBUSY;
+  case ENAMETOOLONG:
+    return MMF_ENAMETOOLONG;
+  case EMFILE:
+  case ENFILE:
+    return MMF_EMFILE;
+  case EFBIG:
+    return MMF_EFBIG;
+  case EAGAIN:
+    return MMF_EAGAIN;
+  default:
+    return MMF_EOS;
+  }
+}
+
+/* Record errno's failure of `call` (on `path`, which may be NULL). */
+static int posix_fail(int err, const char *call, const char *path) {
+  if (path)
+    return mmf__error_os(posix_code(err), err, "%s \"%s\": %s", call, path,
+                         strerror(err));
+  return mmf__error_os(posix_code(err), err, "%s: %s", call, strerror(err));
+}
+
+/* Fault injection: FAULT(name, errno) is true when the armed fault hits this
+ * call; errno is then set as the real failure would set it. */
+#define FAULT(call, err) (mmf__fault_check(call) ? (errno = (err), 1) : 0)
+
+/* ---- system facts --------------------------------------------------------*/
+
+void mmf__os_sysinfo(size_t *page_size, size_t *granularity) {
+  static size_t page;
+  if (page == 0) {
+    long p = sysconf(_SC_PAGESIZE);
+    page = p > 0 ? (size_t)p : 4096;
+  }
+  if (page_size)
+    *page_size = page;
+  if (granularity)
+    *granularity = page;
+}
+
+uint64_t mmf__os_minor_faults(void) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) != 0)
+    return 0;
+  return (uint64_t)ru.ru_minflt;
+}
+
+/* ---- files ---------------------------------------------------------------*/
+
+int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
+                 int *created) {
+  int oflags = O_CLOEXEC;
+  int fd = -1;
+  struct stat st;
+
+  *out = MMF_OS_FILE_INVALID;
+  *created = 0;
+  oflags |= (flags & MMF__OS_WRITE) ? O_RDWR : O_RDONLY;
+  if (flags & MMF__OS_TRUNC)
+    oflags |= O_TRUNC;
+  if (flags & MMF__OS_WRITE_THROUGH)
+    oflags |= O_DSYNC;
+
+  if (flags & MMF__OS_CREATE) {
+    /* Try an exclusive create first so we know whether this call made the
+     * file (and may remove it again if a later step fails). */
+    if (FAULT("open", ENOSPC))
+      fd = -1;
+    else
+      fd = open(path, oflags | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0)
+      *created = 1;
+    else if (errno != EEXIST || (flags & MMF__OS_EXCL))
+      return posix_fail(errno, "open", path);
+  }
+  if (fd < 0) {
+    if (FAULT("open", EACCES))
+      return posix_fail(errno, "open", path);
+    fd = open(path, oflags);
+    if (fd < 0)
+      return posix_fail(errno, "open", path);
+  }
+  if (FAULT("fstat", EIO) || fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    if (*created)
+      unlink(path);
+    *created = 0;
+    return posix_fail(err, "fstat", path);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    close(fd);
+    return posix_fail(EISDIR, "open", path);
+  }
+  *out = fd;
+  return 0;
+}
+
+int mmf__os_remove(const char *path) {
+  if (FAULT("unlink", EIO) || unlink(path) != 0)
+    return posix_fail(errno, "unlink", path);
+  return 0;
+}
+
+int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
+  int fd, fl;
+  struct stat st;
+
+  *out = MMF_OS_FILE_INVALID;
+  if (native < 0 || native > INT32_MAX)
+    return posix_fail(EBADF, "fcntl", NULL);
+  if (FAULT("fcntl", EBADF) || (fl = fcntl((int)native, F_GETFL)) < 0)
+    return posix_fail(errno, "fcntl(F_GETFL)", NULL);
+  if (FAULT("fstat", EIO) || fstat((int)native, &st) != 0)
+    return posix_fail(errno, "fstat", NULL);
+  if (S_ISDIR(st.st_mode))
+    return posix_fail(EISDIR, "fstat", NULL);
+  if ((fl & O_ACCMODE) == O_WRONLY) /* cannot map a write-only file */
+    return mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is write-only: "
+                         "a mapping needs read access", (int)native);
+  if (FAULT("fcntl", EMFILE) ||
+      (fd = fcntl((int)native, F_DUPFD_CLOEXEC, 0)) < 0)
+    return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", NULL);
+  *writable = (fl & O_ACCMODE) == O_RDWR;
+  *out = fd;
+  return 0;
+}
+
+int mmf__os_close(mmf_os_file f) {
+  /* Linux always releases the descriptor, even when close reports an error,
+   * so an injected failure closes it too (no leak, error still reported). */
+  int injected = FAULT("close", EIO);
+  if (close((int)f) != 0 || injected)
+    return posix_fail(injected ? EIO : errno, "close", NULL);
+  return 0;
+}
+
+int mmf__os_file_size(mmf_os_file f, uint64_t *size) {
+  struct stat st;
+  if (FAULT("fstat", EIO) || fstat((int)f, &st) != 0)
+    return posix_fail(errno, "fstat", NULL);
+  *size = (uint64_t)st.st_size;
+  return 0;
+}
+
+int mmf__os_file_extend(mmf_os_file f, uint64_t size) {
+  uint64_t old;
+  int err, rc;
+
+  if (size > (uint64_t)INT64_MAX)
+    return posix_fail(EFBIG, "fallocate", NULL);
+  rc = mmf__os_file_size(f, &old);
+  if (rc)
+    return rc;
+  /* Reserve real blocks so a store through a view can never hit a full disk
+   * (which would be SIGBUS); posix_fallocate writes zeros itself on file
+   * systems without fallocate. It returns the error instead of setting
+   * errno. */
+  if (FAULT("posix_fallocate", ENOSPC))
+    err = ENOSPC;
+  else
+    err = posix_fallocate((int)f, (off_t)old, (off_t)(size - old));
+  if (err != 0) {
+    /* Undo a partial extension so nothing is left behind. */
+    if (ftruncate((int)f, (off_t)old) != 0) {
+      /* best effort; the fallocate error is what the user needs */
+    }
+    return posix_fail(err, "posix_fallocate", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_file_sync(mmf_os_file f) {
+  if (FAULT("fdatasync", EIO) || fdatasync((int)f) != 0)
+    return posix_fail(errno, "fdatasync", NULL);
+  return 0;
+}
+
+int mmf__os_read(mmf_os_file f, uint64_t off, void *buf, size_t len,
+                 size_t *done) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n;
+    if (FAULT("pread", EIO))
+      n = -1;
+    else
+      n = pread((int)f, (char *)buf + got, len - got, (off_t)(off + got));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      *done = got;
+      return posix_fail(errno, "pread", NULL);
+    }
+    if (n == 0)
+      break;
+    got += (size_t)n;
+  }
+  *done = got;
+  return 0;
+}
+
+int mmf__os_write(mmf_os_file f, uint64_t off, const void *buf, size_t len) {
+  size_t put = 0;
+  while (put < len) {
+    ssize_t n;
+    if (FAULT("pwrite", ENOSPC))
+      n = -1;
+    else
+      n = pwrite((int)f, (const char *)buf + put, len - put,
+                 (off_t)(off + put));
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return posix_fail(errno, "pwrite", NULL);
+    }
+    put += (size_t)n;
+  }
+  return 0;
+}
+
+/* ---- sections and views --------------------------------------------------*/
+
+int mmf__os_section_open(mmf_os_file f, unsigned prot, uint64_t size,
+                         mmf_os_section *out) {
+  /* POSIX maps the file itself: nothing to create. */
+  (void)prot;
+  (void)size;
+  out->file = f;
+  out->handle = -1;
+  return 0;
+}
+
+void mmf__os_section_close(mmf_os_section *s) { s->handle = -1; }
+
+int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
+                unsigned prot, unsigned opts, void **out) {
+  int mprot = PROT_READ;
+  int mflags = (prot & MMF__OS_PROT_COPY) ? MAP_PRIVATE : MAP_SHARED;
+  void *p;
+
+  if (prot & (MMF__OS_PROT_WRITE | MMF__OS_PROT_COPY))
+    mprot |= PROT_WRITE;
+  if (prot & MMF__OS_PROT_EXEC)
+    mprot |= PROT_EXEC;
+  if (opts & MMF__OS_MAP_POPULATE)
+    mflags |= MAP_POPULATE;
+  if (off > (uint64_t)INT64_MAX)
+    return posix_fail(EOVERFLOW, "mmap", NULL);
+  if (FAULT("mmap", ENOMEM))
+    p = MAP_FAILED;
+  else
+    p = mmap(NULL, len, mprot, mflags, (int)s->file, (off_t)off);
+  if (p == MAP_FAILED)
+    return posix_fail(errno, "mmap", NULL);
+  *out = p;
+  return 0;
+}
+
+int mmf__os_unmap(void *addr, size_t len) {
+  int injected = FAULT("munmap", EINVAL);
+  /* munmap only fails on bad arguments; an injected failure still unmaps so
+   * the test's leak check sees the library's real behaviour. */
+  if (munmap(addr, len) != 0 || injected)
+    return posix_fail(injected ? EINVAL : errno, "munmap", NULL);
+  return 0;
+}
+
+int mmf__os_flush(void *addr, size_t len, int wait) {
+  if (FAULT("msync", EIO) || msync(addr, len, wait ? MS_SYNC : MS_ASYNC) != 0)
+    return posix_fail(errno, "msync", NULL);
+  return 0;
+}
+
+int mmf__os_advise(void *addr, size_t len, int advice) {
+  int a;
+  switch (advice) {
+  case MMF_ADVICE_NORMAL:
+    a = MADV_NORMAL;
+    break;
+  case MMF_ADVICE_SEQUENTIAL:
+    a = MADV_SEQUENTIAL;
+    break;
+  case MMF_ADVICE_RANDOM:
+    a = MADV_RANDOM;
+    break;
+  case MMF_ADVICE_WILLNEED:
+    a = MADV_WILLNEED;
+    break;
+  case MMF_ADVICE_DONTNEED:
+    a = MADV_DONTNEED;
+    break;
+  default:
+    return posix_fail(EINVAL, "madvise", NULL);
+  }
+  if (FAULT("madvise", EINVAL) || madvise(addr, len, a) != 0)
+    return posix_fail(errno, "madvise", NULL);
+  return 0;
+}
+
+int mmf__os_prefetch(void *addr, size_t len) {
+  if (FAULT("madvise", EINVAL) || madvise(addr, len, MADV_POPULATE_READ) != 0)
+    return posix_fail(errno, "madvise(MADV_POPULATE_READ)", NULL);
+  return 0;
+}
+
+int mmf__os_huge(void *addr, size_t len) {
+  if (FAULT("madvise", EINVAL) || madvise(addr, len, MADV_HUGEPAGE) != 0)
+    return posix_fail(errno, "madvise(MADV_HUGEPAGE)", NULL);
+  return 0;
+}
+
+int mmf__os_lock(void *addr, size_t len) {
+  if (FAULT("mlock", ENOMEM) || mlock(addr, len) != 0)
+    return posix_fail(errno, "mlock", NULL);
+  return 0;
+}
+
+int mmf__os_unlock(void *addr, size_t len) {
+  if (FAULT("munlock", ENOMEM) || munlock(addr, len) != 0)
+    return posix_fail(errno, "munlock", NULL);
+  return 0;
+}

@@ -1,0 +1,195 @@
+/* window.c -- sliding windows: walk a mapping of any size a bounded window
+ * at a time, forward or backward; with MMF_WINDOW_AUTO, switch a read-only
+ * walk to the OS's read path when the kernel maps the file 4 KiB at a time. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+/* Buffered (read-path) windows are cut to this size: it keeps the buffer in
+ * the CPU's L2 cache while the caller processes it (see docs/BENCHMARKS.md,
+ * `mmf-bench scan`). */
+#define READ_CHUNK ((size_t)256 << 10)
+
+/* A mapped window that took at least one minor fault per this many bytes
+ * was faulted in small pieces: the kernel holds the file in small folios and
+ * maps at most a fault-around block (64 KiB) per fault. Large folios are
+ * mapped a folio (>= 128 KiB) at a time. */
+#define SMALL_FOLIO_BYTES_PER_FAULT ((uint64_t)96 << 10)
+
+enum { MODE_MAP = 0, MODE_PROBE, MODE_READ };
+
+struct mmf_window {
+  mmf_map *map;
+  uint64_t lo, hi;  /* what is left to deliver: [lo, hi) */
+  size_t size;      /* window size (granularity multiple) */
+  unsigned access;
+  unsigned flags;
+  int mode;
+  mmf_view *cur;    /* the mapped window, if any */
+  uint64_t probe_faults; /* minor faults when the probe window was handed out */
+  size_t probe_len;
+  unsigned char *buf;    /* READ mode buffer (READ_CHUNK bytes) */
+  uint64_t buffered;
+};
+
+int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
+                    uint64_t end, size_t window_size, unsigned access,
+                    unsigned flags) {
+  static const char api[] = "mmf_window_open";
+  size_t gran = mmf_granularity();
+  mmf_window *w;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!out || !map)
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "map" : "out");
+  if (flags & ~(unsigned)(MMF_WINDOW_BACKWARD | MMF_WINDOW_AUTO))
+    return mmf__error(MMF_EINVAL, "%s: unknown flags 0x%x", api, flags);
+  if ((flags & MMF_WINDOW_AUTO) &&
+      (access & (MMF_ACCESS_WRITE | MMF_ACCESS_COPY | MMF_ACCESS_EXEC)))
+    return mmf__error(MMF_EINVAL,
+                      "%s \"%s\": MMF_WINDOW_AUTO is for READ walks only", api,
+                      map->path);
+  if (end == 0)
+    end = map->size;
+  if (start > end) {
+    rc = mmf__error(MMF_ERANGE, "start %llu is after end %llu",
+                    (unsigned long long)start, (unsigned long long)end);
+    return mmf__error_in(api, map->path, rc);
+  }
+  rc = mmf__check_range(start, end - start, map->size);
+  if (rc)
+    return mmf__error_in(api, map->path, rc);
+  if (window_size == 0)
+    window_size = MMF_WINDOW_DEFAULT_SIZE;
+  if (window_size > SIZE_MAX - gran)
+    return mmf__error(MMF_EINVAL, "%s: window size too large", api);
+  window_size = (window_size + gran - 1) / gran * gran;
+
+  w = calloc(1, sizeof *w);
+  if (!w)
+    return mmf__error(MMF_ENOMEM, "%s: out of memory", api);
+  w->map = map;
+  w->lo = start;
+  w->hi = end;
+  w->size = window_size;
+  w->access = access;
+  w->flags = flags;
+  w->mode = (flags & MMF_WINDOW_AUTO) ? MODE_PROBE : MODE_MAP;
+  mmf__map_ref(map);
+  *out = w;
+  return 0;
+}
+
+/* Take the next `want`-byte piece off the remaining range, from the front or
+ * the back. */
+static uint64_t take(mmf_window *w, size_t want, size_t *n) {
+  uint64_t left = w->hi - w->lo;
+  uint64_t off;
+  *n = left < want ? (size_t)left : want;
+  if (w->flags & MMF_WINDOW_BACKWARD) {
+    w->hi -= *n;
+    off = w->hi;
+  } else {
+    off = w->lo;
+    w->lo += *n;
+  }
+  return off;
+}
+
+/* Decide, after the caller processed the first mapped window, whether the
+ * rest of the walk should go through the read path. */
+static void probe_decide(mmf_window *w) {
+  uint64_t faults = mmf__os_minor_faults() - w->probe_faults;
+  uint64_t pieces = w->probe_len / SMALL_FOLIO_BYTES_PER_FAULT;
+  w->mode = (pieces > 0 && faults >= pieces) ? MODE_READ : MODE_MAP;
+}
+
+static int next_buffered(mmf_window *w, void **data, size_t *size,
+                         uint64_t *offset) {
+  size_t n, got = 0;
+  uint64_t off;
+  int rc;
+  if (!w->buf) {
+    w->buf = malloc(READ_CHUNK);
+    if (!w->buf)
+      return mmf__error(MMF_ENOMEM, "mmf_window_next: out of memory");
+  }
+  off = take(w, READ_CHUNK, &n);
+  rc = mmf__os_read(w->map->file, off, w->buf, n, &got);
+  if (rc)
+    return mmf__error_in("mmf_window_next", w->map->path, rc);
+  if (got != n)
+    return mmf__error_in(
+        "mmf_window_next", w->map->path,
+        mmf__error(MMF_EIO, "the file shrank under the walk (read %zu of %zu "
+                            "bytes at offset %llu)",
+                   got, n, (unsigned long long)off));
+  w->buffered++;
+  *data = w->buf;
+  *size = n;
+  if (offset)
+    *offset = off;
+  return 1;
+}
+
+int mmf_window_next(mmf_window *w, void **data, size_t *size,
+                    uint64_t *offset) {
+  size_t n;
+  uint64_t off;
+  int rc;
+
+  if (!w || !data || !size)
+    return mmf__error(MMF_EINVAL, "mmf_window_next: NULL argument");
+  *data = NULL;
+  *size = 0;
+  if (w->cur) {
+    rc = mmf_view_unmap(w->cur);
+    w->cur = NULL;
+    if (rc)
+      return rc;
+    if (w->mode == MODE_PROBE)
+      probe_decide(w);
+  }
+  if (w->lo >= w->hi)
+    return 0;
+  if (w->mode == MODE_READ)
+    return next_buffered(w, data, size, offset);
+
+  off = take(w, w->size, &n);
+  rc = mmf_view_map(&w->cur, w->map, off, n, w->access);
+  if (rc) {
+    /* Put the piece back so a retry after a transient error resumes here. */
+    if (w->flags & MMF_WINDOW_BACKWARD)
+      w->hi += n;
+    else
+      w->lo -= n;
+    return rc;
+  }
+  if (w->mode == MODE_PROBE) {
+    w->probe_len = n;
+    w->probe_faults = mmf__os_minor_faults();
+  }
+  *data = mmf_view_data(w->cur);
+  *size = n;
+  if (offset)
+    *offset = off;
+  return 1;
+}
+
+uint64_t mmf_window_buffered_count(const mmf_window *w) {
+  return w ? w->buffered : 0;
+}
+
+int mmf_window_close(mmf_window *w) {
+  int rc = 0, rc2;
+  if (!w)
+    return 0;
+  if (w->cur)
+    rc = mmf_view_unmap(w->cur);
+  rc2 = mmf__map_unref(w->map);
+  free(w->buf);
+  free(w);
+  return rc ? rc : rc2;
+}
