@@ -306,14 +306,17 @@ enum mmf_advice {
   MMF_ADVICE_SEQUENTIAL = 1,
   MMF_ADVICE_RANDOM = 2,
   MMF_ADVICE_WILLNEED = 3, /**< start reading the range in now */
-  MMF_ADVICE_DONTNEED = 4  /**< the range may be dropped from RAM; a WRITE
-                                view's data is kept, a COPY view's private
-                                changes are discarded */
+  MMF_ADVICE_DONTNEED = 4  /**< the range may be dropped from RAM; the data
+                                of READ and WRITE views is kept (it is the
+                                file's). Do not use it on a COPY view whose
+                                changes you need: Linux discards them. */
 };
 
 /**
  * @brief Give the OS advice about `[off, off + len)` of the view (offsets
- * relative to mmf_view_data(); len 0 = to the end).
+ * relative to mmf_view_data(); len 0 = to the end). Advice is a hint: where
+ * the OS has no equivalent (SEQUENTIAL and RANDOM on Windows) it succeeds
+ * and does nothing.
  * @return 0, or ::MMF_EINVAL, ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_ENOTSUP
  *   (advice the OS does not have), ::MMF_EOS.
  */

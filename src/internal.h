@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 
 #if defined(__GNUC__)
-#define MMF_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define MMF_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
 #else
 #define MMF_PRINTF(f, a)
 #endif

@@ -152,6 +152,8 @@ int mmf_map_open(mmf_map **out, const char *path, int prot, unsigned flags,
     osflags |= MMF__OS_TRUNC;
   if (flags & MMF_OPEN_WRITE_THROUGH)
     osflags |= MMF__OS_WRITE_THROUGH;
+  if (prot & MMF_PROT_EXEC)
+    osflags |= MMF__OS_EXEC;
 
   rc = mmf__os_open(path, osflags, &m->file, &created);
   if (rc)

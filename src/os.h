@@ -39,7 +39,8 @@ enum {
   MMF__OS_CREATE = 0x4,
   MMF__OS_EXCL = 0x8,
   MMF__OS_TRUNC = 0x10,
-  MMF__OS_WRITE_THROUGH = 0x20
+  MMF__OS_WRITE_THROUGH = 0x20,
+  MMF__OS_EXEC = 0x40 /* Windows needs execute access on the file itself */
 };
 
 /* Protections for sections and views (map.c translates the public enums). */

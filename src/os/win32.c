@@ -1,0 +1,494 @@
+/* src/os/win32.c -- the src/os.h contract with the Win32 API. The only file
+ * of mmf that includes windows.h. Built with mingw-w64, tested under Wine
+ * and on Windows. */
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0A00 /* PrefetchVirtualMemory, FileAllocationInfo */
+#endif
+#define WIN32_LEAN_AND_MEAN
+#include "../internal.h"
+
+#include <windows.h>
+#include <psapi.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- errors --------------------------------------------------------------*/
+
+static int win32_code(DWORD err) {
+  switch (err) {
+  case ERROR_FILE_NOT_FOUND:
+  case ERROR_PATH_NOT_FOUND:
+  case ERROR_INVALID_NAME:
+  case ERROR_BAD_NETPATH:
+    return MMF_ENOENT;
+  case ERROR_FILE_EXISTS:
+  case ERROR_ALREADY_EXISTS:
+    return MMF_EEXIST;
+  case ERROR_ACCESS_DENIED:
+  case ERROR_SHARING_VIOLATION:
+  case ERROR_WRITE_PROTECT:
+    return MMF_EACCES;
+  case ERROR_PRIVILEGE_NOT_HELD:
+    return MMF_EPERM;
+  case ERROR_DIRECTORY:
+    return MMF_EISDIR;
+  case ERROR_NOT_ENOUGH_MEMORY:
+  case ERROR_OUTOFMEMORY:
+  case ERROR_COMMITMENT_LIMIT:
+  case ERROR_WORKING_SET_QUOTA:
+    return MMF_ENOMEM;
+  case ERROR_DISK_FULL:
+  case ERROR_HANDLE_DISK_FULL:
+    return MMF_ENOSPC;
+  case ERROR_CRC:
+  case ERROR_IO_DEVICE:
+  case ERROR_READ_FAULT:
+  case ERROR_WRITE_FAULT:
+    return MMF_EIO;
+  case ERROR_INVALID_PARAMETER:
+  case ERROR_MAPPED_ALIGNMENT:
+    return MMF_EINVAL;
+  case ERROR_FILE_INVALID: /* mapping an empty file */
+    return MMF_EEMPTY;
+  case ERROR_INVALID_HANDLE:
+    return MMF_EBADF;
+  case ERROR_NOT_SUPPORTED:
+  case ERROR_CALL_NOT_IMPLEMENTED:
+    return MMF_ENOTSUP;
+  case ERROR_USER_MAPPED_FILE: /* shrinking a mapped file */
+  case ERROR_LOCK_VIOLATION:
+  case ERROR_BUSY:
+    return MMF_EBUSY;
+  case ERROR_FILENAME_EXCED_RANGE:
+    return MMF_ENAMETOOLONG;
+  case ERROR_TOO_MANY_OPEN_FILES:
+    return MMF_EMFILE;
+  case ERROR_FILE_TOO_LARGE:
+    return MMF_EFBIG;
+  default:
+    return MMF_EOS;
+  }
+}
+
+/* Record GetLastError()-style `err` for `call` (on `path`, may be NULL). */
+static int win32_fail(DWORD err, const char *call, const char *path) {
+  char text[256];
+  DWORD n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM |
+                               FORMAT_MESSAGE_IGNORE_INSERTS,
+                           NULL, err, 0, text, sizeof text, NULL);
+  while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' ||
+                   text[n - 1] == ' ' || text[n - 1] == '.'))
+    text[--n] = '\0';
+  if (n == 0)
+    snprintf(text, sizeof text, "Windows error %lu", (unsigned long)err);
+  if (path)
+    return mmf__error_os(win32_code(err), (int)err, "%s \"%s\": %s", call,
+                         path, text);
+  return mmf__error_os(win32_code(err), (int)err, "%s: %s", call, text);
+}
+
+/* Fault injection: true when the armed fault hits this call, with the last
+ * error set as a real failure would set it. */
+#define FAULT(call, err)                                                       \
+  (mmf__fault_check(call) ? (SetLastError(err), 1) : 0)
+
+static HANDLE as_handle(mmf_os_file f) { return (HANDLE)f; }
+
+/* UTF-8 -> UTF-16 for the W APIs; the result is malloc'ed. */
+static int win32_wide(const char *path, wchar_t **out) {
+  int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
+  wchar_t *w;
+  *out = NULL;
+  if (n <= 0)
+    return win32_fail(GetLastError(), "MultiByteToWideChar", path);
+  w = malloc((size_t)n * sizeof *w);
+  if (!w)
+    return mmf__error(MMF_ENOMEM, "path \"%s\": out of memory", path);
+  MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, w, n);
+  *out = w;
+  return 0;
+}
+
+/* ---- system facts --------------------------------------------------------*/
+
+void mmf__os_sysinfo(size_t *page_size, size_t *granularity) {
+  static size_t page, gran;
+  if (page == 0) {
+    SYSTEM_INFO si;
+    GetSystemInfo(&si);
+    gran = si.dwAllocationGranularity ? si.dwAllocationGranularity : 65536;
+    page = si.dwPageSize ? si.dwPageSize : 4096;
+  }
+  if (page_size)
+    *page_size = page;
+  if (granularity)
+    *granularity = gran;
+}
+
+uint64_t mmf__os_minor_faults(void) {
+  /* Windows counts soft and hard faults together, per process. */
+  PROCESS_MEMORY_COUNTERS pmc;
+  if (!GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc))
+    return 0;
+  return pmc.PageFaultCount;
+}
+
+/* ---- files ---------------------------------------------------------------*/
+
+static int is_directory(const wchar_t *wpath) {
+  DWORD a = GetFileAttributesW(wpath);
+  return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
+}
+
+int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
+                 int *created) {
+  DWORD access = GENERIC_READ;
+  DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
+  DWORD attrs = FILE_ATTRIBUTE_NORMAL;
+  HANDLE h = INVALID_HANDLE_VALUE;
+  wchar_t *wpath;
+  int rc;
+
+  *out = MMF_OS_FILE_INVALID;
+  *created = 0;
+  rc = win32_wide(path, &wpath);
+  if (rc)
+    return rc;
+  if (flags & MMF__OS_WRITE)
+    access |= GENERIC_WRITE;
+  if (flags & MMF__OS_EXEC)
+    access |= GENERIC_EXECUTE;
+  if (flags & MMF__OS_WRITE_THROUGH)
+    attrs |= FILE_FLAG_WRITE_THROUGH;
+  if (is_directory(wpath)) {
+    free(wpath);
+    return win32_fail(ERROR_DIRECTORY, "CreateFileW", path);
+  }
+
+  if (flags & MMF__OS_CREATE) {
+    /* Exclusive create first, so we know whether this call made the file. */
+    if (!FAULT("CreateFileW", ERROR_DISK_FULL))
+      h = CreateFileW(wpath, access, share, NULL, CREATE_NEW, attrs, NULL);
+    if (h != INVALID_HANDLE_VALUE)
+      *created = 1;
+    else if (GetLastError() != ERROR_FILE_EXISTS || (flags & MMF__OS_EXCL)) {
+      rc = win32_fail(GetLastError(), "CreateFileW", path);
+      goto out;
+    }
+  }
+  if (h == INVALID_HANDLE_VALUE) {
+    DWORD disp = (flags & MMF__OS_TRUNC) ? TRUNCATE_EXISTING : OPEN_EXISTING;
+    if (!FAULT("CreateFileW", ERROR_ACCESS_DENIED))
+      h = CreateFileW(wpath, access, share, NULL, disp, attrs, NULL);
+    if (h == INVALID_HANDLE_VALUE) {
+      rc = win32_fail(GetLastError(), "CreateFileW", path);
+      goto out;
+    }
+  }
+  *out = (mmf_os_file)h;
+out:
+  free(wpath);
+  return rc;
+}
+
+int mmf__os_remove(const char *path) {
+  wchar_t *wpath;
+  int rc = win32_wide(path, &wpath);
+  if (rc)
+    return rc;
+  if (FAULT("DeleteFileW", ERROR_ACCESS_DENIED) || !DeleteFileW(wpath))
+    rc = win32_fail(GetLastError(), "DeleteFileW", path);
+  free(wpath);
+  return rc;
+}
+
+int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
+  HANDLE src = (HANDLE)native, h;
+  BY_HANDLE_FILE_INFORMATION info;
+  DWORD written;
+
+  *out = MMF_OS_FILE_INVALID;
+  if (src == NULL || src == INVALID_HANDLE_VALUE)
+    return win32_fail(ERROR_INVALID_HANDLE, "DuplicateHandle", NULL);
+  if (FAULT("GetFileInformationByHandle", ERROR_INVALID_HANDLE) ||
+      !GetFileInformationByHandle(src, &info))
+    return win32_fail(GetLastError(), "GetFileInformationByHandle", NULL);
+  if (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+    return win32_fail(ERROR_DIRECTORY, "GetFileInformationByHandle", NULL);
+  if (FAULT("DuplicateHandle", ERROR_NOT_ENOUGH_MEMORY) ||
+      !DuplicateHandle(GetCurrentProcess(), src, GetCurrentProcess(), &h, 0,
+                       FALSE, DUPLICATE_SAME_ACCESS))
+    return win32_fail(GetLastError(), "DuplicateHandle", NULL);
+  /* A zero-byte write is refused by a handle without write access and
+   * changes nothing otherwise: it tells whether the caller opened it RW. */
+  {
+    OVERLAPPED ov;
+    memset(&ov, 0, sizeof ov);
+    *writable = WriteFile(h, "", 0, &written, &ov) != 0;
+  }
+  *out = (mmf_os_file)h;
+  return 0;
+}
+
+int mmf__os_close(mmf_os_file f) {
+  int injected = FAULT("CloseHandle", ERROR_INVALID_HANDLE);
+  DWORD err = ERROR_INVALID_HANDLE;
+  /* An injected failure still closes, as a real failing close releases the
+   * handle too: the test sees the library's error path, not a leak. */
+  if (!CloseHandle(as_handle(f)))
+    err = GetLastError();
+  else if (!injected)
+    return 0;
+  return win32_fail(err, "CloseHandle", NULL);
+}
+
+int mmf__os_file_size(mmf_os_file f, uint64_t *size) {
+  LARGE_INTEGER li;
+  if (FAULT("GetFileSizeEx", ERROR_INVALID_HANDLE) ||
+      !GetFileSizeEx(as_handle(f), &li))
+    return win32_fail(GetLastError(), "GetFileSizeEx", NULL);
+  *size = (uint64_t)li.QuadPart;
+  return 0;
+}
+
+static int set_eof(HANDLE h, uint64_t size) {
+  FILE_END_OF_FILE_INFO eof;
+  eof.EndOfFile.QuadPart = (LONGLONG)size;
+  if (FAULT("SetFileInformationByHandle", ERROR_DISK_FULL) ||
+      !SetFileInformationByHandle(h, FileEndOfFileInfo, &eof, sizeof eof))
+    return win32_fail(GetLastError(), "SetFileInformationByHandle(EndOfFile)",
+                      NULL);
+  return 0;
+}
+
+/* Where the file system cannot reserve clusters up front (FileAllocationInfo
+ * is unimplemented under Wine), write one zero byte per 4 KiB block of the
+ * new part, as SQLite does, so the blocks are real before any view store. */
+static int touch_blocks(HANDLE h, uint64_t from, uint64_t to) {
+  uint64_t off;
+  for (off = from; off < to; off = (off | 4095) + 1) {
+    uint64_t last = (off | 4095) < to - 1 ? (off | 4095) : to - 1;
+    OVERLAPPED ov;
+    DWORD n;
+    memset(&ov, 0, sizeof ov);
+    ov.Offset = (DWORD)last;
+    ov.OffsetHigh = (DWORD)(last >> 32);
+    if (FAULT("WriteFile", ERROR_DISK_FULL) || !WriteFile(h, "", 1, &n, &ov))
+      return win32_fail(GetLastError(), "WriteFile(reserve)", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_file_extend(mmf_os_file f, uint64_t size) {
+  HANDLE h = as_handle(f);
+  FILE_ALLOCATION_INFO alloc;
+  uint64_t old;
+  DWORD err = 0;
+  int rc;
+
+  if (size > (uint64_t)INT64_MAX)
+    return win32_fail(ERROR_FILE_TOO_LARGE, "SetFileInformationByHandle",
+                      NULL);
+  rc = mmf__os_file_size(f, &old);
+  if (rc)
+    return rc;
+  /* Reserve the clusters first (a full disk fails here, not at a store
+   * through a view), then move the end of file. */
+  alloc.AllocationSize.QuadPart = (LONGLONG)size;
+  if (FAULT("SetFileInformationByHandle", ERROR_DISK_FULL) ||
+      !SetFileInformationByHandle(h, FileAllocationInfo, &alloc,
+                                  sizeof alloc)) {
+    err = GetLastError();
+    if (err != ERROR_CALL_NOT_IMPLEMENTED && err != ERROR_NOT_SUPPORTED &&
+        err != ERROR_INVALID_PARAMETER)
+      return win32_fail(err, "SetFileInformationByHandle(Allocation)", NULL);
+  }
+  rc = set_eof(h, size);
+  if (!rc && err)
+    rc = touch_blocks(h, old, size);
+  if (rc) {
+    /* Undo: nothing of the extension is left behind. */
+    (void)set_eof(h, old);
+  }
+  return rc;
+}
+
+int mmf__os_file_sync(mmf_os_file f) {
+  if (FAULT("FlushFileBuffers", ERROR_IO_DEVICE) ||
+      !FlushFileBuffers(as_handle(f)))
+    return win32_fail(GetLastError(), "FlushFileBuffers", NULL);
+  return 0;
+}
+
+/* Positional I/O: an OVERLAPPED offset on a synchronous handle reads or
+ * writes there without depending on a shared file position. */
+static OVERLAPPED at(uint64_t off) {
+  OVERLAPPED ov;
+  memset(&ov, 0, sizeof ov);
+  ov.Offset = (DWORD)off;
+  ov.OffsetHigh = (DWORD)(off >> 32);
+  return ov;
+}
+
+#define IO_CHUNK ((size_t)1 << 30)
+
+int mmf__os_read(mmf_os_file f, uint64_t off, void *buf, size_t len,
+                 size_t *done) {
+  size_t got = 0;
+  while (got < len) {
+    DWORD want = (DWORD)(len - got < IO_CHUNK ? len - got : IO_CHUNK), n = 0;
+    OVERLAPPED ov = at(off + got);
+    if (FAULT("ReadFile", ERROR_IO_DEVICE) ||
+        !ReadFile(as_handle(f), (char *)buf + got, want, &n, &ov)) {
+      DWORD err = GetLastError();
+      if (err == ERROR_HANDLE_EOF)
+        break;
+      *done = got;
+      return win32_fail(err, "ReadFile", NULL);
+    }
+    if (n == 0)
+      break;
+    got += n;
+  }
+  *done = got;
+  return 0;
+}
+
+int mmf__os_write(mmf_os_file f, uint64_t off, const void *buf, size_t len) {
+  size_t put = 0;
+  while (put < len) {
+    DWORD want = (DWORD)(len - put < IO_CHUNK ? len - put : IO_CHUNK), n = 0;
+    OVERLAPPED ov = at(off + put);
+    if (FAULT("WriteFile", ERROR_DISK_FULL) ||
+        !WriteFile(as_handle(f), (const char *)buf + put, want, &n, &ov))
+      return win32_fail(GetLastError(), "WriteFile", NULL);
+    put += n;
+  }
+  return 0;
+}
+
+/* ---- sections and views --------------------------------------------------*/
+
+int mmf__os_section_open(mmf_os_file f, unsigned prot, uint64_t size,
+                         mmf_os_section *out) {
+  DWORD page;
+  HANDLE s;
+  int exec = (prot & MMF__OS_PROT_EXEC) != 0;
+  if (prot & MMF__OS_PROT_WRITE)
+    page = exec ? PAGE_EXECUTE_READWRITE : PAGE_READWRITE;
+  else if (prot & MMF__OS_PROT_COPY)
+    page = exec ? PAGE_EXECUTE_WRITECOPY : PAGE_WRITECOPY;
+  else
+    page = exec ? PAGE_EXECUTE_READ : PAGE_READONLY;
+  if (FAULT("CreateFileMappingW", ERROR_NOT_ENOUGH_MEMORY))
+    s = NULL;
+  else
+    s = CreateFileMappingW(as_handle(f), NULL, page, (DWORD)(size >> 32),
+                           (DWORD)size, NULL);
+  if (s == NULL)
+    return win32_fail(GetLastError(), "CreateFileMappingW", NULL);
+  out->file = f;
+  out->handle = (intptr_t)s;
+  return 0;
+}
+
+void mmf__os_section_close(mmf_os_section *s) {
+  if (s->handle != 0 && s->handle != -1)
+    CloseHandle((HANDLE)s->handle);
+  s->handle = -1;
+}
+
+static int prefetch(void *addr, size_t len) {
+  WIN32_MEMORY_RANGE_ENTRY r;
+  r.VirtualAddress = addr;
+  r.NumberOfBytes = len;
+  if (FAULT("PrefetchVirtualMemory", ERROR_NOT_ENOUGH_MEMORY) ||
+      !PrefetchVirtualMemory(GetCurrentProcess(), 1, &r, 0))
+    return win32_fail(GetLastError(), "PrefetchVirtualMemory", NULL);
+  return 0;
+}
+
+int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
+                unsigned prot, unsigned opts, void **out) {
+  DWORD access = (prot & MMF__OS_PROT_WRITE)  ? FILE_MAP_WRITE
+                 : (prot & MMF__OS_PROT_COPY) ? FILE_MAP_COPY
+                                              : FILE_MAP_READ;
+  void *p;
+  if (prot & MMF__OS_PROT_EXEC)
+    access |= FILE_MAP_EXECUTE;
+  if (FAULT("MapViewOfFile", ERROR_NOT_ENOUGH_MEMORY))
+    p = NULL;
+  else
+    p = MapViewOfFile((HANDLE)s->handle, access, (DWORD)(off >> 32),
+                      (DWORD)off, len);
+  if (p == NULL)
+    return win32_fail(GetLastError(), "MapViewOfFile", NULL);
+  if (opts & MMF__OS_MAP_POPULATE)
+    (void)prefetch(p, len); /* a request, like MAP_POPULATE */
+  *out = p;
+  return 0;
+}
+
+int mmf__os_unmap(void *addr, size_t len) {
+  int injected = FAULT("UnmapViewOfFile", ERROR_INVALID_ADDRESS);
+  (void)len;
+  if (!UnmapViewOfFile(addr))
+    return win32_fail(GetLastError(), "UnmapViewOfFile", NULL);
+  if (injected)
+    return win32_fail(ERROR_INVALID_ADDRESS, "UnmapViewOfFile", NULL);
+  return 0;
+}
+
+int mmf__os_flush(void *addr, size_t len, int wait) {
+  /* FlushViewOfFile writes the dirty pages to the file system and returns;
+   * only FlushFileBuffers (mmf__os_file_sync) makes them durable. */
+  (void)wait;
+  if (FAULT("FlushViewOfFile", ERROR_IO_DEVICE) || !FlushViewOfFile(addr, len))
+    return win32_fail(GetLastError(), "FlushViewOfFile", NULL);
+  return 0;
+}
+
+int mmf__os_advise(void *addr, size_t len, int advice) {
+  switch (advice) {
+  case MMF_ADVICE_NORMAL:
+  case MMF_ADVICE_SEQUENTIAL:
+  case MMF_ADVICE_RANDOM:
+    return 0; /* no Windows equivalent: advice is a hint */
+  case MMF_ADVICE_WILLNEED:
+    return prefetch(addr, len);
+  case MMF_ADVICE_DONTNEED:
+    /* Unlocking pages that are not locked takes them out of the working set
+     * (the documented way to trim a range); ERROR_NOT_LOCKED is expected. */
+    if (FAULT("VirtualUnlock", ERROR_INVALID_PARAMETER) ||
+        (!VirtualUnlock(addr, len) && GetLastError() != ERROR_NOT_LOCKED))
+      return win32_fail(GetLastError(), "VirtualUnlock", NULL);
+    return 0;
+  default:
+    return win32_fail(ERROR_INVALID_PARAMETER, "advise", NULL);
+  }
+}
+
+int mmf__os_prefetch(void *addr, size_t len) { return prefetch(addr, len); }
+
+int mmf__os_huge(void *addr, size_t len) {
+  /* Large pages exist only for pagefile-backed sections (SEC_LARGE_PAGES);
+   * a file view cannot be switched to them. */
+  (void)addr;
+  (void)len;
+  return mmf__error(MMF_ENOTSUP, "huge pages: not available for file views "
+                                 "on Windows");
+}
+
+int mmf__os_lock(void *addr, size_t len) {
+  if (FAULT("VirtualLock", ERROR_WORKING_SET_QUOTA) || !VirtualLock(addr, len))
+    return win32_fail(GetLastError(), "VirtualLock", NULL);
+  return 0;
+}
+
+int mmf__os_unlock(void *addr, size_t len) {
+  if (FAULT("VirtualUnlock", ERROR_NOT_LOCKED) || !VirtualUnlock(addr, len))
+    return win32_fail(GetLastError(), "VirtualUnlock", NULL);
+  return 0;
+}
