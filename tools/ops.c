@@ -45,6 +45,8 @@ int mmf_op_reverse(const char *path, size_t window, mmf_progress_fn progress,
     if (progress)
       progress(ctx, done, n);
   }
+  if (rc == 0 && progress && done != n)
+    progress(ctx, n, n); /* the middle byte of an odd size stays put */
 out:
   {
     int rc2 = mmf_window_close(front);

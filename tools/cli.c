@@ -1,0 +1,250 @@
+/* tools/cli.c -- error reports, option parsing and the progress bar shared
+ * by the subcommands of the mmf CLI. Standard C plus isatty()/fileno(). */
+#include "cli.h"
+
+#include <mmf.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- errors --------------------------------------------------------------*/
+
+static void verror(const char *sub, const char *fmt, va_list ap) {
+  fflush(stdout); /* keep stdout and stderr in order on a terminal */
+  fprintf(stderr, "mmf %s: ", sub);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+}
+
+void cli_error(const char *sub, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  verror(sub, fmt, ap);
+  va_end(ap);
+}
+
+void cli_fail(const char *sub, const char *path, int rc) {
+  const char *msg = mmf_last_error_message();
+  /* The library's message is one line; never let a stray newline split ours. */
+  char line[600];
+  size_t i;
+  if (!msg || !*msg || mmf_last_error() != rc)
+    msg = mmf_strerror(rc);
+  snprintf(line, sizeof line, "%s", msg);
+  for (i = 0; line[i]; i++)
+    if (line[i] == '\n' || line[i] == '\r')
+      line[i] = ' ';
+  cli_error(sub, "%s: %s", path, line);
+}
+
+int cli_usage(const char *sub, const char *fmt, ...) {
+  va_list ap;
+  fflush(stdout);
+  fprintf(stderr, "mmf %s: ", sub);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, " (see 'mmf %s --help')\n", sub);
+  return CLI_USAGE;
+}
+
+int cli_bad_option(const char *sub, int c, char **argv) {
+  extern int optind, optopt;
+  const char *arg = argv[optind - 1];
+  if (c == ':') {
+    if (arg[0] == '-' && arg[1] == '-')
+      return cli_usage(sub, "option '%s' needs a value", arg);
+    return cli_usage(sub, "option '-%c' needs a value", optopt);
+  }
+  if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+    return cli_usage(sub, "unknown option '-%c'", optopt);
+  return cli_usage(sub, "unknown option '%s'", arg);
+}
+
+int cli_finish_stdout(const char *sub) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    cli_error(sub, "cannot write the output");
+    return CLI_FAIL;
+  }
+  return CLI_OK;
+}
+
+/* ---- option values -------------------------------------------------------*/
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+int cli_parse_size(const char *s, size_t *out) {
+  uint64_t v = 0, mul = 1;
+  const char *p = s;
+  if (!is_digit(*p))
+    return -1;
+  for (; is_digit(*p); p++) {
+    if (v > (UINT64_MAX - 9) / 10)
+      return -1;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  if (*p) { /* K, M or G, optionally followed by "iB" */
+    const char *units = "KMG";
+    const char *u = strchr(units, *p >= 'a' ? *p - 'a' + 'A' : *p);
+    if (!u)
+      return -1;
+    mul = (uint64_t)1 << (10 * (u - units + 1));
+    p++;
+    if (strcmp(p, "iB") == 0)
+      p += 2;
+  }
+  if (*p != '\0' || v == 0 || v > SIZE_MAX / mul)
+    return -1;
+  *out = (size_t)(v * mul);
+  return 0;
+}
+
+static int hex_value(char c) {
+  if (is_digit(c))
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int cli_parse_byte(const char *s, unsigned char *out) {
+  unsigned v = 0;
+  const char *p = s;
+  if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+    p += 2;
+    if (!*p)
+      return -1;
+    for (; *p; p++) {
+      int h = hex_value(*p);
+      if (h < 0 || (v = v * 16 + (unsigned)h) > 255)
+        return -1;
+    }
+  } else {
+    if (!*p)
+      return -1;
+    for (; *p; p++) {
+      if (!is_digit(*p) || (v = v * 10 + (unsigned)(*p - '0')) > 255)
+        return -1;
+    }
+  }
+  *out = (unsigned char)v;
+  return 0;
+}
+
+/* ---- progress bar --------------------------------------------------------*/
+
+#define BAR_CELLS 20
+#define REDRAW_SECONDS 0.1
+
+static double now_seconds(void) {
+  struct timespec ts;
+  if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
+    return 0.0;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* MMF_PROGRESS=always|never overrides the terminal check (for scripts that
+ * want a bar in a log, and for the tests); anything else means auto. */
+static int progress_wanted(uint64_t total) {
+  const char *mode = getenv("MMF_PROGRESS");
+  if (mode && strcmp(mode, "always") == 0)
+    return 1;
+  if (mode && strcmp(mode, "never") == 0)
+    return 0;
+  return total >= CLI_PROGRESS_MIN && isatty(fileno(stderr));
+}
+
+static void human(char *buf, size_t n, double bytes) {
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024.0 && u < 4) {
+    bytes /= 1024.0;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, n, "%.0f B", bytes);
+  else
+    snprintf(buf, n, "%.1f %s", bytes, units[u]);
+}
+
+static const char *base_name(const char *path) {
+  const char *b = path;
+  for (const char *p = path; *p; p++)
+    if ((*p == '/' || *p == '\\') && p[1])
+      b = p + 1;
+  return b;
+}
+
+void cli_progress_init(struct cli_progress *p, const char *label,
+                       const char *path) {
+  memset(p, 0, sizeof *p);
+  p->label = label;
+  p->path = path;
+  p->start = now_seconds();
+}
+
+static void draw(struct cli_progress *p, uint64_t done, uint64_t total,
+                 double t) {
+  char line[160], bar[BAR_CELLS + 1], sdone[32], stotal[32], srate[32] = "";
+  unsigned permille = total ? (unsigned)((double)done * 1000.0 / (double)total)
+                            : 1000;
+  unsigned cells = permille * BAR_CELLS / 1000;
+  double elapsed = t - p->start;
+  size_t len;
+  int i;
+
+  if (permille > 1000) {
+    permille = 1000;
+    cells = BAR_CELLS;
+  }
+  for (i = 0; i < BAR_CELLS; i++)
+    bar[i] = (unsigned)i < cells ? '#' : '-';
+  bar[BAR_CELLS] = '\0';
+  human(sdone, sizeof sdone, (double)done);
+  human(stotal, sizeof stotal, (double)total);
+  if (elapsed > 0.05) {
+    human(srate, sizeof srate - 2, (double)done / elapsed);
+    strcat(srate, "/s");
+  }
+  snprintf(line, sizeof line, "%s %.24s [%s] %3u%% %s / %s %s", p->label,
+           base_name(p->path), bar, permille / 10, sdone, stotal, srate);
+  len = strlen(line);
+  /* Overwrite the previous line; pad with spaces if the new one is shorter
+   * (portable: no terminal escape sequences). */
+  fprintf(stderr, "\r%s%*s", line,
+          p->width > len ? (int)(p->width - len) : 0, "");
+  fflush(stderr);
+  if (len > p->width)
+    p->width = len;
+  p->drawn = 1;
+  p->last = t;
+}
+
+void cli_progress_update(void *ctx, uint64_t done, uint64_t total) {
+  struct cli_progress *p = ctx;
+  double t;
+  if (!p->decided) {
+    p->decided = 1;
+    p->on = progress_wanted(total);
+  }
+  if (!p->on)
+    return;
+  t = now_seconds();
+  if (p->drawn && done < total && t - p->last < REDRAW_SECONDS)
+    return;
+  draw(p, done, total, t);
+}
+
+void cli_progress_end(struct cli_progress *p) {
+  if (!p->drawn)
+    return;
+  fprintf(stderr, "\r%*s\r", (int)p->width, "");
+  fflush(stderr);
+  p->drawn = 0;
+}

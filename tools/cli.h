@@ -1,0 +1,78 @@
+/* tools/cli.h -- what every subcommand of the mmf CLI shares: exit codes,
+ * one-line error reports, option value parsing and the progress bar. */
+#ifndef MMF_TOOLS_CLI_H
+#define MMF_TOOLS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes of every subcommand. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* A subcommand: runs with argv[0] = its name; returns an exit code. */
+typedef int (*cli_run_fn)(int argc, char **argv);
+
+int cli_reverse(int argc, char **argv);
+int cli_count(int argc, char **argv);
+
+/* Print "mmf SUB: <message>" as one line on stderr. */
+void cli_error(const char *sub, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Report a failed library call on `path` as one line:
+ * "mmf SUB: PATH: <mmf_last_error_message()>". */
+void cli_fail(const char *sub, const char *path, int rc);
+
+/* Report a usage error (one line, pointing at `mmf SUB --help`); returns
+ * CLI_USAGE. */
+int cli_usage(const char *sub, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Turn what getopt_long() returned for a bad option ('?' or ':') into a
+ * usage error; returns CLI_USAGE. */
+int cli_bad_option(const char *sub, int c, char **argv);
+
+/* Parse a byte count: decimal digits with an optional K, M or G suffix
+ * (powers of 1024). Returns 0, or -1 if `s` is not one (or is 0). */
+int cli_parse_size(const char *s, size_t *out);
+
+/* Parse a byte value: decimal 0..255 or 0x00..0xff. Returns 0 or -1. */
+int cli_parse_byte(const char *s, unsigned char *out);
+
+/* Flush stdout and report a write error on it; returns CLI_OK or
+ * CLI_FAIL. */
+int cli_finish_stdout(const char *sub);
+
+/* ---- progress bar --------------------------------------------------------
+ * Drawn on stderr only when stderr is a terminal and the work is at least
+ * CLI_PROGRESS_MIN bytes, or always / never when MMF_PROGRESS says so.
+ * Redraws are throttled; cli_progress_end() clears the line. */
+
+#define CLI_PROGRESS_MIN ((uint64_t)64 << 20)
+
+struct cli_progress {
+  const char *label; /* e.g. "reverse" */
+  const char *path;
+  int decided;       /* whether `on` has been worked out */
+  int on;            /* draw at all */
+  int drawn;         /* something is on the line */
+  size_t width;      /* characters of the last line drawn */
+  double start, last; /* seconds (timespec_get) */
+};
+
+void cli_progress_init(struct cli_progress *p, const char *label,
+                       const char *path);
+
+/* An mmf_progress_fn: ctx is a struct cli_progress. */
+void cli_progress_update(void *ctx, uint64_t done, uint64_t total);
+
+/* Clear the bar's line if one was drawn. */
+void cli_progress_end(struct cli_progress *p);
+
+#endif
