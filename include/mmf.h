@@ -260,7 +260,11 @@ enum mmf_access {
   MMF_ACCESS_COPY = 0x4,  /**< read and write privately: never reaches the file */
   MMF_ACCESS_EXEC = 0x8,  /**< also executable (needs ::MMF_PROT_EXEC) */
 
-  /** Fault every page in now (MAP_POPULATE / PrefetchVirtualMemory). */
+  /** Fault every page in now (MAP_POPULATE / PrefetchVirtualMemory). On a
+   * WRITE view the pages are faulted in writable (MADV_POPULATE_WRITE): much
+   * faster for a view that is then rewritten whole, but every page counts as
+   * dirty and is written back. Out of memory or a full disk while populating
+   * is ::MMF_ENOMEM / ::MMF_ENOSPC / ::MMF_EIO. */
   MMF_VIEW_POPULATE = 0x100,
   /** Lock the pages in RAM (mlock / VirtualLock); an error if refused. */
   MMF_VIEW_LOCK = 0x200,
