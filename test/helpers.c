@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static char tmpdir[512];
 
@@ -91,3 +92,121 @@ void th_fill(void *buf, size_t n, uint32_t seed) {
     p[i] = (unsigned char)x;
   }
 }
+
+int th_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+int64_t th_file_size(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return -1;
+  return (int64_t)st.st_size;
+}
+
+int th_make_file(const char *path, size_t n, uint32_t seed) {
+  unsigned char *buf = malloc(n ? n : 1);
+  int rc;
+  if (!buf)
+    return -1;
+  th_fill(buf, n, seed);
+  rc = th_write_file(path, buf, n);
+  free(buf);
+  return rc;
+}
+
+th_res th_res_now(void) {
+  th_res r;
+  r.files = th_open_file_count();
+  r.maps = th_tmp_mapping_count();
+  return r;
+}
+
+int th_file_equals(const char *path, const void *data, size_t n) {
+  size_t got = 0;
+  unsigned char *buf = th_read_file(path, &got);
+  int same;
+  if (!buf)
+    return 0;
+  same = got == n && (n == 0 || memcmp(buf, data, n) == 0);
+  free(buf);
+  return same;
+}
+
+/* ======================================================================== */
+/* POSIX implementations of the OS-specific helpers (procfs, fork+exec).     */
+/* A win32 version of this section comes with the Windows backend.          */
+/* ======================================================================== */
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int th_open_file_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n - 1; /* the directory stream's own descriptor */
+}
+
+int th_tmp_mapping_count(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  const char *dir = th_tmpdir();
+  int n = 0;
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, dir))
+      n++;
+  fclose(f);
+  return n;
+}
+
+intptr_t th_spawn_self(const char *const *args) {
+  char exe[4096];
+  const char *argv[32];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  size_t i = 0;
+  pid_t pid;
+  if (len <= 0)
+    return -1;
+  exe[len] = '\0';
+  argv[i++] = exe;
+  while (args[i - 1] && i < 31) {
+    argv[i] = args[i - 1];
+    i++;
+  }
+  argv[i] = NULL;
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    execv(exe, (char *const *)argv);
+    _exit(127);
+  }
+  return (intptr_t)pid;
+}
+
+int th_wait_child(intptr_t proc) {
+  int status;
+  pid_t r;
+  do
+    r = waitpid((pid_t)proc, &status, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
+void th_yield(void) { sched_yield(); }

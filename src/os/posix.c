@@ -309,7 +309,7 @@ int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
     /* One call instead of a write fault per 4 KiB page (10x faster for a
      * window that is rewritten whole, see docs/BENCHMARKS.md). A request:
      * kernels without it just fault on first store. */
-    if (FAULT("madvise", EINVAL) ||
+    if (FAULT("madvise", ENOMEM) ||
         madvise(p, len, MADV_POPULATE_WRITE) != 0) {
       int err = errno;
       if (err != EINVAL) {
