@@ -1,0 +1,866 @@
+/* mmf_bench.c -- mmf against what a user would pick instead, in ONE run:
+ * absolute figures of mmf and of each baseline, and the mmf/baseline ratio.
+ *
+ *   mmf-bench --list
+ *   mmf-bench [--json] [--size BYTES] [--repeat N] [--dir DIR] [NAME...]
+ *
+ * What mmf runs is exactly what the CLI runs (tools/ops.c: mmf_op_count,
+ * mmf_op_reverse); the baselines use the same byte kernels (mmf_memcount,
+ * mmf_memswap_reversed, mmf_memreverse) so only the way the bytes reach
+ * memory differs.
+ *
+ * Hygiene (docs/BENCHMARKS.md, PLATFORM_NOTES): the cache state is set up
+ * right before each repetition (the file is rewritten 4 KiB or 1 MiB at a
+ * time, which decides the page-cache folio size, synced, and checked fully
+ * resident with mincore); buffers are touched before timing; the compared
+ * methods run in a rotated order on each repetition; figures are medians of
+ * CLOCK_MONOTONIC wall-clock times.
+ *
+ * Linux-first: besides POSIX it uses mincore, fork + wait4 (per-method peak
+ * RSS), RUSAGE_THREAD and MADV_HUGEPAGE, all in the "Linux-only" section. */
+#include <mmf.h>
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KIB ((size_t)1 << 10)
+#define MIB ((size_t)1 << 20)
+#define GIB ((size_t)1 << 30)
+#define MAX_REPEAT 101
+#define COUNT_BYTE 0x2a /* the byte every count benchmark counts */
+#define BUF_BYTES MIB   /* the read()/pread() baselines' buffers */
+
+/* ---- options and output ------------------------------------------------ */
+
+static struct {
+  int json;
+  uint64_t size;
+  int repeat;
+  const char *dir;
+  char path[4096];
+} opt = {0, (uint64_t)GIB, 5, "/var/tmp", ""};
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("mmf-bench: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  if (opt.path[0])
+    unlink(opt.path);
+  exit(1);
+}
+
+static void die_mmf(const char *what, int rc) {
+  die("%s: %s (%s)", what, mmf_err_name(rc), mmf_last_error_message());
+}
+
+static void note(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fflush(stderr);
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A series of measurements of one method, one value per repetition. */
+typedef struct {
+  const char *name;
+  double v[MAX_REPEAT];
+  int n;
+} series;
+
+static void add(series *s, double v) {
+  if (s->n < MAX_REPEAT)
+    s->v[s->n++] = v;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(const series *s) {
+  double t[MAX_REPEAT];
+  if (s->n == 0)
+    return 0;
+  memcpy(t, s->v, sizeof(double) * (size_t)s->n);
+  qsort(t, (size_t)s->n, sizeof(double), cmp_double);
+  return s->n % 2 ? t[s->n / 2] : (t[s->n / 2 - 1] + t[s->n / 2]) / 2;
+}
+
+enum target_kind { T_NONE, T_RATIO_GE, T_RATIO_LE, T_ABS_LE };
+
+/* One comparison line: mmf's figure, one baseline's, the ratio mmf/baseline
+ * of the figure (a rate or a time, as `unit` says) and the target if any. */
+static void report(const char *bench, const char *kase, const char *unit,
+                   const char *mmf_name, double mmf_value,
+                   const char *base_name, double base_value,
+                   enum target_kind tk, double target) {
+  double ratio = base_value > 0 ? mmf_value / base_value : 0;
+  int met = tk == T_NONE       ? -1
+            : tk == T_RATIO_GE ? ratio >= target
+            : tk == T_RATIO_LE ? ratio <= target
+                               : mmf_value <= target;
+  char tgt[64] = "";
+  if (tk == T_RATIO_GE)
+    snprintf(tgt, sizeof tgt, ">= %.2fx", target);
+  else if (tk == T_RATIO_LE)
+    snprintf(tgt, sizeof tgt, "<= %.2fx", target);
+  else if (tk == T_ABS_LE)
+    snprintf(tgt, sizeof tgt, "mmf <= %.0f %s", target, unit);
+  if (opt.json) {
+    printf("{\"bench\":\"%s\",\"case\":\"%s\",\"unit\":\"%s\","
+           "\"mmf\":\"%s\",\"mmf_value\":%.6g,"
+           "\"baseline\":\"%s\",\"baseline_value\":%.6g,\"ratio\":%.4f,"
+           "\"target\":\"%s\",\"met\":%s,\"repeat\":%d,\"size\":%" PRIu64
+           "}\n",
+           bench, kase, unit, mmf_name, mmf_value, base_name, base_value,
+           ratio, tgt,
+           met < 0 ? "null" : met ? "true" : "false", opt.repeat, opt.size);
+  } else {
+    printf("%-7s %-22s %-26s %9.3f %-8s| %-26s %9.3f  ratio %6.3fx", bench,
+           kase, mmf_name, mmf_value, unit, base_name, base_value, ratio);
+    if (tk != T_NONE)
+      printf("  target %-16s %s", tgt, met ? "MET" : "MISSED");
+    putchar('\n');
+  }
+  fflush(stdout);
+}
+
+/* A figure with nothing to compare it with (fault counts, choices made). */
+static void info(const char *bench, const char *kase, const char *key,
+                 double value, const char *unit) {
+  if (opt.json)
+    printf("{\"bench\":\"%s\",\"case\":\"%s\",\"info\":\"%s\","
+           "\"value\":%.6g,\"unit\":\"%s\"}\n",
+           bench, kase, key, value, unit);
+  else
+    printf("%-7s %-22s %-40s %12.3f %s\n", bench, kase, key, value, unit);
+  fflush(stdout);
+}
+
+/* Page-aligned heap memory. The baselines' buffers are page-aligned: glibc
+ * returns large malloc blocks 16 bytes past a page boundary, and on this
+ * CPU the kernel's copy into such a buffer runs ~45% slower (measured: read()
+ * of cached data 8 GB/s vs 14 GB/s), which would flatter mmf. */
+static void *xalloc(size_t n) {
+  void *p = NULL;
+  if (posix_memalign(&p, 4096, n) != 0)
+    die("out of memory (%zu bytes)", n);
+  return p;
+}
+
+/* ---- the test file ------------------------------------------------------- */
+
+/* The file's bytes repeat every MiB: byte i is pat(i % MiB). */
+static unsigned char pat(uint64_t i) {
+  uint64_t j = i % MIB;
+  return (unsigned char)((j * 131u + (j >> 12) * 7u + (j >> 9)) & 0xff);
+}
+
+static unsigned char *pattern; /* one MiB of the pattern, touched */
+
+static uint64_t expected_count(void) {
+  uint64_t per_mib = 0, rest = 0, tail = opt.size % MIB;
+  for (size_t j = 0; j < MIB; j++) {
+    per_mib += pattern[j] == COUNT_BYTE;
+    if (j < tail)
+      rest += pattern[j] == COUNT_BYTE;
+  }
+  return per_mib * (opt.size / MIB) + rest;
+}
+
+static void write_all(int fd, const void *buf, size_t n, uint64_t off) {
+  const char *p = buf;
+  while (n) {
+    ssize_t w = pwrite(fd, p, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      die("pwrite %s: %s", opt.path, strerror(errno));
+    p += w;
+    n -= (size_t)w;
+    off += (uint64_t)w;
+  }
+}
+
+static size_t read_all(int fd, void *buf, size_t n, uint64_t off) {
+  char *p = buf;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, p + got, n - got, (off_t)(off + got));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      die("pread %s: %s", opt.path, strerror(errno));
+    if (r == 0)
+      break;
+    got += (size_t)r;
+  }
+  return got;
+}
+
+static size_t cache_missing_pages(int fix); /* Linux-only section */
+
+/* Make a fresh file whose page cache is held in folios of the size that
+ * `chunk`-byte writes produce (4 KiB writes: 4 KiB folios; 1 MiB writes:
+ * large folios), synced so no writeback runs during the measurement. The
+ * old file is unlinked first: its cached folios must not be reused. */
+static void make_file(size_t chunk) {
+  int fd;
+  uint64_t off;
+  unlink(opt.path);
+  fd = open(opt.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    die("create %s: %s", opt.path, strerror(errno));
+  for (off = 0; off < opt.size; off += chunk) {
+    size_t n = opt.size - off < chunk ? (size_t)(opt.size - off) : chunk;
+    write_all(fd, pattern + off % MIB, n, off);
+  }
+  if (fdatasync(fd) != 0)
+    die("fdatasync %s: %s", opt.path, strerror(errno));
+  close(fd);
+  {
+    size_t missing = cache_missing_pages(1);
+    if (missing && cache_missing_pages(0))
+      note("mmf-bench: warning: %zu pages of the file are not cached\n",
+           missing);
+  }
+}
+
+static void sync_file(void) {
+  int fd = open(opt.path, O_RDWR | O_CLOEXEC);
+  if (fd < 0 || fdatasync(fd) != 0)
+    die("fdatasync %s: %s", opt.path, strerror(errno));
+  close(fd);
+}
+
+/* ---- Linux-only helpers ------------------------------------------------- */
+
+/* Pages of the file not in the page cache (mincore); with `fix`, read each
+ * missing page back in with pread (page by page, so the folios already
+ * cached are left as they are). */
+static size_t cache_missing_pages(int fix) {
+  int fd = open(opt.path, O_RDONLY | O_CLOEXEC);
+  size_t pages, missing = 0, ps = (size_t)sysconf(_SC_PAGESIZE);
+  unsigned char *vec, one[1];
+  void *p;
+  if (fd < 0)
+    die("open %s: %s", opt.path, strerror(errno));
+  p = mmap(NULL, (size_t)opt.size, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED)
+    die("mmap %s: %s", opt.path, strerror(errno));
+  pages = ((size_t)opt.size + ps - 1) / ps;
+  vec = malloc(pages);
+  if (!vec || mincore(p, (size_t)opt.size, vec) != 0)
+    die("mincore: %s", strerror(errno));
+  munmap(p, (size_t)opt.size);
+  for (size_t i = 0; i < pages; i++) {
+    if (vec[i] & 1)
+      continue;
+    missing++;
+    if (fix && pread(fd, one, 1, (off_t)(i * ps)) != 1)
+      die("pread %s: %s", opt.path, strerror(errno));
+  }
+  free(vec);
+  close(fd);
+  return missing;
+}
+
+/* Minor faults taken by this thread so far. */
+static uint64_t thread_minflt(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return (uint64_t)ru.ru_minflt;
+}
+
+/* Anonymous memory, asking for huge pages, touched now (so a measurement
+ * never pays for first touches). */
+static void *alloc_touched(size_t n) {
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
+  if (p == MAP_FAILED)
+    die("mmap %zu anonymous bytes: %s", n, strerror(errno));
+  madvise(p, n, MADV_HUGEPAGE); /* a request; falls back silently */
+  memset(p, 1, n);
+  return p;
+}
+
+/* Run `fn` in a forked child; return its wall time (measured inside the
+ * child, around the work only) and its peak RSS in MiB (ru_maxrss from
+ * wait4, so each method's peak is its own). The parent must be small when
+ * it forks: the child starts with the parent's resident set. */
+typedef double (*child_fn)(void);
+
+static double run_in_child(child_fn fn, double *peak_mib) {
+  int pfd[2], status;
+  pid_t pid;
+  struct rusage ru;
+  double secs = -1;
+  if (pipe(pfd) != 0)
+    die("pipe: %s", strerror(errno));
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0)
+    die("fork: %s", strerror(errno));
+  if (pid == 0) {
+    double t;
+    close(pfd[0]);
+    t = fn();
+    if (write(pfd[1], &t, sizeof t) != (ssize_t)sizeof t)
+      _exit(2);
+    _exit(0);
+  }
+  close(pfd[1]);
+  if (read(pfd[0], &secs, sizeof secs) != (ssize_t)sizeof secs)
+    secs = -1;
+  close(pfd[0]);
+  if (wait4(pid, &status, 0, &ru) != pid)
+    die("wait4: %s", strerror(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || secs < 0)
+    die("benchmark child failed (status 0x%x)", status);
+  *peak_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+  return secs;
+}
+
+/* ---- scan: counting a cached file -------------------------------------- */
+
+static unsigned char *iobuf; /* BUF_BYTES, touched */
+
+/* Baseline: read() loop with 1 MiB buffers and the same counting kernel. */
+static uint64_t count_read_loop(void) {
+  int fd = open(opt.path, O_RDONLY | O_CLOEXEC);
+  uint64_t total = 0;
+  ssize_t r;
+  if (fd < 0)
+    die("open %s: %s", opt.path, strerror(errno));
+  while ((r = read(fd, iobuf, BUF_BYTES)) != 0) {
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      die("read %s: %s", opt.path, strerror(errno));
+    }
+    total += mmf_memcount(iobuf, (size_t)r, COUNT_BYTE);
+  }
+  close(fd);
+  return total;
+}
+
+static uint64_t count_mmf(size_t window, unsigned flags) {
+  uint64_t c = 0;
+  int rc = mmf_op_count(opt.path, COUNT_BYTE, window, flags, &c, NULL, NULL);
+  if (rc)
+    die_mmf("mmf_op_count", rc);
+  return c;
+}
+
+/* What the AUTO probe sees: walk the file in mapped windows and in an AUTO
+ * walk, recording minor faults per mapped window and whether AUTO switched
+ * to the read path. Not timed. */
+static void probe_report(const char *kase, size_t window) {
+  mmf_map *map;
+  mmf_window *w;
+  void *data;
+  size_t len;
+  uint64_t f0, windows = 0, sink = 0;
+  int rc = mmf_map_open(&map, opt.path, MMF_PROT_READ, 0, 0);
+  if (rc)
+    die_mmf("mmf_map_open", rc);
+  rc = mmf_window_open(&w, map, 0, 0, window, MMF_ACCESS_READ, 0);
+  if (rc)
+    die_mmf("mmf_window_open", rc);
+  f0 = thread_minflt();
+  while ((rc = mmf_window_next(w, &data, &len, NULL)) == 1) {
+    sink += mmf_memcount(data, len, COUNT_BYTE);
+    windows++;
+  }
+  if (rc < 0)
+    die_mmf("mmf_window_next", rc);
+  info("scan", kase, "minor faults per mapped window",
+       windows ? (double)(thread_minflt() - f0) / (double)windows : 0,
+       "faults");
+  info("scan", kase, "bytes mapped per minor fault",
+       (double)opt.size / (double)(thread_minflt() - f0 + 1) / 1024.0,
+       "KiB");
+  mmf_window_close(w);
+  rc = mmf_window_open(&w, map, 0, 0, window, MMF_ACCESS_READ,
+                       MMF_WINDOW_AUTO);
+  if (rc)
+    die_mmf("mmf_window_open", rc);
+  windows = 0;
+  while ((rc = mmf_window_next(w, &data, &len, NULL)) == 1) {
+    sink += mmf_memcount(data, len, COUNT_BYTE);
+    windows++;
+  }
+  if (rc < 0)
+    die_mmf("mmf_window_next", rc);
+  info("scan", kase, "AUTO: windows through the read path",
+       (double)mmf_window_buffered_count(w), "windows");
+  info("scan", kase, "AUTO: windows in all", (double)windows, "windows");
+  mmf_window_close(w);
+  mmf_map_close(map);
+  if (sink == 1)
+    putchar(' '); /* keep the counts alive */
+}
+
+enum { SC_AUTO, SC_MAP, SC_READ, SC_RAM, SC_N };
+
+static void bench_scan(void) {
+  static const char *const kind_name[2] = {"small folios (4 KiB)",
+                                           "large folios (1 MiB)"};
+  static const size_t chunk[2] = {4 * KIB, MIB};
+  series s[2][SC_N];
+  uint64_t want = expected_count();
+  unsigned char *ram;
+  memset(s, 0, sizeof s);
+  /* The in-RAM limit: the same bytes, already in (huge-page) memory. */
+  ram = alloc_touched((size_t)opt.size);
+  for (uint64_t off = 0; off < opt.size; off += MIB) {
+    size_t n = opt.size - off < MIB ? (size_t)(opt.size - off) : MIB;
+    memcpy(ram + off, pattern, n);
+  }
+  for (int r = 0; r < opt.repeat; r++) {
+    for (int kk = 0; kk < 2; kk++) {
+      int k = (kk + r) % 2; /* alternate which kind goes first */
+      make_file(chunk[k]);
+      for (int mm = 0; mm < SC_N; mm++) {
+        int m = (mm + r) % SC_N;
+        uint64_t c = 0;
+        double t0 = now(), t;
+        switch (m) {
+        case SC_AUTO:
+          c = count_mmf(0, MMF_WINDOW_AUTO);
+          break;
+        case SC_MAP:
+          c = count_mmf(0, 0);
+          break;
+        case SC_READ:
+          c = count_read_loop();
+          break;
+        default:
+          c = mmf_memcount(ram, (size_t)opt.size, COUNT_BYTE);
+          break;
+        }
+        t = now() - t0;
+        if (c != want)
+          die("scan: method %d counted %" PRIu64 ", expected %" PRIu64, m, c,
+              want);
+        add(&s[k][m], (double)opt.size / t / 1e9);
+      }
+      note("scan: repetition %d/%d %s done\n", r + 1, opt.repeat,
+           kind_name[k]);
+    }
+  }
+  munmap(ram, (size_t)opt.size);
+  for (int k = 0; k < 2; k++) {
+    const char *kase = k ? "count/large-folios" : "count/small-folios";
+    double a = median(&s[k][SC_AUTO]), mp = median(&s[k][SC_MAP]);
+    double rd = median(&s[k][SC_READ]), ram_gbs = median(&s[k][SC_RAM]);
+    report("scan", kase, "GB/s", "mmf_op_count AUTO", a, "read() 1 MiB loop",
+           rd, T_RATIO_GE, k ? 1.3 : 0.95);
+    report("scan", kase, "GB/s", "mmf_op_count AUTO", a, "in-RAM limit",
+           ram_gbs, k ? T_RATIO_GE : T_NONE, 0.8);
+    report("scan", kase, "GB/s", "mapped windows (no AUTO)", mp,
+           "read() 1 MiB loop", rd, T_NONE, 0);
+  }
+  for (int k = 0; k < 2; k++) {
+    make_file(chunk[k]);
+    probe_report(k ? "probe/large-folios" : "probe/small-folios", 0);
+  }
+}
+
+/* ---- window: which window size to default to --------------------------- */
+
+static void bench_window(void) {
+  static const size_t chunk[2] = {4 * KIB, MIB};
+  enum { NW = 9 };
+  series map_s[2][NW], auto_s[2][NW], rd[2];
+  double faults[2][NW];
+  uint64_t want = expected_count();
+  size_t ws[NW];
+  memset(map_s, 0, sizeof map_s);
+  memset(auto_s, 0, sizeof auto_s);
+  memset(rd, 0, sizeof rd);
+  memset(faults, 0, sizeof faults);
+  for (int i = 0; i < NW; i++)
+    ws[i] = (256 * KIB) << i; /* 256 KiB .. 64 MiB */
+  for (int r = 0; r < opt.repeat; r++) {
+    for (int kk = 0; kk < 2; kk++) {
+      int k = (kk + r) % 2;
+      make_file(chunk[k]);
+      /* 2*NW mmf runs + the read loop, rotated. */
+      for (int mm = 0; mm < 2 * NW + 1; mm++) {
+        int m = (mm + r * 3) % (2 * NW + 1);
+        uint64_t c, f0 = thread_minflt();
+        double t0 = now(), t;
+        if (m == 2 * NW)
+          c = count_read_loop();
+        else
+          c = count_mmf(ws[m % NW], m < NW ? 0 : MMF_WINDOW_AUTO);
+        t = now() - t0;
+        if (c != want)
+          die("window: counted %" PRIu64 ", expected %" PRIu64, c, want);
+        if (m == 2 * NW)
+          add(&rd[k], (double)opt.size / t / 1e9);
+        else if (m < NW) {
+          add(&map_s[k][m], (double)opt.size / t / 1e9);
+          faults[k][m] += (double)(thread_minflt() - f0);
+        } else
+          add(&auto_s[k][m - NW], (double)opt.size / t / 1e9);
+      }
+      note("window: repetition %d/%d %s folios done\n", r + 1, opt.repeat,
+           k ? "large" : "small");
+    }
+  }
+  for (int k = 0; k < 2; k++) {
+    double base = median(&rd[k]);
+    for (int i = 0; i < NW; i++) {
+      char kase[64], name[64];
+      size_t nwin = (size_t)((opt.size + ws[i] - 1) / ws[i]);
+      snprintf(kase, sizeof kase, "%s/%zuKiB", k ? "large" : "small",
+               ws[i] / KIB);
+      snprintf(name, sizeof name, "mapped windows %zu KiB", ws[i] / KIB);
+      report("window", kase, "GB/s", name, median(&map_s[k][i]),
+             "read() 1 MiB loop", base, T_NONE, 0);
+      snprintf(name, sizeof name, "AUTO windows %zu KiB", ws[i] / KIB);
+      report("window", kase, "GB/s", name, median(&auto_s[k][i]),
+             "read() 1 MiB loop", base, T_NONE, 0);
+      info("window", kase, "minor faults per mapped window",
+           faults[k][i] / opt.repeat / (double)nwin, "faults");
+    }
+  }
+}
+
+/* ---- reverse: 1 GiB in place --------------------------------------------- */
+
+static double rev_mmf(void) {
+  double t0 = now();
+  int rc = mmf_op_reverse(opt.path, 0, NULL, NULL);
+  if (rc)
+    die_mmf("mmf_op_reverse", rc);
+  return now() - t0;
+}
+
+/* Baseline: two 1 MiB buffers walking in from both ends, pread + pwrite. */
+static double rev_two_buffers(void) {
+  unsigned char *a = xalloc(BUF_BYTES), *b = xalloc(BUF_BYTES);
+  uint64_t front = 0, back = opt.size;
+  double t0;
+  int fd;
+  memset(a, 1, BUF_BYTES);
+  memset(b, 1, BUF_BYTES);
+  t0 = now();
+  fd = open(opt.path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    die("open %s: %s", opt.path, strerror(errno));
+  while (back - front >= 2) {
+    uint64_t half = (back - front) / 2;
+    size_t n = half < BUF_BYTES ? (size_t)half : BUF_BYTES;
+    if (read_all(fd, a, n, front) != n || read_all(fd, b, n, back - n) != n)
+      die("short read from %s", opt.path);
+    mmf_memswap_reversed(a, b, n);
+    write_all(fd, a, n, front);
+    write_all(fd, b, n, back - n);
+    front += n;
+    back -= n;
+  }
+  close(fd);
+  return now() - t0;
+}
+
+/* Baseline: read the whole file, reverse it in memory, write it back. The
+ * buffer is touched before timing (first touches are slow on this VM);
+ * rev_read_all_cold is the same with a fresh buffer, as a user would run
+ * it. */
+static double read_all_reverse(unsigned char *buf) {
+  double t0 = now();
+  int fd = open(opt.path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    die("open %s: %s", opt.path, strerror(errno));
+  if (read_all(fd, buf, (size_t)opt.size, 0) != opt.size)
+    die("short read from %s", opt.path);
+  mmf_memreverse(buf, (size_t)opt.size);
+  write_all(fd, buf, (size_t)opt.size, 0);
+  close(fd);
+  return now() - t0;
+}
+
+static double rev_read_all(void) {
+  unsigned char *buf = xalloc((size_t)opt.size);
+  memset(buf, 1, (size_t)opt.size);
+  return read_all_reverse(buf);
+}
+
+static double rev_read_all_cold(void) {
+  double t0 = now(); /* the allocation and first touches count here */
+  unsigned char *buf = xalloc((size_t)opt.size);
+  read_all_reverse(buf);
+  return now() - t0;
+}
+
+/* Check a few bytes: after an odd number of reversals byte i is pat(n-1-i). */
+static void check_reversed(int odd) {
+  int fd = open(opt.path, O_RDONLY | O_CLOEXEC);
+  uint64_t n = opt.size;
+  if (fd < 0)
+    die("open %s: %s", opt.path, strerror(errno));
+  for (int k = 0; k < 64; k++) {
+    uint64_t i = (n - 1) * (uint64_t)k / 63;
+    unsigned char c;
+    if (k % 8 == 1)
+      i = n / 2 - 1 + (uint64_t)(k / 8) % 3; /* around the middle */
+    if (read_all(fd, &c, 1, i) != 1)
+      die("short read from %s", opt.path);
+    if (c != pat(odd ? n - 1 - i : i))
+      die("reverse: wrong byte at %" PRIu64, i);
+  }
+  close(fd);
+}
+
+enum { RV_MMF, RV_TWO, RV_ALL, RV_ALL_COLD, RV_N };
+
+static void bench_reverse(void) {
+  static const child_fn fn[RV_N] = {rev_mmf, rev_two_buffers, rev_read_all,
+                                    rev_read_all_cold};
+  series t[RV_N], rss[RV_N];
+  int odd = 0;
+  memset(t, 0, sizeof t);
+  memset(rss, 0, sizeof rss);
+  for (int r = 0; r < opt.repeat; r++) {
+    make_file(MIB); /* cached, large folios, clean */
+    odd = 0;
+    for (int mm = 0; mm < RV_N; mm++) {
+      int m = (mm + r) % RV_N;
+      double peak, secs = run_in_child(fn[m], &peak);
+      odd = !odd;
+      check_reversed(odd);
+      sync_file(); /* write back outside any measurement */
+      add(&t[m], secs);
+      add(&rss[m], peak);
+    }
+    note("reverse: repetition %d/%d done\n", r + 1, opt.repeat);
+  }
+  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
+         "pread/pwrite 2x1 MiB", median(&t[RV_TWO]), T_RATIO_LE, 1.1);
+  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
+         "read-all/write-all", median(&t[RV_ALL]), T_RATIO_LE, 0.3);
+  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
+         "read-all, fresh buffer", median(&t[RV_ALL_COLD]), T_NONE, 0);
+  report("reverse", "reverse/peak-rss", "MiB", "mmf_op_reverse",
+         median(&rss[RV_MMF]), "pread/pwrite 2x1 MiB", median(&rss[RV_TWO]),
+         T_ABS_LE, 128);
+  report("reverse", "reverse/peak-rss", "MiB", "mmf_op_reverse",
+         median(&rss[RV_MMF]), "read-all/write-all", median(&rss[RV_ALL]),
+         T_ABS_LE, 128);
+}
+
+/* ---- random: 4 KiB reads ------------------------------------------------ */
+
+/* Each read is "get 4 KiB and use it": both methods count a byte over the
+ * 4 KiB (in place through the view; in the buffer after pread). */
+static uint64_t *offsets;
+static size_t n_reads;
+
+static uint64_t random_view(void) {
+  mmf_map *map;
+  mmf_view *v;
+  const unsigned char *p;
+  uint64_t sum = 0;
+  int rc = mmf_map_open(&map, opt.path, MMF_PROT_READ, 0, 0);
+  if (rc)
+    die_mmf("mmf_map_open", rc);
+  rc = mmf_view_map(&v, map, 0, 0, MMF_ACCESS_READ);
+  if (rc)
+    die_mmf("mmf_view_map", rc);
+  p = mmf_view_data(v);
+  for (size_t i = 0; i < n_reads; i++)
+    sum += mmf_memcount(p + offsets[i], 4 * KIB, COUNT_BYTE);
+  mmf_view_unmap(v);
+  mmf_map_close(map);
+  return sum;
+}
+
+static uint64_t random_pread(void) {
+  int fd = open(opt.path, O_RDONLY | O_CLOEXEC);
+  uint64_t sum = 0;
+  if (fd < 0)
+    die("open %s: %s", opt.path, strerror(errno));
+  for (size_t i = 0; i < n_reads; i++) {
+    if (pread(fd, iobuf, 4 * KIB, (off_t)offsets[i]) != (ssize_t)(4 * KIB))
+      die("pread %s: %s", opt.path, strerror(errno));
+    sum += mmf_memcount(iobuf, 4 * KIB, COUNT_BYTE);
+  }
+  close(fd);
+  return sum;
+}
+
+static void bench_random(void) {
+  static const size_t chunk[2] = {4 * KIB, MIB};
+  series s[2][2];
+  uint64_t pages = opt.size / (4 * KIB), x = 0x9e3779b97f4a7c15ull;
+  memset(s, 0, sizeof s);
+  if (pages == 0)
+    die("random: --size is below 4 KiB");
+  n_reads = (size_t)(opt.size / KIB); /* 1M reads for 1 GiB: ~4 per page */
+  offsets = malloc(n_reads * sizeof *offsets);
+  if (!offsets)
+    die("out of memory");
+  for (size_t i = 0; i < n_reads; i++) { /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    offsets[i] = (x % pages) * 4 * KIB;
+  }
+  for (int r = 0; r < opt.repeat; r++) {
+    for (int kk = 0; kk < 2; kk++) {
+      int k = (kk + r) % 2;
+      uint64_t sums[2];
+      make_file(chunk[k]);
+      for (int mm = 0; mm < 2; mm++) {
+        int m = (mm + r) % 2;
+        double t0 = now();
+        sums[m] = m == 0 ? random_view() : random_pread();
+        add(&s[k][m], (double)n_reads / (now() - t0) / 1e6);
+      }
+      if (sums[0] != sums[1])
+        die("random: view and pread disagree");
+    }
+    note("random: repetition %d/%d done\n", r + 1, opt.repeat);
+  }
+  free(offsets);
+  report("random", "4KiB-reads/large-folios", "M/s", "mmf view",
+         median(&s[1][0]), "pread", median(&s[1][1]), T_RATIO_GE, 1.8);
+  report("random", "4KiB-reads/small-folios", "M/s", "mmf view",
+         median(&s[0][0]), "pread", median(&s[0][1]), T_RATIO_GE, 1.8);
+}
+
+/* ---- main ----------------------------------------------------------------- */
+
+static const struct {
+  const char *name;
+  void (*run)(void);
+  const char *what;
+} benches[] = {
+    {"scan", bench_scan,
+     "count a byte in a cached file: mmf_op_count (AUTO; and plain mapped "
+     "windows) vs read() 1 MiB loop vs the in-RAM limit, small and large "
+     "folios"},
+    {"reverse", bench_reverse,
+     "reverse a file in place: mmf_op_reverse vs two 1 MiB pread/pwrite "
+     "buffers vs read-all/write-all; time and per-method peak RSS"},
+    {"random", bench_random,
+     "random 4 KiB reads: through a view vs pread"},
+    {"window", bench_window,
+     "scan with windows of 256 KiB .. 64 MiB on small and large folios "
+     "(justifies MMF_WINDOW_DEFAULT_SIZE)"},
+};
+#define N_BENCHES (sizeof benches / sizeof benches[0])
+
+static uint64_t parse_size(const char *s) {
+  char *end;
+  unsigned long long v;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno || end == s)
+    die("bad size \"%s\"", s);
+  switch (*end) {
+  case 'k': case 'K': v <<= 10; end++; break;
+  case 'm': case 'M': v <<= 20; end++; break;
+  case 'g': case 'G': v <<= 30; end++; break;
+  default: break;
+  }
+  if (*end == 'i' && end[1] == 'B')
+    end += 2;
+  if (*end)
+    die("bad size \"%s\"", s);
+  return v;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: mmf-bench --list\n"
+             "       mmf-bench [--json] [--size BYTES] [--repeat N] "
+             "[--dir DIR] [NAME...]\n"
+             "  --size BYTES  test file size (default 1G; K/M/G suffixes)\n"
+             "  --repeat N    repetitions, medians reported (default 5)\n"
+             "  --dir DIR     where the test file goes (default /var/tmp; "
+             "not tmpfs)\n");
+}
+
+int main(int argc, char **argv) {
+  int selected[N_BENCHES] = {0}, any = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--list")) {
+      for (size_t b = 0; b < N_BENCHES; b++)
+        printf("%-8s %s\n", benches[b].name, benches[b].what);
+      return 0;
+    } else if (!strcmp(a, "--json")) {
+      opt.json = 1;
+    } else if (!strcmp(a, "--size") && i + 1 < argc) {
+      opt.size = parse_size(argv[++i]);
+    } else if (!strcmp(a, "--repeat") && i + 1 < argc) {
+      opt.repeat = atoi(argv[++i]);
+    } else if (!strcmp(a, "--dir") && i + 1 < argc) {
+      opt.dir = argv[++i];
+    } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (a[0] == '-') {
+      usage(stderr);
+      return 2;
+    } else {
+      size_t b = 0;
+      while (b < N_BENCHES && strcmp(benches[b].name, a))
+        b++;
+      if (b == N_BENCHES) {
+        fprintf(stderr, "mmf-bench: no benchmark \"%s\" (see --list)\n", a);
+        return 2;
+      }
+      selected[b] = any = 1;
+    }
+  }
+  if (opt.repeat < 1 || opt.repeat > MAX_REPEAT)
+    die("--repeat must be 1..%d", MAX_REPEAT);
+  if (opt.size < 64 * KIB || opt.size % (4 * KIB) || opt.size > SIZE_MAX / 2)
+    die("--size must be a multiple of 4 KiB, at least 64 KiB");
+  snprintf(opt.path, sizeof opt.path, "%s/mmf-bench-%ld.dat", opt.dir,
+           (long)getpid());
+
+  pattern = xalloc(MIB);
+  iobuf = xalloc(BUF_BYTES);
+  for (size_t j = 0; j < MIB; j++)
+    pattern[j] = pat(j);
+  memset(iobuf, 0, BUF_BYTES);
+  if (!opt.json)
+    printf("mmf-bench %s: size %" PRIu64 " bytes, %d repetitions (medians), "
+           "dir %s\n",
+           mmf_version(), opt.size, opt.repeat, opt.dir);
+  for (size_t b = 0; b < N_BENCHES; b++)
+    if (!any || selected[b])
+      benches[b].run();
+  unlink(opt.path);
+  return 0;
+}
