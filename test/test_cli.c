@@ -1,0 +1,803 @@
+/* test/test_cli.c -- `mmf reverse` and `mmf count`: the work behind them
+ * (tools/ops.c) and the mmf binary itself (path in $MMF_CLI): results
+ * checked byte for byte against plain reference loops, exit codes, one-line
+ * error messages, progress output only on a terminal, bounded memory. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "ops.h"
+#include <mmf.h>
+
+/* Sizes around the page size and the window edges. */
+static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537};
+#define N_SIZES (sizeof sizes / sizeof sizes[0])
+
+/* Larger than a 64 KiB window, and larger than two default windows; both
+ * odd so the middle byte stays put. */
+#define MID_SIZE (((size_t)1 << 20) + 777)
+#define DEFAULT_PLUS_SIZE (MMF_WINDOW_DEFAULT_SIZE * 2 + 12345)
+
+/* The big file: BIG_BLOCKS blocks of 1 MiB (above the progress threshold
+ * and many times the default window). */
+#define BLOCK ((size_t)1 << 20)
+#define BIG_BLOCKS 256
+#define BIG_SIZE ((uint64_t)BIG_BLOCKS * BLOCK)
+#define RSS_LIMIT_KIB (64 * 1024)
+
+/* ---- reference implementations and file utilities ---------------------- */
+
+static uint64_t ref_count(const unsigned char *p, size_t n, unsigned char b) {
+  uint64_t c = 0;
+  for (size_t i = 0; i < n; i++)
+    c += p[i] == b;
+  return c;
+}
+
+static unsigned char *ref_reversed(const unsigned char *p, size_t n) {
+  unsigned char *r = malloc(n ? n : 1);
+  assert_non_null(r);
+  for (size_t i = 0; i < n; i++)
+    r[i] = p[n - 1 - i];
+  return r;
+}
+
+/* Test data of n bytes with plenty of 0x00 and 0xa5 bytes to count. */
+static unsigned char *make_data(size_t n, uint32_t seed) {
+  unsigned char *p = malloc(n ? n : 1);
+  assert_non_null(p);
+  th_fill(p, n, seed);
+  for (size_t i = 0; i < n; i++) {
+    if (i % 7 == 3)
+      p[i] = 0;
+    else if (i % 11 == 5)
+      p[i] = 0xa5;
+  }
+  return p;
+}
+
+/* Write data to a fresh file `name` in the temp dir; the path goes to out. */
+static void make_file(char *out, size_t cap, const char *name,
+                      const unsigned char *data, size_t n) {
+  snprintf(out, cap, "%s", th_path(name));
+  assert_int_equal(th_write_file(out, data, n), 0);
+}
+
+static void assert_file_is(const char *path, const unsigned char *want,
+                           size_t n) {
+  size_t got_n = 0;
+  unsigned char *got = th_read_file(path, &got_n);
+  assert_non_null(got);
+  assert_int_equal(got_n, n);
+  if (n && memcmp(got, want, n) != 0) {
+    size_t i = 0;
+    while (got[i] == want[i])
+      i++;
+    print_error("%s: first difference at byte %zu of %zu\n", path, i, n);
+    fail();
+  }
+  free(got);
+}
+
+/* ---- running the CLI ---------------------------------------------------- */
+
+struct run {
+  int status;        /* exit status, or -1 if killed */
+  long maxrss_kib;   /* peak resident set of the child */
+  char *out, *err;   /* what it wrote, NUL-terminated */
+  size_t out_n, err_n;
+};
+
+static const char *cli(void) {
+  const char *p = getenv("MMF_CLI");
+  if (!p || !*p) {
+    print_message("MMF_CLI is not set: skipping the CLI checks\n");
+    skip();
+  }
+  return p;
+}
+
+static char *slurp(const char *path, size_t *n) {
+  unsigned char *b = th_read_file(path, n);
+  char *s;
+  assert_non_null(b);
+  s = realloc(b, *n + 1);
+  assert_non_null(s);
+  s[*n] = '\0';
+  return s;
+}
+
+static void cli_paths(char *out_path, char *err_path, size_t cap) {
+  snprintf(out_path, cap, "%s", th_path("cli.stdout"));
+  snprintf(err_path, cap, "%s", th_path("cli.stderr"));
+}
+
+/* Start `mmf args...` with stdout in a file and stderr in a file (or on
+ * `err_fd` if >= 0, which this call closes in the parent), MMF_PROGRESS set
+ * to `progress` (unset if NULL). */
+static pid_t spawn_cli(const char *progress, int err_fd,
+                       const char *const *args) {
+  const char *argv[32];
+  char out_path[600], err_path[600];
+  int n = 0;
+  pid_t pid;
+
+  cli_paths(out_path, err_path, sizeof out_path);
+  argv[n++] = cli();
+  while (*args && n < 31)
+    argv[n++] = *args++;
+  argv[n] = NULL;
+
+  fflush(stdout);
+  fflush(stderr);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = err_fd >= 0 ? err_fd
+                        : open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+      _exit(126);
+    if (progress)
+      setenv("MMF_PROGRESS", progress, 1);
+    else
+      unsetenv("MMF_PROGRESS");
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  if (err_fd >= 0) /* only the child may hold it now */
+    close(err_fd);
+  return pid;
+}
+
+/* Wait for a child from spawn_cli() and collect what it did. */
+static void finish_cli(struct run *r, pid_t pid, int err_in_file) {
+  char out_path[600], err_path[600];
+  struct rusage ru;
+  int st;
+
+  cli_paths(out_path, err_path, sizeof out_path);
+  while (wait4(pid, &st, 0, &ru) < 0)
+    assert_int_equal(errno, EINTR);
+  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r->maxrss_kib = ru.ru_maxrss;
+  r->out = slurp(out_path, &r->out_n);
+  if (err_in_file) {
+    r->err = slurp(err_path, &r->err_n);
+  } else {
+    r->err = calloc(1, 1);
+    r->err_n = 0;
+  }
+}
+
+static void run_cli_fd(struct run *r, const char *progress, int err_fd,
+                       const char *const *args) {
+  finish_cli(r, spawn_cli(progress, err_fd, args), err_fd < 0);
+}
+
+#define RUN(r, ...)                                                            \
+  run_cli_fd((r), NULL, -1, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN_PROGRESS(r, mode, ...)                                             \
+  run_cli_fd((r), (mode), -1, (const char *const[]){__VA_ARGS__, NULL})
+
+static void run_free(struct run *r) {
+  free(r->out);
+  free(r->err);
+}
+
+static size_t count_char(const char *s, char c) {
+  size_t n = 0;
+  for (; *s; s++)
+    n += *s == c;
+  return n;
+}
+
+/* Exit `status`, nothing on stdout, and exactly one line on stderr that
+ * starts with `prefix` and contains each of the NULL-terminated `needles`. */
+static void assert_fails_with(const struct run *r, int status,
+                              const char *prefix, ...) {
+  va_list ap;
+  const char *needle;
+  if (r->status != status || r->out_n != 0 || count_char(r->err, '\n') != 1 ||
+      r->err[r->err_n - 1] != '\n' ||
+      strncmp(r->err, prefix, strlen(prefix)) != 0)
+    print_error("exit %d (want %d), stdout \"%s\", stderr \"%s\" (want one "
+                "line starting \"%s\")\n",
+                r->status, status, r->out, r->err, prefix);
+  assert_int_equal(r->status, status);
+  assert_int_equal(r->out_n, 0);
+  assert_int_equal(count_char(r->err, '\n'), 1);
+  assert_int_equal(r->err[r->err_n - 1], '\n');
+  assert_int_equal(strncmp(r->err, prefix, strlen(prefix)), 0);
+  va_start(ap, prefix);
+  while ((needle = va_arg(ap, const char *)) != NULL) {
+    if (!strstr(r->err, needle))
+      print_error("stderr \"%s\" does not contain \"%s\"\n", r->err, needle);
+    assert_non_null(strstr(r->err, needle));
+  }
+  va_end(ap);
+}
+
+static void assert_ok_quiet(const struct run *r) {
+  if (r->status != 0 || r->err_n != 0)
+    print_error("exit %d, stderr \"%s\"\n", r->status, r->err);
+  assert_int_equal(r->status, 0);
+  assert_int_equal(r->err_n, 0);
+}
+
+/* ---- the big file ------------------------------------------------------- */
+
+/* Block k of the big file: one fixed pattern with k stamped into its first
+ * bytes, so every block differs and any block can be rebuilt cheaply. */
+static void big_block(unsigned char *b, uint64_t k) {
+  th_fill(b, BLOCK, 0xb16f11e5u);
+  for (int i = 0; i < 8; i++)
+    b[i] = (unsigned char)(k >> (8 * i));
+}
+
+static const char *big_path(void) { return th_path("big.bin"); }
+
+/* Make the big file once (without holding it in memory, so the children
+ * forked later do not inherit a large resident set); its zero count goes to
+ * *zeros. */
+static void make_big_file(uint64_t *zeros) {
+  static int made;
+  static uint64_t z;
+  if (!made) {
+    unsigned char *b = malloc(BLOCK);
+    FILE *f = fopen(big_path(), "wb");
+    assert_non_null(b);
+    assert_non_null(f);
+    for (uint64_t k = 0; k < BIG_BLOCKS; k++) {
+      big_block(b, k);
+      z += ref_count(b, BLOCK, 0);
+      assert_int_equal(fwrite(b, 1, BLOCK, f), BLOCK);
+    }
+    assert_int_equal(fclose(f), 0);
+    free(b);
+    made = 1;
+  }
+  *zeros = z;
+}
+
+/* The big file holds the big blocks reversed: block j is block
+ * BIG_BLOCKS-1-j read backwards. */
+static void assert_big_file_reversed(void) {
+  unsigned char *want = malloc(BLOCK), *got = malloc(BLOCK);
+  FILE *f = fopen(big_path(), "rb");
+  assert_non_null(want);
+  assert_non_null(got);
+  assert_non_null(f);
+  for (uint64_t j = 0; j < BIG_BLOCKS; j++) {
+    big_block(want, BIG_BLOCKS - 1 - j);
+    mmf_memreverse(want, BLOCK);
+    assert_int_equal(fread(got, 1, BLOCK, f), BLOCK);
+    if (memcmp(got, want, BLOCK) != 0) {
+      print_error("block %" PRIu64 " of the reversed big file is wrong\n", j);
+      fail();
+    }
+  }
+  assert_int_equal(fread(got, 1, 1, f), 0);
+  fclose(f);
+  free(want);
+  free(got);
+}
+
+/* ---- tools/ops.c -------------------------------------------------------- */
+
+struct progress_log {
+  uint64_t calls, last_done, last_total;
+  int monotonic;
+};
+
+static void log_progress(void *ctx, uint64_t done, uint64_t total) {
+  struct progress_log *l = ctx;
+  if (l->calls && done < l->last_done)
+    l->monotonic = 0;
+  l->calls++;
+  l->last_done = done;
+  l->last_total = total;
+}
+
+/* Reverse with `window`: byte-exact against the reference, and twice gives
+ * the original back. */
+static void check_op_reverse(size_t n, size_t window, uint32_t seed) {
+  char path[600];
+  unsigned char *data = make_data(n, seed);
+  unsigned char *rev = ref_reversed(data, n);
+  struct progress_log log = {0, 0, 0, 1};
+
+  make_file(path, sizeof path, "op-reverse.bin", data, n);
+  TH_OK(mmf_op_reverse(path, window, log_progress, &log));
+  assert_file_is(path, rev, n);
+  if (n >= 2) { /* every byte accounted for, never going backwards */
+    assert_true(log.monotonic);
+    assert_int_equal(log.last_done, n);
+    assert_int_equal(log.last_total, n);
+  }
+  TH_OK(mmf_op_reverse(path, window, NULL, NULL));
+  assert_file_is(path, data, n);
+  free(data);
+  free(rev);
+}
+
+static void op_reverse_matches_reference_at_every_size(void **state) {
+  (void)state;
+  for (size_t i = 0; i < N_SIZES; i++) {
+    check_op_reverse(sizes[i], 0, 1 + (uint32_t)i);
+    check_op_reverse(sizes[i], 4096, 11 + (uint32_t)i); /* many windows */
+  }
+  check_op_reverse(MID_SIZE, 65536, 21);
+  check_op_reverse(DEFAULT_PLUS_SIZE, 0, 22);
+}
+
+static void check_op_count(size_t n, size_t window, unsigned flags,
+                           uint32_t seed) {
+  static const unsigned char bytes[] = {0x00, 0xa5, 0xff};
+  char path[600];
+  unsigned char *data = make_data(n, seed);
+
+  make_file(path, sizeof path, "op-count.bin", data, n);
+  for (size_t b = 0; b < sizeof bytes; b++) {
+    uint64_t got = 12345;
+    struct progress_log log = {0, 0, 0, 1};
+    TH_OK(mmf_op_count(path, bytes[b], window, flags, &got, log_progress,
+                       &log));
+    if (got != ref_count(data, n, bytes[b]))
+      print_error("size %zu window %zu flags %u byte 0x%02x: %" PRIu64
+                  " want %" PRIu64 "\n",
+                  n, window, flags, bytes[b], got,
+                  ref_count(data, n, bytes[b]));
+    assert_int_equal(got, ref_count(data, n, bytes[b]));
+    if (n) {
+      assert_true(log.monotonic);
+      assert_int_equal(log.last_done, n);
+      assert_int_equal(log.last_total, n);
+    }
+  }
+  free(data);
+}
+
+static void op_count_matches_reference_at_every_size(void **state) {
+  (void)state;
+  for (size_t i = 0; i < N_SIZES; i++) {
+    check_op_count(sizes[i], 0, 0, 31 + (uint32_t)i);
+    check_op_count(sizes[i], 0, MMF_WINDOW_AUTO, 41 + (uint32_t)i);
+    check_op_count(sizes[i], 4096, 0, 51 + (uint32_t)i);
+  }
+  check_op_count(MID_SIZE, 65536, 0, 61);
+  check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO, 62);
+  check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO, 63);
+}
+
+static void op_errors_name_the_file(void **state) {
+  uint64_t count = 99;
+  (void)state;
+  TH_EXPECT_ERR(mmf_op_count(th_path("missing"), 0, 0, 0, &count, NULL, NULL),
+                MMF_ENOENT, "mmf_map_open");
+  assert_int_equal(count, 0);
+  assert_non_null(strstr(mmf_last_error_message(), th_path("missing")));
+  TH_EXPECT_ERR(mmf_op_reverse(th_tmpdir(), 0, NULL, NULL), MMF_EISDIR,
+                "mmf_map_open");
+}
+
+/* ---- the CLI: results --------------------------------------------------- */
+
+static void check_cli_reverse(size_t n, const char *window, uint32_t seed) {
+  char path[600];
+  unsigned char *data = make_data(n, seed);
+  unsigned char *rev = ref_reversed(data, n);
+  struct run r;
+
+  make_file(path, sizeof path, "cli-reverse.bin", data, n);
+  for (int round = 0; round < 2; round++) {
+    if (window)
+      RUN(&r, "reverse", "--window", window, path);
+    else
+      RUN(&r, "reverse", path);
+    assert_ok_quiet(&r);
+    assert_int_equal(r.out_n, 0);
+    run_free(&r);
+    assert_file_is(path, round == 0 ? rev : data, n);
+  }
+  free(data);
+  free(rev);
+}
+
+static void cli_reverse_matches_reference_and_twice_restores(void **state) {
+  (void)state;
+  cli();
+  for (size_t i = 0; i < N_SIZES; i++)
+    check_cli_reverse(sizes[i], NULL, 101 + (uint32_t)i);
+  check_cli_reverse(MID_SIZE, "65536", 111);
+  check_cli_reverse(DEFAULT_PLUS_SIZE, NULL, 112);
+}
+
+/* `mmf count [--byte B] FILES...` on every size at once: one
+ * COUNT<TAB>FILE line per file, in order. */
+static void cli_count_matches_reference_at_every_size(void **state) {
+  static const struct {
+    const char *arg; /* NULL = the default byte, 0 */
+    unsigned char byte;
+  } cases[] = {{NULL, 0}, {"0", 0}, {"0xa5", 0xa5}, {"165", 0xa5},
+               {"0XA5", 0xa5}, {"255", 0xff}};
+  enum { NF = N_SIZES + 2 };
+  char paths[NF][600], name[32], *want;
+  unsigned char *data[NF];
+  size_t lens[NF];
+  (void)state;
+  cli();
+
+  for (size_t i = 0; i < NF; i++) {
+    lens[i] = i < N_SIZES ? sizes[i] : i == N_SIZES ? MID_SIZE
+                                                    : DEFAULT_PLUS_SIZE;
+    data[i] = make_data(lens[i], 201 + (uint32_t)i);
+    snprintf(name, sizeof name, "count-%zu.bin", lens[i]);
+    make_file(paths[i], sizeof paths[i], name, data[i], lens[i]);
+  }
+  want = malloc(NF * 700);
+  assert_non_null(want);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const char *argv[NF + 6];
+    size_t k = 0, w = 0;
+    struct run r;
+    argv[k++] = "count";
+    if (cases[c].arg) {
+      argv[k++] = "--byte";
+      argv[k++] = cases[c].arg;
+    }
+    if (c == 1) { /* a window smaller than most of the files */
+      argv[k++] = "--window";
+      argv[k++] = "64K";
+    }
+    for (size_t i = 0; i < NF; i++) {
+      argv[k++] = paths[i];
+      w += (size_t)sprintf(want + w, "%" PRIu64 "\t%s\n",
+                           ref_count(data[i], lens[i], cases[c].byte),
+                           paths[i]);
+    }
+    argv[k] = NULL;
+    run_cli_fd(&r, NULL, -1, argv);
+    assert_ok_quiet(&r);
+    if (strcmp(r.out, want) != 0)
+      print_error("--byte %s:\n%s\nwant:\n%s\n",
+                  cases[c].arg ? cases[c].arg : "(default)", r.out, want);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+  }
+  free(want);
+  for (size_t i = 0; i < NF; i++)
+    free(data[i]);
+}
+
+static void cli_count_json_is_one_escaped_object_per_file(void **state) {
+  char plain[600], odd[600], want[2000];
+  unsigned char data[100];
+  struct run r;
+  (void)state;
+  cli();
+
+  memset(data, 7, sizeof data);
+  data[3] = data[50] = 0;
+  make_file(plain, sizeof plain, "plain.bin", data, sizeof data);
+  /* A name with a quote, a backslash, a tab and a non-UTF-8 byte. */
+  make_file(odd, sizeof odd, "we\"ird\\na\tme\xff.bin", data, sizeof data);
+  RUN(&r, "count", "--json", plain, odd, "--byte", "7");
+  assert_ok_quiet(&r);
+  snprintf(want, sizeof want,
+           "{\"file\":\"%s\",\"byte\":7,\"count\":98}\n"
+           "{\"file\":\"%s/we\\\"ird\\\\na\\tme\\ufffd.bin\",\"byte\":7,"
+           "\"count\":98}\n",
+           plain, th_tmpdir());
+  assert_string_equal(r.out, want);
+  run_free(&r);
+}
+
+/* ---- the CLI: failures -------------------------------------------------- */
+
+static void cli_missing_file_and_directory_fail_with_one_line(void **state) {
+  char missing[600], dir[600];
+  struct run r;
+  (void)state;
+  cli();
+  snprintf(missing, sizeof missing, "%s", th_path("no-such-file"));
+  snprintf(dir, sizeof dir, "%s", th_tmpdir());
+
+  RUN(&r, "count", missing);
+  assert_fails_with(&r, 1, "mmf count: ", missing, "No such file", NULL);
+  run_free(&r);
+  RUN(&r, "reverse", missing);
+  assert_fails_with(&r, 1, "mmf reverse: ", missing, "No such file", NULL);
+  run_free(&r);
+  RUN(&r, "count", dir);
+  assert_fails_with(&r, 1, "mmf count: ", dir, "directory", NULL);
+  run_free(&r);
+  RUN(&r, "reverse", dir);
+  assert_fails_with(&r, 1, "mmf reverse: ", dir, "directory", NULL);
+  run_free(&r);
+}
+
+static void cli_usage_errors_exit_2_with_one_line(void **state) {
+  char f[600];
+  struct run r;
+  (void)state;
+  cli();
+  make_file(f, sizeof f, "usage.bin", (const unsigned char *)"abc", 3);
+
+  static const char *const bad_bytes[] = {"300", "x", "256", "-1", "",
+                                          "0x",  "0x100", "1.5", " 1", "1x"};
+  for (size_t i = 0; i < sizeof bad_bytes / sizeof bad_bytes[0]; i++) {
+    RUN(&r, "count", "--byte", bad_bytes[i], f);
+    assert_fails_with(&r, 2, "mmf count: ", "--byte", NULL);
+    run_free(&r);
+  }
+  RUN(&r, "count", "--window", "lots", f);
+  assert_fails_with(&r, 2, "mmf count: ", "--window", NULL);
+  run_free(&r);
+  RUN(&r, "reverse", "--window", "0", f);
+  assert_fails_with(&r, 2, "mmf reverse: ", "--window", NULL);
+  run_free(&r);
+
+  RUN(&r, "count");
+  assert_fails_with(&r, 2, "mmf count: ", "FILE", NULL);
+  run_free(&r);
+  RUN(&r, "count", "--byte", "3");
+  assert_fails_with(&r, 2, "mmf count: ", "FILE", NULL);
+  run_free(&r);
+  RUN(&r, "reverse");
+  assert_fails_with(&r, 2, "mmf reverse: ", "FILE", NULL);
+  run_free(&r);
+  RUN(&r, "reverse", f, f);
+  assert_fails_with(&r, 2, "mmf reverse: ", NULL);
+  run_free(&r);
+
+  RUN(&r, "count", "--frobnicate", f);
+  assert_fails_with(&r, 2, "mmf count: ", "--frobnicate", NULL);
+  run_free(&r);
+  RUN(&r, "reverse", "-q", f);
+  assert_fails_with(&r, 2, "mmf reverse: ", "-q", NULL);
+  run_free(&r);
+  RUN(&r, "count", f, "--byte");
+  assert_fails_with(&r, 2, "mmf count: ", "--byte", NULL);
+  run_free(&r);
+  RUN(&r, "frobnicate");
+  assert_fails_with(&r, 2, "mmf: ", "frobnicate", NULL);
+  run_free(&r);
+  RUN(&r, "--frobnicate");
+  assert_fails_with(&r, 2, "mmf: ", "--frobnicate", NULL);
+  run_free(&r);
+  run_cli_fd(&r, NULL, -1, (const char *const[]){NULL});
+  assert_fails_with(&r, 2, "mmf: ", NULL);
+  run_free(&r);
+
+  /* None of it touched the file. */
+  assert_file_is(f, (const unsigned char *)"abc", 3);
+}
+
+static void cli_help_and_version_exit_0(void **state) {
+  char want[64];
+  struct run r;
+  (void)state;
+  cli();
+
+  RUN(&r, "--version");
+  assert_ok_quiet(&r);
+  snprintf(want, sizeof want, "mmf %s\n", mmf_version());
+  assert_string_equal(r.out, want);
+  run_free(&r);
+
+  RUN(&r, "--help");
+  assert_ok_quiet(&r);
+  assert_non_null(strstr(r.out, "reverse"));
+  assert_non_null(strstr(r.out, "count"));
+  run_free(&r);
+
+  RUN(&r, "count", "--help");
+  assert_ok_quiet(&r);
+  assert_non_null(strstr(r.out, "Usage: mmf count"));
+  assert_non_null(strstr(r.out, "--byte"));
+  assert_non_null(strstr(r.out, "--json"));
+  run_free(&r);
+
+  RUN(&r, "reverse", "--help");
+  assert_ok_quiet(&r);
+  assert_non_null(strstr(r.out, "Usage: mmf reverse"));
+  run_free(&r);
+
+  RUN(&r, "reverse", "-h");
+  assert_ok_quiet(&r);
+  assert_non_null(strstr(r.out, "Usage: mmf reverse"));
+  run_free(&r);
+}
+
+static void cli_count_reports_a_missing_file_and_counts_the_rest(void **state) {
+  char a[600], b[600], missing[600], want[2000];
+  struct run r;
+  (void)state;
+  cli();
+  make_file(a, sizeof a, "a.bin", (const unsigned char *)"\0x\0", 3);
+  make_file(b, sizeof b, "b.bin", (const unsigned char *)"\0\0\0\0", 4);
+  snprintf(missing, sizeof missing, "%s", th_path("not-there.bin"));
+
+  RUN(&r, "count", a, missing, b);
+  assert_int_equal(r.status, 1);
+  snprintf(want, sizeof want, "2\t%s\n4\t%s\n", a, b);
+  assert_string_equal(r.out, want);
+  assert_int_equal(count_char(r.err, '\n'), 1);
+  assert_non_null(strstr(r.err, "mmf count: "));
+  assert_non_null(strstr(r.err, missing));
+  assert_null(strstr(r.err, a));
+  run_free(&r);
+}
+
+/* ---- the CLI: progress and memory --------------------------------------- */
+
+/* On a big file with stderr in a file (not a terminal): the right answer,
+ * not a byte of progress output, and a peak resident set far below the
+ * file's size. Runs first, while this process is still small: a forked
+ * child starts out with its parent's resident set. */
+static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
+  char want[700];
+  uint64_t zeros;
+  struct run r;
+  (void)s;
+  cli();
+  make_big_file(&zeros);
+
+  RUN(&r, "count", big_path());
+  assert_ok_quiet(&r);
+  snprintf(want, sizeof want, "%" PRIu64 "\t%s\n", zeros, big_path());
+  assert_string_equal(r.out, want);
+  print_message("count of %" PRIu64 " MiB: peak RSS %ld KiB\n",
+                BIG_SIZE >> 20, r.maxrss_kib);
+  assert_true(r.maxrss_kib > 0);
+  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
+  run_free(&r);
+
+  RUN(&r, "reverse", big_path());
+  assert_ok_quiet(&r); /* no progress: stderr is empty */
+  print_message("reverse of %" PRIu64 " MiB: peak RSS %ld KiB\n",
+                BIG_SIZE >> 20, r.maxrss_kib);
+  assert_true(r.maxrss_kib > 0);
+  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
+  run_free(&r);
+  assert_big_file_reversed();
+
+  /* Back to the original for the tests that follow. */
+  RUN(&r, "reverse", big_path());
+  assert_ok_quiet(&r);
+  run_free(&r);
+}
+
+static void cli_forced_progress_draws_and_clears_its_line(void **state) {
+  char f[600], want[700];
+  unsigned char data[5000];
+  struct run r;
+  (void)state;
+  cli();
+  memset(data, 0, sizeof data);
+  make_file(f, sizeof f, "progress.bin", data, sizeof data);
+
+  RUN_PROGRESS(&r, "always", "count", f);
+  assert_int_equal(r.status, 0);
+  snprintf(want, sizeof want, "5000\t%s\n", f);
+  assert_string_equal(r.out, want); /* stdout is untouched by the bar */
+  assert_non_null(strstr(r.err, "count"));
+  assert_non_null(strstr(r.err, "progress.bin"));
+  assert_non_null(strstr(r.err, "100%"));
+  assert_null(strchr(r.err, '\n'));        /* redrawn in place */
+  assert_int_equal(r.err[r.err_n - 1], '\r'); /* and the line cleared */
+  run_free(&r);
+
+  RUN_PROGRESS(&r, "always", "reverse", f);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.err, "reverse"));
+  assert_non_null(strstr(r.err, "100%"));
+  run_free(&r);
+
+  RUN_PROGRESS(&r, "never", "count", f);
+  assert_ok_quiet(&r);
+  run_free(&r);
+}
+
+/* Run `mmf count FILE` with stderr on a pseudo-terminal; returns what the
+ * terminal received (malloc'ed). */
+static char *count_on_a_tty(const char *file, const char *progress) {
+  char *got = calloc(1, 1), buf[4096];
+  size_t n = 0;
+  struct run r;
+  int master, slave;
+  pid_t pid;
+
+  assert_non_null(got);
+  master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
+    print_message("no pseudo-terminal (%s): skipping\n", strerror(errno));
+    if (master >= 0)
+      close(master);
+    free(got);
+    skip();
+  }
+  slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+  assert_true(slave >= 0);
+  pid = spawn_cli(progress, slave, (const char *const[]){"count", file, NULL});
+  /* Drain the terminal while the child runs (so it never blocks on a full
+   * buffer) until it is gone: then the master reads EIO. */
+  for (;;) {
+    ssize_t k = read(master, buf, sizeof buf);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      break;
+    got = realloc(got, n + (size_t)k + 1);
+    assert_non_null(got);
+    memcpy(got + n, buf, (size_t)k);
+    n += (size_t)k;
+    got[n] = '\0';
+  }
+  close(master);
+  finish_cli(&r, pid, 0);
+  assert_int_equal(r.status, 0);
+  run_free(&r);
+  return got;
+}
+
+static void cli_progress_shows_on_a_terminal_only_for_big_files(void **state) {
+  char small[600];
+  uint64_t zeros;
+  char *tty;
+  (void)state;
+  cli();
+  make_big_file(&zeros);
+  make_file(small, sizeof small, "small.bin", (const unsigned char *)"abc", 3);
+
+  tty = count_on_a_tty(big_path(), NULL);
+  if (!strstr(tty, "%"))
+    print_error("terminal got \"%s\"\n", tty);
+  assert_non_null(strstr(tty, "count"));
+  assert_non_null(strstr(tty, "big.bin"));
+  assert_non_null(strstr(tty, "%"));
+  free(tty);
+
+  tty = count_on_a_tty(small, NULL);
+  assert_string_equal(tty, ""); /* a terminal, but a small file */
+  free(tty);
+
+  tty = count_on_a_tty(big_path(), "never");
+  assert_string_equal(tty, "");
+  free(tty);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(cli_big_file_bounded_memory_and_no_progress_off_a_tty),
+      cmocka_unit_test(op_reverse_matches_reference_at_every_size),
+      cmocka_unit_test(op_count_matches_reference_at_every_size),
+      cmocka_unit_test(op_errors_name_the_file),
+      cmocka_unit_test(cli_reverse_matches_reference_and_twice_restores),
+      cmocka_unit_test(cli_count_matches_reference_at_every_size),
+      cmocka_unit_test(cli_count_json_is_one_escaped_object_per_file),
+      cmocka_unit_test(cli_missing_file_and_directory_fail_with_one_line),
+      cmocka_unit_test(cli_usage_errors_exit_2_with_one_line),
+      cmocka_unit_test(cli_help_and_version_exit_0),
+      cmocka_unit_test(cli_count_reports_a_missing_file_and_counts_the_rest),
+      cmocka_unit_test(cli_forced_progress_draws_and_clears_its_line),
+      cmocka_unit_test(cli_progress_shows_on_a_terminal_only_for_big_files),
+  };
+  return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
