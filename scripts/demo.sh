@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# scripts/demo.sh BUILD_DIR -- show the mmf CLI and the examples at work on
+# data generated in a temp dir, checking every result against a number
+# known in advance. Exits non-zero if any step gives a wrong result.
+# Called by `make demo` (BUILD_DIR = build).
+set -uo pipefail
+
+BUILD=${1:?usage: scripts/demo.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd) || exit 2
+SRC=$(cd "$(dirname "$0")/.." && pwd) || exit 2
+MMF=$BUILD/tools/mmf
+FILEREV=$BUILD/examples/filerev
+COUNT0S=$BUILD/examples/count0s
+for exe in "$MMF" "$FILEREV" "$COUNT0S"; do
+  [ -x "$exe" ] || { echo "demo: $exe is missing: build first (make build)" >&2; exit 2; }
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mmf-demo-XXXXXX") || exit 2
+trap 'rm -rf "$TMP"' EXIT
+cd "$TMP" || exit 2
+
+failures=0
+bold=$'\e[1m' green=$'\e[32m' red=$'\e[31m' off=$'\e[0m'
+[ -t 1 ] || { bold=; green=; red=; off=; }
+
+step() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$off"; }
+# Show a command on the terminal (fd 3, even inside $(...)), then run it.
+exec 3>&1
+show() { printf '$ %s\n' "$*" | sed "s#$BUILD/tools/##; s#$BUILD/examples/#./#" >&3; "$@"; }
+ok() { printf '  %sok%s    %s\n' "$green" "$off" "$*"; }
+bad() { printf '  %sFAIL%s  %s\n' "$red" "$off" "$*"; failures=$((failures + 1)); }
+# expect WHAT GOT WANT
+expect() { if [ "$2" = "$3" ]; then ok "$1: $2"; else bad "$1: got '$2', expected '$3'"; fi; }
+
+start=$(date +%s)
+
+# ---------------------------------------------------------------------------
+step "1. version"
+v=$(show "$MMF" --version) && echo "$v"
+expect "mmf --version" "$v" "mmf $(sed -n 's/^#define MMF_VERSION_STRING "\(.*\)"/\1/p' "$SRC/include/mmf.h")"
+
+# ---------------------------------------------------------------------------
+step "2. test data (in $TMP)"
+printf 'hello world\n' > hello.txt                 # 3 x 'l' (0x6c)
+head -c 1000 /dev/zero > zeros.bin                 # 1000 x 0
+: > empty.bin                                      # 0 bytes
+# big.bin: ~200 MiB of random bytes with every zero removed, with three runs
+# of zeros of known length in between: it holds exactly BIG_ZEROS zeros.
+nonzero() { head -c "$1" /dev/urandom | tr -d '\000'; }
+{
+  nonzero 64M; head -c 1000000 /dev/zero
+  nonzero 64M; head -c 4097 /dev/zero
+  nonzero 72M; head -c 1 /dev/zero
+} > big.bin
+BIG_ZEROS=$((1000000 + 4097 + 1))
+ls -l hello.txt zeros.bin empty.bin big.bin | awk '{printf "  %12s  %s\n", $5, $9}'
+echo "  big.bin holds $BIG_ZEROS zero bytes by construction"
+
+# ---------------------------------------------------------------------------
+step "3. mmf count (COUNT<TAB>FILE per file)"
+out=$(show "$MMF" count zeros.bin empty.bin big.bin); rc=$?
+echo "$out"
+expect "exit status" "$rc" 0
+expect "zeros in zeros.bin" "$(awk -F'\t' '$2=="zeros.bin"{print $1}' <<<"$out")" 1000
+expect "zeros in empty.bin" "$(awk -F'\t' '$2=="empty.bin"{print $1}' <<<"$out")" 0
+expect "zeros in big.bin" "$(awk -F'\t' '$2=="big.bin"{print $1}' <<<"$out")" "$BIG_ZEROS"
+out=$(show "$MMF" count --byte 0x6c hello.txt) && echo "$out"
+expect "'l' in hello.txt" "$out" "3	hello.txt"
+out=$(show "$MMF" count --json --byte 108 hello.txt) && echo "$out"
+expect "as JSON" "$out" '{"file":"hello.txt","byte":108,"count":3}'
+
+# ---------------------------------------------------------------------------
+step "4. mmf reverse, twice, restores the original"
+cp hello.txt hello.orig
+show "$MMF" reverse hello.txt || bad "mmf reverse hello.txt failed"
+od -An -c hello.txt
+REVERSED_HELLO=$(printf '\ndlrow olleh' | od -An -c)
+expect "reversed text" "$(od -An -c hello.txt)" "$REVERSED_HELLO"
+cp big.bin big.orig
+t0=$(date +%s.%N)
+show "$MMF" reverse big.bin || bad "mmf reverse big.bin failed"
+t1=$(date +%s.%N)
+if cmp -s big.bin big.orig; then bad "big.bin did not change"; else ok "big.bin changed"; fi
+expect "first byte of the reversed file = last of the original" \
+  "$(head -c 1 big.bin | od -An -tx1)" "$(tail -c 1 big.orig | od -An -tx1)"
+expect "last byte of the reversed file = first of the original" \
+  "$(tail -c 1 big.bin | od -An -tx1)" "$(head -c 1 big.orig | od -An -tx1)"
+show "$MMF" reverse big.bin || bad "second mmf reverse big.bin failed"
+show "$MMF" reverse hello.txt || bad "second mmf reverse hello.txt failed"
+if show cmp big.bin big.orig && cmp hello.txt hello.orig; then
+  ok "reverse twice = the original (cmp: identical), $(awk "BEGIN{printf \"%.2f\", $t1-$t0}") s for $(($(stat -c %s big.bin) >> 20)) MiB"
+else
+  bad "reverse twice did not restore the original"
+fi
+rm -f big.orig
+
+# ---------------------------------------------------------------------------
+step "5. errors: one line naming the file and the reason, exit status 1"
+for args in "count missing.bin" "reverse $TMP"; do
+  # shellcheck disable=SC2086
+  err=$(show "$MMF" $args 2>&1 >/dev/null); rc=$?
+  echo "$err"
+  expect "exit status" "$rc" 1
+  expect "lines on stderr" "$(printf '%s\n' "$err" | wc -l)" 1
+done
+err=$(show "$MMF" count --byte 300 hello.txt 2>&1); rc=$?
+echo "$err"
+expect "usage error exit status" "$rc" 2
+
+# ---------------------------------------------------------------------------
+step "6. examples: FileRev and Count0s"
+cp hello.orig hello2.txt
+show "$FILEREV" hello2.txt || bad "filerev failed"
+od -An -c hello2.txt
+expect "filerev reversed the text" "$(od -An -c hello2.txt)" "$REVERSED_HELLO"
+out=$(show "$COUNT0S" big.bin) && echo "$out"
+expect "count0s on big.bin" "${out%% *}" "$BIG_ZEROS"
+out=$(show "$COUNT0S" big.bin 65536) && echo "$out"
+expect "count0s with 64 KiB views" "${out%% *}" "$BIG_ZEROS"
+
+# ---------------------------------------------------------------------------
+step "done in $(( $(date +%s) - start )) s"
+if [ "$failures" -ne 0 ]; then
+  echo "${red}$failures check(s) failed${off}"
+  exit 1
+fi
+echo "${green}every check passed${off}"
