@@ -53,7 +53,9 @@ nonzero() { head -c "$1" /dev/urandom | tr -d '\000'; }
   nonzero 72M; head -c 1 /dev/zero
 } > big.bin
 BIG_ZEROS=$((1000000 + 4097 + 1))
-ls -l hello.txt zeros.bin empty.bin big.bin | awk '{printf "  %12s  %s\n", $5, $9}'
+for f in hello.txt zeros.bin empty.bin big.bin; do
+  printf '  %12s  %s\n' "$(stat -c %s "$f")" "$f"
+done
 echo "  big.bin holds $BIG_ZEROS zero bytes by construction"
 
 # ---------------------------------------------------------------------------
