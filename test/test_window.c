@@ -1,0 +1,335 @@
+/* test_window.c -- sliding windows tile the range exactly as mmf.h
+ * documents, forward and backward, for edge sizes; WRITE windows change
+ * the file, COPY windows do not; MMF_WINDOW_AUTO delivers the same bytes.
+ * Portable. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "mmf.h"
+
+static unsigned char *pattern(size_t n, uint32_t seed) {
+  unsigned char *b = malloc(n ? n : 1);
+  assert_non_null(b);
+  th_fill(b, n, seed);
+  return b;
+}
+
+static size_t round_window(size_t ws) {
+  size_t g = mmf_granularity();
+  if (ws == 0)
+    ws = MMF_WINDOW_DEFAULT_SIZE;
+  return (ws + g - 1) / g * g;
+}
+
+/* Walk [start, end) of m (end as passed: 0 = end of mapping) and check that
+ * window k is exactly the one mmf.h documents and shows the file's bytes
+ * `file`. At most one window is mapped at any time. */
+static void check_walk(mmf_map *m, const unsigned char *file, uint64_t start,
+                       uint64_t end_arg, size_t ws, unsigned flags) {
+  uint64_t end = end_arg ? end_arg : mmf_map_size(m);
+  size_t s = round_window(ws);
+  int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
+  mmf_window *w;
+  uint64_t k = 0;
+  int maps0 = th_tmp_mapping_count();
+  void *data;
+  size_t size;
+  uint64_t off;
+  int rc;
+
+  TH_OK(mmf_window_open(&w, m, start, end_arg, ws, MMF_ACCESS_READ, flags));
+  while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
+    uint64_t lo, hi;
+    if (!backward) {
+      lo = start + k * s;
+      hi = start + (k + 1) * s < end ? start + (k + 1) * s : end;
+    } else {
+      lo = end - start > (k + 1) * s ? end - (k + 1) * s : start;
+      hi = end - k * s;
+    }
+    if (off != lo || size != hi - lo)
+      print_error("window %llu: got [%llu,+%zu) want [%llu,%llu) (start %llu "
+                  "end %llu ws %zu %s)\n",
+                  (unsigned long long)k, (unsigned long long)off, size,
+                  (unsigned long long)lo, (unsigned long long)hi,
+                  (unsigned long long)start, (unsigned long long)end, ws,
+                  backward ? "backward" : "forward");
+    assert_int_equal(off, lo);
+    assert_int_equal(size, hi - lo);
+    assert_true(size > 0);
+    assert_memory_equal(data, file + off, size);
+    assert_true(th_tmp_mapping_count() <= maps0 + 1);
+    k++;
+  }
+  assert_int_equal(rc, 0);
+  /* The number of windows is the ceiling of the range over the size. */
+  assert_int_equal(k, (end - start + s - 1) / s);
+  /* At the end it stays at the end. */
+  assert_int_equal(mmf_window_next(w, &data, &size, &off), 0);
+  assert_null(data);
+  assert_int_equal(size, 0);
+  assert_int_equal(mmf_window_buffered_count(w), 0);
+  TH_OK(mmf_window_close(w));
+  assert_int_equal(th_tmp_mapping_count(), maps0);
+}
+
+static void windows_tile_ranges_forward_and_backward(void **state) {
+  static const size_t file_sizes[] = {1,     4095,  4096,  4097,
+                                      65535, 65536, 65537, 300001};
+  static const size_t win_sizes[] = {0,     1,     4095,  4096,
+                                     4097,  65535, 65536, 65537};
+  th_res r = th_res_now();
+  (void)state;
+  for (size_t i = 0; i < sizeof file_sizes / sizeof file_sizes[0]; i++) {
+    size_t n = file_sizes[i];
+    unsigned char *file = pattern(n, (uint32_t)n);
+    const char *p = th_path("tiles");
+    mmf_map *m;
+    assert_int_equal(th_write_file(p, file, n), 0);
+    TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+    for (size_t j = 0; j < sizeof win_sizes / sizeof win_sizes[0]; j++) {
+      for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+        size_t ws = win_sizes[j];
+        check_walk(m, file, 0, 0, ws, flags);            /* all of it */
+        check_walk(m, file, 0, n, ws, flags);            /* explicit end */
+        check_walk(m, file, n / 3, n - n / 5, ws, flags); /* inside */
+        check_walk(m, file, n - 1, n, ws, flags);        /* last byte */
+        check_walk(m, file, 0, 1, ws, flags);            /* first byte */
+        if (n > 2)
+          check_walk(m, file, 1, n - 1, ws, flags); /* unaligned both */
+      }
+    }
+    TH_OK(mmf_map_close(m));
+    free(file);
+  }
+  TH_ASSERT_RES_SAME(r);
+}
+
+static void window_over_an_empty_range_delivers_nothing(void **state) {
+  const char *p = th_path("emptyrange");
+  static const uint64_t at[] = {1, 4096, 5000};
+  mmf_map *m;
+  mmf_window *w;
+  void *data = (void *)&data;
+  size_t size = 99;
+  uint64_t off = 99;
+  (void)state;
+  assert_int_equal(th_make_file(p, 5000, 3), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+    for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+      TH_OK(mmf_window_open(&w, m, at[i], at[i], 4096, MMF_ACCESS_READ,
+                            flags));
+      assert_int_equal(mmf_window_next(w, &data, &size, &off), 0);
+      assert_null(data);
+      assert_int_equal(size, 0);
+      TH_OK(mmf_window_close(w));
+    }
+  }
+  /* start == size with end 0 (= end of mapping) is empty too. */
+  TH_OK(mmf_window_open(&w, m, 5000, 0, 0, MMF_ACCESS_READ, 0));
+  assert_int_equal(mmf_window_next(w, &data, &size, NULL), 0);
+  TH_OK(mmf_window_close(w));
+  TH_OK(mmf_map_close(m));
+}
+
+/* Walk with WRITE (or COPY) access adding `delta` to every byte. */
+static void write_walk(mmf_map *m, uint64_t start, uint64_t end, size_t ws,
+                       unsigned access, unsigned flags, unsigned char delta) {
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
+  int rc;
+  TH_OK(mmf_window_open(&w, m, start, end, ws, access, flags));
+  while ((rc = mmf_window_next(w, &data, &size, &off)) == 1)
+    for (size_t i = 0; i < size; i++)
+      ((unsigned char *)data)[i] = (unsigned char)(((unsigned char *)data)[i] +
+                                                   delta);
+  assert_int_equal(rc, 0);
+  TH_OK(mmf_window_close(w));
+}
+
+static void write_windows_change_the_file(void **state) {
+  const size_t n = 200000 + 123;
+  unsigned char *want = pattern(n, 4);
+  const char *p = th_path("winwrite");
+  mmf_map *m;
+  (void)state;
+  assert_int_equal(th_write_file(p, want, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+
+  write_walk(m, 0, 0, 65536, MMF_ACCESS_WRITE, 0, 1);
+  for (size_t i = 0; i < n; i++)
+    want[i] = (unsigned char)(want[i] + 1);
+  assert_true(th_file_equals(p, want, n));
+
+  write_walk(m, 777, n - 999, 4097, MMF_ACCESS_WRITE, MMF_WINDOW_BACKWARD, 2);
+  for (size_t i = 777; i < n - 999; i++)
+    want[i] = (unsigned char)(want[i] + 2);
+  assert_true(th_file_equals(p, want, n));
+
+  write_walk(m, 0, 0, 1, MMF_ACCESS_WRITE | MMF_VIEW_POPULATE,
+             MMF_WINDOW_BACKWARD, 3);
+  for (size_t i = 0; i < n; i++)
+    want[i] = (unsigned char)(want[i] + 3);
+  assert_true(th_file_equals(p, want, n));
+
+  /* COPY windows are private: the file does not change. */
+  write_walk(m, 0, 0, 65536, MMF_ACCESS_COPY, 0, 9);
+  write_walk(m, 5, n, 4096, MMF_ACCESS_COPY, MMF_WINDOW_BACKWARD, 9);
+  assert_true(th_file_equals(p, want, n));
+  TH_OK(mmf_map_close(m));
+  free(want);
+}
+
+static void previous_write_window_reaches_file_when_next_is_called(
+    void **state) {
+  const size_t n = 5 * 4096;
+  unsigned char *want = pattern(n, 5);
+  const char *p = th_path("winstep");
+  unsigned char byte;
+  mmf_map *m;
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off, prev = 0;
+  (void)state;
+  assert_int_equal(th_write_file(p, want, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  TH_OK(mmf_window_open(&w, m, 0, 0, 4096, MMF_ACCESS_WRITE, 0));
+  for (int k = 0; mmf_window_next(w, &data, &size, &off) == 1; k++) {
+    if (k > 0) {
+      TH_OK(mmf_map_read(m, prev, &byte, 1, NULL));
+      assert_int_equal(byte, 0xF0 + k - 1);
+    }
+    memset(data, 0xF0 + k, size);
+    prev = off;
+  }
+  TH_OK(mmf_window_close(w));
+  for (int k = 0; k < 5; k++)
+    memset(want + k * 4096, 0xF0 + k, 4096);
+  TH_OK(mmf_map_close(m));
+  assert_true(th_file_equals(p, want, n));
+  free(want);
+}
+
+static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
+  const size_t n = 100000;
+  unsigned char *want = pattern(n, 6);
+  const char *p = th_path("winlife");
+  th_res r = th_res_now();
+  mmf_map *m;
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
+  (void)state;
+  assert_int_equal(th_write_file(p, want, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  TH_OK(mmf_window_open(&w, m, 0, 0, 8192, MMF_ACCESS_READ, 0));
+  TH_OK(mmf_map_close(m)); /* the walk keeps the mapping alive */
+  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+  assert_int_equal(off, 8192);
+  assert_memory_equal(data, want + 8192, 8192);
+  TH_OK(mmf_window_close(w)); /* mid-walk: unmaps, closes the file */
+  TH_ASSERT_RES_SAME(r);
+  free(want);
+}
+
+/* AUTO walk: same bytes, tiling in order, windows never larger than the
+ * window size. */
+static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t start,
+                            uint64_t end, size_t ws, unsigned flags) {
+  int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
+  uint64_t next = backward ? end : start, count = 0;
+  size_t s = round_window(ws);
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
+  int rc;
+  TH_OK(mmf_window_open(&w, m, start, end, ws, MMF_ACCESS_READ,
+                        flags | MMF_WINDOW_AUTO));
+  while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
+    assert_true(size > 0 && size <= s);
+    if (backward) {
+      assert_int_equal(off + size, next);
+      next = off;
+    } else {
+      assert_int_equal(off, next);
+      next = off + size;
+    }
+    assert_memory_equal(data, file + off, size);
+    count++;
+  }
+  assert_int_equal(rc, 0);
+  assert_int_equal(next, backward ? start : end);
+  assert_true(mmf_window_buffered_count(w) < count);
+  TH_OK(mmf_window_close(w));
+}
+
+static void auto_windows_deliver_identical_data(void **state) {
+  const size_t n = (12 << 20) + 4321;
+  unsigned char *file = pattern(n, 7);
+  const char *p = th_path("winauto");
+  th_res r = th_res_now();
+  mmf_map *m;
+  mmf_window *w = (mmf_window *)&w;
+  (void)state;
+  assert_int_equal(th_write_file(p, file, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+    check_auto_walk(m, file, 0, n, 1 << 20, flags);
+    check_auto_walk(m, file, 0, n, 0, flags);
+    check_auto_walk(m, file, 12345, n - 54321, 3 << 20, flags);
+    check_auto_walk(m, file, 1, 2, 4096, flags);
+  }
+  TH_EXPECT_ERR(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_WRITE,
+                                MMF_WINDOW_AUTO),
+                MMF_EINVAL, "mmf_window_open");
+  assert_null(w);
+  TH_OK(mmf_map_close(m));
+  TH_ASSERT_RES_SAME(r);
+  free(file);
+}
+
+/* A walk through read buffers must still honour the caller's window size:
+ * mmf.h promises buffered windows are smaller than mapped ones. */
+static void auto_windows_are_never_larger_than_window_size(void **state) {
+  const size_t n = 16 << 20;
+  unsigned char *file = pattern(n, 8);
+  const char *p = th_path("winauto-small");
+  mmf_map *m;
+  (void)state;
+  assert_int_equal(th_write_file(p, file, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+    check_auto_walk(m, file, 0, 0, 128 << 10, flags);
+    check_auto_walk(m, file, 100, n - 100, 192 << 10, flags);
+  }
+  TH_OK(mmf_map_close(m));
+  free(file);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(windows_tile_ranges_forward_and_backward),
+      cmocka_unit_test(window_over_an_empty_range_delivers_nothing),
+      cmocka_unit_test(write_windows_change_the_file),
+      cmocka_unit_test(previous_write_window_reaches_file_when_next_is_called),
+      cmocka_unit_test(window_holds_its_mapping_and_closes_mid_walk),
+      cmocka_unit_test(auto_windows_deliver_identical_data),
+      cmocka_unit_test(auto_windows_are_never_larger_than_window_size),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
