@@ -1,0 +1,212 @@
+/* test_memops.c -- the vectorised byte kernels against scalar references:
+ * every byte value, random lengths and alignments, lengths around the
+ * vector and unroll boundaries and the 255-round counter limit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "mmf.h"
+
+static uint64_t ref_count(const unsigned char *p, size_t n, unsigned char b) {
+  uint64_t c = 0;
+  for (size_t i = 0; i < n; i++)
+    c += p[i] == b;
+  return c;
+}
+
+static uint32_t rng_state = 12345;
+static uint32_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return rng_state;
+}
+
+/* Lengths where vector loops change shape: 16/32-byte lanes, 64/128-byte
+ * unrolled blocks, 255 rounds of 64 or 128 bytes before counters fold. */
+static const size_t edge_lengths[] = {
+    0,     1,     2,     7,     8,     15,    16,    17,    31,    32,
+    33,    63,    64,    65,    127,   128,   129,   191,   255,   256,
+    257,   4095,  4096,  4097,  16319, 16320, 16321, 16383, 16384, 16385,
+    32639, 32640, 32641, 32767, 32768, 32769, 65535, 65536, 65537, 100003};
+
+static void memcount_matches_reference_for_every_byte_value(void **state) {
+  const size_t n = 100003 + 64;
+  unsigned char *buf = malloc(n);
+  (void)state;
+  assert_non_null(buf);
+  th_fill(buf, n, 42);
+  for (size_t li = 0; li < sizeof edge_lengths / sizeof edge_lengths[0];
+       li++) {
+    size_t len = edge_lengths[li];
+    for (size_t align = 0; align < 3; align++) {
+      const unsigned char *p = buf + align * 17;
+      for (int b = 0; b < 256; b++)
+        assert_int_equal(mmf_memcount(p, len, (unsigned char)b),
+                         ref_count(p, len, (unsigned char)b));
+    }
+  }
+  free(buf);
+}
+
+static void memcount_counts_runs_past_the_counter_limit(void **state) {
+  /* All bytes equal: each 8-bit lane counter would overflow after 255
+   * rounds if not folded in time. */
+  const size_t n = (1 << 20) + 77;
+  unsigned char *buf = malloc(n);
+  (void)state;
+  assert_non_null(buf);
+  memset(buf, 0xFF, n);
+  assert_int_equal(mmf_memcount(buf, n, 0xFF), n);
+  assert_int_equal(mmf_memcount(buf, n, 0x00), 0);
+  assert_int_equal(mmf_memcount(buf + 1, n - 1, 0xFF), n - 1);
+  memset(buf, 0, n);
+  assert_int_equal(mmf_memcount(buf, n, 0), n);
+  buf[n - 1] = 7;
+  buf[0] = 7;
+  assert_int_equal(mmf_memcount(buf, n, 7), 2);
+  assert_int_equal(mmf_memcount(buf, n, 0), n - 2);
+  free(buf);
+}
+
+static void memcount_matches_reference_on_random_data(void **state) {
+  const size_t cap = 300000;
+  unsigned char *buf = malloc(cap + 64);
+  (void)state;
+  assert_non_null(buf);
+  for (int iter = 0; iter < 400; iter++) {
+    size_t len = rnd() % cap;
+    size_t align = rnd() % 64;
+    unsigned char b = (unsigned char)rnd();
+    /* Skewed data so some bytes are common and others rare. */
+    unsigned mask = (rnd() % 2) ? 0x3 : 0xFF;
+    for (size_t i = 0; i < len; i++)
+      buf[align + i] = (unsigned char)(rnd() & mask);
+    assert_int_equal(mmf_memcount(buf + align, len, b),
+                     ref_count(buf + align, len, b));
+    assert_int_equal(mmf_memcount(buf + align, len, 0),
+                     ref_count(buf + align, len, 0));
+  }
+  free(buf);
+}
+
+static void memcount_of_zero_bytes_is_zero(void **state) {
+  (void)state;
+  assert_int_equal(mmf_memcount(NULL, 0, 0), 0);
+  assert_int_equal(mmf_memcount("abc", 0, 'a'), 0);
+}
+
+static void ref_reverse(unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned char t = p[i];
+    p[i] = p[n - 1 - i];
+    p[n - 1 - i] = t;
+  }
+}
+
+static void memreverse_matches_reference(void **state) {
+  const size_t cap = 70000;
+  unsigned char *a = malloc(cap + 64), *b = malloc(cap + 64);
+  (void)state;
+  assert_non_null(a);
+  assert_non_null(b);
+  for (size_t li = 0; li < sizeof edge_lengths / sizeof edge_lengths[0];
+       li++) {
+    size_t len = edge_lengths[li];
+    if (len > cap)
+      continue;
+    for (size_t align = 0; align < 9; align += 4) {
+      th_fill(a, cap + 64, (uint32_t)(len + align + 1));
+      memcpy(b, a, cap + 64);
+      mmf_memreverse(a + align, len);
+      ref_reverse(b + align, len);
+      /* Including the bytes around it, which must not be touched. */
+      assert_memory_equal(a, b, cap + 64);
+    }
+  }
+  for (int iter = 0; iter < 200; iter++) {
+    size_t len = rnd() % cap, align = rnd() % 64;
+    th_fill(a, cap + 64, rnd());
+    memcpy(b, a, cap + 64);
+    mmf_memreverse(a + align, len);
+    ref_reverse(b + align, len);
+    assert_memory_equal(a, b, cap + 64);
+  }
+  /* Reversing twice gives the original back. */
+  th_fill(a, 12345, 5);
+  memcpy(b, a, 12345);
+  mmf_memreverse(a, 12345);
+  mmf_memreverse(a, 12345);
+  assert_memory_equal(a, b, 12345);
+  mmf_memreverse(NULL, 0);
+  free(a);
+  free(b);
+}
+
+static void memswap_reversed_matches_reference(void **state) {
+  const size_t cap = 70000;
+  unsigned char *buf = malloc(2 * cap + 200), *ref = malloc(2 * cap + 200);
+  (void)state;
+  assert_non_null(buf);
+  assert_non_null(ref);
+  for (int iter = 0; iter < 300; iter++) {
+    size_t n = iter < 40 ? (size_t)iter : rnd() % cap;
+    size_t a_off = rnd() % 64;
+    size_t gap = rnd() % 64;
+    size_t b_off = a_off + n + gap;
+    size_t total = b_off + n + 64;
+    th_fill(buf, total, rnd());
+    memcpy(ref, buf, total);
+    mmf_memswap_reversed(buf + a_off, buf + b_off, n);
+    for (size_t j = 0; j < n; j++) {
+      unsigned char t = ref[a_off + j];
+      ref[a_off + j] = ref[b_off + n - 1 - j];
+      ref[b_off + n - 1 - j] = t;
+    }
+    assert_memory_equal(buf, ref, total);
+  }
+  /* Two separate buffers; and blocks from both ends reverse the whole. */
+  {
+    unsigned char x[100], y[100], wx[100], wy[100];
+    th_fill(x, 100, 1);
+    th_fill(y, 100, 2);
+    for (int j = 0; j < 100; j++) {
+      wx[j] = y[99 - j];
+      wy[99 - j] = x[j];
+    }
+    mmf_memswap_reversed(x, y, 100);
+    assert_memory_equal(x, wx, 100);
+    assert_memory_equal(y, wy, 100);
+  }
+  {
+    const size_t n = 1000, k = 200;
+    th_fill(buf, n, 3);
+    memcpy(ref, buf, n);
+    mmf_memswap_reversed(buf, buf + n - k, k);               /* ends */
+    mmf_memswap_reversed(buf + k, buf + n - 2 * k, k);       /* next pair */
+    mmf_memreverse(buf + 2 * k, n - 4 * k);                  /* middle */
+    ref_reverse(ref, n);
+    assert_memory_equal(buf, ref, n);
+  }
+  free(buf);
+  free(ref);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(memcount_matches_reference_for_every_byte_value),
+      cmocka_unit_test(memcount_counts_runs_past_the_counter_limit),
+      cmocka_unit_test(memcount_matches_reference_on_random_data),
+      cmocka_unit_test(memcount_of_zero_bytes_is_zero),
+      cmocka_unit_test(memreverse_matches_reference),
+      cmocka_unit_test(memswap_reversed_matches_reference),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
