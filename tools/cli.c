@@ -142,12 +142,19 @@ int cli_parse_byte(const char *s, unsigned char *out) {
 #define BAR_CELLS 20
 #define REDRAW_SECONDS 0.1
 
+/* Wall-clock seconds from an arbitrary start. C11's timespec_get() where the
+ * C library has it (glibc, UCRT); otherwise clock(), which is wall time on
+ * the C runtime that lacks timespec_get (msvcrt) and at worst CPU time. */
+#if MMF_HAVE_TIMESPEC_GET
 static double now_seconds(void) {
   struct timespec ts;
   if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
     return 0.0;
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+#else
+static double now_seconds(void) { return (double)clock() / CLOCKS_PER_SEC; }
+#endif
 
 /* MMF_PROGRESS=always|never overrides the terminal check (for scripts that
  * want a bar in a log, and for the tests); anything else means auto. */
