@@ -575,6 +575,9 @@ static void cli_usage_errors_exit_2_with_one_line(void **state) {
   RUN(&r, "count", f, "--byte");
   assert_fails_with(&r, 2, "mmf count: ", "--byte", NULL);
   run_free(&r);
+  RUN(&r, "count", "--json=yes", f);
+  assert_fails_with(&r, 2, "mmf count: ", "--json", NULL);
+  run_free(&r);
   RUN(&r, "frobnicate");
   assert_fails_with(&r, 2, "mmf: ", "frobnicate", NULL);
   run_free(&r);

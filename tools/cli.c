@@ -60,9 +60,16 @@ int cli_bad_option(const char *sub, int c, char **argv) {
       return cli_usage(sub, "option '%s' needs a value", arg);
     return cli_usage(sub, "option '-%c' needs a value", optopt);
   }
-  if (optopt && !(arg[0] == '-' && arg[1] == '-'))
-    return cli_usage(sub, "unknown option '-%c'", optopt);
-  return cli_usage(sub, "unknown option '%s'", arg);
+  if (arg[0] == '-' && arg[1] == '-') {
+    /* glibc leaves optopt set for a known long option given a value it
+     * does not take (--json=1), 0 for an unknown one. */
+    const char *eq = strchr(arg, '=');
+    if (optopt && eq)
+      return cli_usage(sub, "option '%.*s' takes no value", (int)(eq - arg),
+                       arg);
+    return cli_usage(sub, "unknown option '%s'", arg);
+  }
+  return cli_usage(sub, "unknown option '-%c'", optopt);
 }
 
 int cli_finish_stdout(const char *sub) {
@@ -139,7 +146,8 @@ int cli_parse_byte(const char *s, unsigned char *out) {
 
 /* ---- progress bar --------------------------------------------------------*/
 
-#define BAR_CELLS 20
+#define BAR_CELLS 12
+#define LINE_MAX_DEFAULT 79 /* fits an 80-column terminal */
 #define REDRAW_SECONDS 0.1
 
 /* Wall-clock seconds from an arbitrary start. C11's timespec_get() where the
@@ -188,6 +196,14 @@ static const char *base_name(const char *path) {
   return b;
 }
 
+static size_t line_max(void) {
+  const char *cols = getenv("COLUMNS");
+  size_t n;
+  if (cols && cli_parse_size(cols, &n) == 0 && n >= 20 && n <= 1000)
+    return n - 1;
+  return LINE_MAX_DEFAULT;
+}
+
 void cli_progress_init(struct cli_progress *p, const char *label,
                        const char *path) {
   memset(p, 0, sizeof *p);
@@ -219,9 +235,13 @@ static void draw(struct cli_progress *p, uint64_t done, uint64_t total,
     human(srate, sizeof srate - 2, (double)done / elapsed);
     strcat(srate, "/s");
   }
-  snprintf(line, sizeof line, "%s %.24s [%s] %3u%% %s / %s %s", p->label,
+  snprintf(line, sizeof line, "%s %.18s [%s] %3u%% %s / %s %s", p->label,
            base_name(p->path), bar, permille / 10, sdone, stotal, srate);
+  /* A line longer than the terminal would wrap and '\r' could not redraw
+   * it: cut it to $COLUMNS - 1 (79 if unknown). */
   len = strlen(line);
+  if (len > line_max())
+    line[len = line_max()] = '\0';
   /* Overwrite the previous line; pad with spaces if the new one is shorter
    * (portable: no terminal escape sequences). */
   fprintf(stderr, "\r%s%*s", line,
