@@ -180,6 +180,7 @@ enum mmf_open_flags {
  *   without READWRITE, TRUNCATE without max_size),
  *   ::MMF_ENOENT (no such file), ::MMF_EEXIST (CREATE|EXCL and it exists),
  *   ::MMF_EACCES (no permission), ::MMF_EISDIR (a directory),
+ *   ::MMF_ENOTSUP (a FIFO, socket or device: only regular files map),
  *   ::MMF_EEMPTY (the file is empty and max_size is 0),
  *   ::MMF_ERANGE (read-only mapping larger than the file),
  *   ::MMF_ENOSPC / ::MMF_EFBIG (cannot extend the file),
@@ -198,7 +199,8 @@ MMF_API int mmf_map_open(mmf_map **out, const char *path, int prot,
  *   cast to intptr_t; it must be open for what @p prot needs.
  * @param[in] prot, max_size as for mmf_map_open() (no flags).
  * @return 0, or ::MMF_EINVAL, ::MMF_EBADF (not an open file, or opened
- *   without the access @p prot needs), ::MMF_EISDIR, ::MMF_EEMPTY,
+ *   without the access @p prot needs), ::MMF_EISDIR, ::MMF_ENOTSUP (not a
+ *   regular file), ::MMF_EEMPTY,
  *   ::MMF_ERANGE, ::MMF_ENOSPC, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EOS.
  */
 MMF_API int mmf_map_from_native(mmf_map **out, intptr_t native, int prot,
@@ -401,8 +403,9 @@ enum mmf_window_flags {
  * Windows tile the range exactly and in order: forward, mapped window k
  * covers `[start + k*size, min(start + (k+1)*size, end))`; backward,
  * `[max(end - (k+1)*size, start), end - k*size)`. Windows delivered through
- * a read buffer (::MMF_WINDOW_AUTO) are smaller (256 KiB) but still tile
- * the range in order; use the offset mmf_window_next() reports.
+ * a read buffer (::MMF_WINDOW_AUTO) are never larger than the window size
+ * (at most 256 KiB, to stay in the CPU cache) and still tile the range in
+ * order; use the offset mmf_window_next() reports.
  * @return 0, or ::MMF_EINVAL (NULL, bad flags, AUTO with a writable access),
  *   ::MMF_ERANGE, ::MMF_EPROT, ::MMF_ENOMEM.
  */

@@ -78,7 +78,12 @@ int mmf__error_in(const char *api, const char *path, int code) {
     snprintf(tmp, sizeof tmp, "%s \"%s\": %s", api, path, last.msg);
   else
     snprintf(tmp, sizeof tmp, "%s: %s", api, last.msg);
-  memcpy(last.msg, tmp, sizeof last.msg - 1); /* keeps what fits */
-  last.msg[sizeof last.msg - 1] = '\0';
+  {
+    size_t n = strlen(tmp); /* keep what fits */
+    if (n >= sizeof last.msg)
+      n = sizeof last.msg - 1;
+    memcpy(last.msg, tmp, n);
+    last.msg[n] = '\0';
+  }
   return code;
 }

@@ -111,12 +111,13 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
   size_t n, got = 0;
   uint64_t off;
   int rc;
+  size_t chunk = w->size < READ_CHUNK ? w->size : READ_CHUNK;
   if (!w->buf) {
-    w->buf = malloc(READ_CHUNK);
+    w->buf = malloc(chunk);
     if (!w->buf)
       return mmf__error(MMF_ENOMEM, "mmf_window_next: out of memory");
   }
-  off = take(w, READ_CHUNK, &n);
+  off = take(w, chunk, &n);
   rc = mmf__os_read(w->map->file, off, w->buf, n, &got);
   if (rc)
     return mmf__error_in("mmf_window_next", w->map->path, rc);

@@ -71,6 +71,22 @@ static int posix_fail(int err, const char *call, const char *path) {
   return mmf__error_os(posix_code(err), err, "%s: %s", call, strerror(err));
 }
 
+/* Only regular files are mapped: a directory is MMF_EISDIR; a FIFO, socket
+ * or device (whose size fstat does not give) is MMF_ENOTSUP. */
+static int not_regular(mode_t mode, const char *path) {
+  const char *what = S_ISFIFO(mode)   ? "a FIFO"
+                     : S_ISSOCK(mode) ? "a socket"
+                     : S_ISCHR(mode)  ? "a character device"
+                     : S_ISBLK(mode)  ? "a block device"
+                                      : "not a regular file";
+  if (S_ISDIR(mode))
+    return posix_fail(EISDIR, "open", path);
+  if (path)
+    return mmf__error(MMF_ENOTSUP, "open \"%s\": %s cannot be mapped", path,
+                      what);
+  return mmf__error(MMF_ENOTSUP, "fstat: %s cannot be mapped", what);
+}
+
 /* Fault injection: FAULT(name, errno) is true when the armed fault hits this
  * call; errno is then set as the real failure would set it. */
 #define FAULT(call, err) (mmf__fault_check(call) ? (errno = (err), 1) : 0)
@@ -100,7 +116,9 @@ uint64_t mmf__os_minor_faults(void) {
 
 int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
                  int *created) {
-  int oflags = O_CLOEXEC;
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
+   * below); it changes nothing for regular files. */
+  int oflags = O_CLOEXEC | O_NONBLOCK;
   int fd = -1;
   struct stat st;
 
@@ -139,9 +157,9 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
     *created = 0;
     return posix_fail(err, "fstat", path);
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return posix_fail(EISDIR, "open", path);
+    return not_regular(st.st_mode, path);
   }
   *out = fd;
   return 0;
@@ -164,8 +182,8 @@ int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
     return posix_fail(errno, "fcntl(F_GETFL)", NULL);
   if (FAULT("fstat", EIO) || fstat((int)native, &st) != 0)
     return posix_fail(errno, "fstat", NULL);
-  if (S_ISDIR(st.st_mode))
-    return posix_fail(EISDIR, "fstat", NULL);
+  if (!S_ISREG(st.st_mode))
+    return not_regular(st.st_mode, NULL);
   if ((fl & O_ACCMODE) == O_WRONLY) /* cannot map a write-only file */
     return mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is write-only: "
                          "a mapping needs read access", (int)native);

@@ -187,6 +187,12 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
       goto out;
     }
   }
+  if (GetFileType(h) != FILE_TYPE_DISK) {
+    CloseHandle(h);
+    rc = mmf__error(MMF_ENOTSUP, "CreateFileW \"%s\": not a disk file (a "
+                                 "pipe or device cannot be mapped)", path);
+    goto out;
+  }
   *out = (mmf_os_file)h;
 out:
   free(wpath);
@@ -217,6 +223,9 @@ int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
     return win32_fail(GetLastError(), "GetFileInformationByHandle", NULL);
   if (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
     return win32_fail(ERROR_DIRECTORY, "GetFileInformationByHandle", NULL);
+  if (GetFileType(src) != FILE_TYPE_DISK)
+    return mmf__error(MMF_ENOTSUP, "GetFileType: not a disk file (a pipe or "
+                                   "device cannot be mapped)");
   if (FAULT("DuplicateHandle", ERROR_NOT_ENOUGH_MEMORY) ||
       !DuplicateHandle(GetCurrentProcess(), src, GetCurrentProcess(), &h, 0,
                        FALSE, DUPLICATE_SAME_ACCESS))
