@@ -1,0 +1,726 @@
+/* test_fault.c -- every OS call an operation makes is made to fail in turn
+ * (mmf__fault_arm(n) for n = 1, 2, ... until no fault fires). Each failure
+ * must come back as a documented MMF_E* code with a message naming the API
+ * call and the file, and must leave nothing behind: no open file, no
+ * mapping, no file the operation created, no change to an existing file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "helpers.h"
+#include "internal.h" /* mmf__fault_arm, mmf__fault_fired, mmf__fault_call */
+#include "mmf.h"
+
+/* ---- documented error lists (from mmf.h), 0-terminated ------------------*/
+
+static const int map_open_codes[] = {
+    MMF_EINVAL, MMF_ENOENT, MMF_EEXIST,       MMF_EACCES, MMF_EISDIR,
+    MMF_EEMPTY, MMF_ERANGE, MMF_ENOSPC,       MMF_EFBIG,  MMF_ENAMETOOLONG,
+    MMF_EMFILE, MMF_ENOMEM, MMF_EIO,          MMF_EOS,    0};
+static const int from_native_codes[] = {
+    MMF_EINVAL, MMF_EBADF, MMF_EISDIR, MMF_EEMPTY, MMF_ERANGE,
+    MMF_ENOSPC, MMF_EMFILE, MMF_ENOMEM, MMF_EOS,   0};
+/* mmf_view_map, plus what MMF_VIEW_POPULATE adds. */
+static const int view_map_codes[] = {
+    MMF_EINVAL, MMF_ERANGE, MMF_EOVERFLOW, MMF_EPROT, MMF_ENOMEM,
+    MMF_EACCES, MMF_EPERM,  MMF_EOS,       MMF_ENOSPC, MMF_EIO, 0};
+static const int flush_codes[] = {MMF_EINVAL, MMF_ERANGE, MMF_EOVERFLOW,
+                                  MMF_EIO,    MMF_ENOSPC, MMF_EOS, 0};
+static const int map_read_codes[] = {MMF_EINVAL, MMF_EOVERFLOW, MMF_EIO,
+                                     MMF_EOS, 0};
+static const int map_write_codes[] = {MMF_EINVAL,    MMF_EPROT,  MMF_ERANGE,
+                                      MMF_EOVERFLOW, MMF_ENOSPC, MMF_EIO,
+                                      MMF_EOS,       0};
+static const int map_sync_codes[] = {MMF_EINVAL, MMF_EIO, MMF_ENOSPC,
+                                     MMF_EOS, 0};
+/* mmf_window_next: those of mmf_view_map() and mmf_map_read(), and the
+ * unmapping of the previous window. */
+static const int window_codes[] = {
+    MMF_EINVAL, MMF_ERANGE, MMF_EOVERFLOW, MMF_EPROT, MMF_ENOMEM, MMF_EACCES,
+    MMF_EPERM,  MMF_EOS,    MMF_ENOSPC,    MMF_EIO,   0};
+/* mmf_view_unmap / mmf_map_close: "the error of unmapping / closing". */
+static const int release_codes[] = {MMF_EINVAL, MMF_EIO, MMF_EOS, 0};
+
+static int code_in(int code, const int *list) {
+  for (; *list; list++)
+    if (*list == code)
+      return 1;
+  return 0;
+}
+
+/* ---- the driver ------------------------------------------------------------
+ * An operation is set up (files, mappings it needs), then run once per
+ * armed fault. After a failure `after_failure` checks and releases what the
+ * operation itself does not own; after a success `after_success` releases
+ * what it made. What is open and mapped must then match the snapshot taken
+ * before the setup (`released`) or after it (`prepared`). */
+
+struct fault_op {
+  const char *name;
+  const char *apis[4];  /* the message must name one of these */
+  const int *codes;
+  unsigned min_faults;  /* OS calls the operation makes */
+  void (*setup)(void);
+  int (*run)(void);
+  void (*after_failure)(void);
+  void (*after_success)(void);
+  void (*teardown)(void);
+  /* 1 when a fault in this call may be absorbed (advice is a hint). */
+  int (*may_absorb)(const char *call);
+  const char *(*path)(void); /* what the message must name */
+  /* 1 when the operation frees what the setup made even when it fails
+   * (unmap, close): then nothing of it may be left after a failure. */
+  int frees_setup;
+};
+
+static void run_fault_loop(const struct fault_op *op) {
+  unsigned faults = 0, undocumented = 0;
+  char calls[512] = "";
+  for (unsigned long n = 1;; n++) {
+    th_res before = th_res_now(), ready;
+    int rc, fired;
+    const char *call;
+    if (op->setup)
+      op->setup();
+    ready = th_res_now();
+    mmf__fault_arm(n);
+    rc = op->run();
+    fired = mmf__fault_fired();
+    call = mmf__fault_call();
+    mmf__fault_arm(0);
+    if (!fired) {
+      /* Past the last OS call: the operation must simply work. */
+      if (rc != 0)
+        print_error("%s without a fault: %s\n", op->name,
+                    mmf_last_error_message());
+      assert_int_equal(rc, 0);
+      if (op->after_success)
+        op->after_success();
+      if (op->teardown)
+        op->teardown();
+      TH_ASSERT_RES_SAME(before);
+      break;
+    }
+    faults++;
+    if (strlen(calls) + strlen(call) + 2 < sizeof calls) {
+      strcat(calls, " ");
+      strcat(calls, call);
+    }
+    if (rc == 0) {
+      /* Only a hint may fail without failing the operation. */
+      if (!op->may_absorb || !op->may_absorb(call))
+        print_error("%s: fault #%lu in %s was ignored\n", op->name, n, call);
+      assert_true(op->may_absorb && op->may_absorb(call));
+      if (op->after_success)
+        op->after_success();
+    } else {
+      const char *msg = mmf_last_error_message();
+      int named = 0;
+      assert_true(rc < 0);
+      if (!code_in(rc, op->codes)) {
+        /* Reported, and failed at the end, so one run lists them all. */
+        print_error("%s: fault #%lu in %s gave %d (%s), not a documented "
+                    "code; message: %s\n",
+                    op->name, n, call, rc, mmf_err_name(rc), msg);
+        undocumented++;
+      }
+      if (getenv("TH_VERBOSE"))
+        print_message("  #%lu %s -> %s: %s\n", n, call, mmf_err_name(rc),
+                      msg);
+      assert_int_equal(mmf_last_error(), rc);
+      assert_true(msg[0] != '\0');
+      for (int i = 0; i < 4 && op->apis[i]; i++)
+        named |= strstr(msg, op->apis[i]) != NULL;
+      if (!named || (op->path && !strstr(msg, op->path())))
+        print_error("%s: fault #%lu in %s: message \"%s\" does not name the "
+                    "call and the file\n",
+                    op->name, n, call, msg);
+      assert_true(named);
+      if (op->path)
+        assert_non_null(strstr(msg, op->path()));
+      if (op->after_failure)
+        op->after_failure();
+      /* Nothing new is left open or mapped by the failed operation. */
+      if (op->frees_setup)
+        TH_ASSERT_RES_SAME(before);
+      else
+        TH_ASSERT_RES_SAME(ready);
+    }
+    if (op->teardown)
+      op->teardown();
+    TH_ASSERT_RES_SAME(before);
+  }
+  print_message("%s: %u faults:%s\n", op->name, faults, calls);
+  if (faults < op->min_faults)
+    print_error("%s: only %u faults fired, want %u\n", op->name, faults,
+                op->min_faults);
+  assert_true(faults >= op->min_faults);
+  assert_int_equal(undocumented, 0);
+}
+
+/* ---- shared state of the operations ---------------------------------------*/
+
+#define FILE_LEN (4 * 4096 + 5)
+#define GROWN (3 * 65536 + 5)
+
+static struct {
+  const char *path;
+  mmf_map *map;
+  mmf_view *view;
+  int fd;
+  unsigned char *want; /* the file's content before the operation */
+} g;
+
+static const char *g_path(void) { return g.path; }
+
+static void make_file(void) {
+  g.path = th_path("fault");
+  if (!g.want) {
+    g.want = malloc(FILE_LEN);
+    assert_non_null(g.want);
+  }
+  th_fill(g.want, FILE_LEN, 5);
+  assert_int_equal(th_write_file(g.path, g.want, FILE_LEN), 0);
+}
+
+static void file_unchanged(void) {
+  assert_true(th_file_equals(g.path, g.want, FILE_LEN));
+}
+
+static void remove_file(void) { assert_int_equal(remove(g.path), 0); }
+
+static void close_map(void) {
+  TH_OK(mmf_map_close(g.map));
+  g.map = NULL;
+}
+
+static void close_map_and_remove(void) {
+  close_map();
+  remove_file();
+}
+
+/* ---- mmf_map_open ---------------------------------------------------------*/
+
+static void setup_absent(void) {
+  g.path = th_path("fault-created");
+  assert_false(th_exists(g.path));
+}
+
+static int run_open_create_extend(void) {
+  g.map = (mmf_map *)&g;
+  return mmf_map_open(&g.map, g.path, MMF_PROT_READWRITE,
+                      MMF_OPEN_CREATE | MMF_OPEN_EXCL, GROWN);
+}
+
+static void created_file_gone(void) {
+  assert_null(g.map);
+  assert_false(th_exists(g.path));
+}
+
+static void open_create_and_extend_fails_cleanly(void **state) {
+  const struct fault_op op = {
+      .name = "mmf_map_open(CREATE|EXCL, extend)",
+      .apis = {"mmf_map_open"},
+      .codes = map_open_codes,
+      .min_faults = 5, /* open, fstat, fstat, fstat, posix_fallocate */
+      .setup = setup_absent,
+      .run = run_open_create_extend,
+      .after_failure = created_file_gone,
+      .after_success = close_map_and_remove,
+      .path = g_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+static int run_open_create_existing_extend(void) {
+  g.map = (mmf_map *)&g;
+  /* CREATE without EXCL on an existing file: it must not be removed. */
+  return mmf_map_open(&g.map, g.path, MMF_PROT_READWRITE, MMF_OPEN_CREATE,
+                      GROWN);
+}
+
+static void existing_file_intact(void) {
+  assert_null(g.map);
+  file_unchanged();
+}
+
+static void open_existing_with_extension_fails_cleanly(void **state) {
+  const struct fault_op op = {
+      .name = "mmf_map_open(existing, CREATE, extend)",
+      .apis = {"mmf_map_open"},
+      .codes = map_open_codes,
+      .min_faults = 6, /* open, open, fstat, fstat, fstat, posix_fallocate */
+      .setup = make_file,
+      .run = run_open_create_existing_extend,
+      .after_failure = existing_file_intact,
+      .after_success = close_map,
+      .teardown = remove_file,
+      .path = g_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+static int run_open_existing(void) {
+  g.map = (mmf_map *)&g;
+  return mmf_map_open(&g.map, g.path, MMF_PROT_READ, 0, 0);
+}
+
+static void open_existing_fails_cleanly(void **state) {
+  const struct fault_op op = {.name = "mmf_map_open(existing)",
+                              .apis = {"mmf_map_open"},
+                              .codes = map_open_codes,
+                              .min_faults = 3, /* open, fstat, fstat */
+                              .setup = make_file,
+                              .run = run_open_existing,
+                              .after_failure = existing_file_intact,
+                              .after_success = close_map,
+                              .teardown = remove_file,
+                              .path = g_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+/* ---- mmf_map_from_native ---------------------------------------------------
+ * POSIX descriptors here; a HANDLE under the Windows backend. */
+#include <fcntl.h>
+#include <unistd.h>
+
+static char native_name[48];
+static const char *native_path(void) { return native_name; }
+
+static void setup_native(void) {
+  make_file();
+  g.fd = open(g.path, O_RDWR);
+  assert_true(g.fd >= 0);
+  snprintf(native_name, sizeof native_name, "<native file %d>", g.fd);
+}
+
+static int run_from_native(void) {
+  g.map = (mmf_map *)&g;
+  return mmf_map_from_native(&g.map, g.fd, MMF_PROT_READWRITE, GROWN);
+}
+
+static void native_intact(void) {
+  assert_null(g.map);
+  file_unchanged();
+  /* The caller's descriptor is still open and still theirs. */
+  assert_true(fcntl(g.fd, F_GETFD) >= 0);
+}
+
+static void teardown_native(void) {
+  assert_int_equal(close(g.fd), 0);
+  remove_file();
+}
+
+static void from_native_fails_cleanly(void **state) {
+  const struct fault_op op = {
+      .name = "mmf_map_from_native(extend)",
+      .apis = {"mmf_map_from_native"},
+      .codes = from_native_codes,
+      /* fcntl, fstat, fcntl(dup), fstat, fstat, posix_fallocate */
+      .min_faults = 6,
+      .setup = setup_native,
+      .run = run_from_native,
+      .after_failure = native_intact,
+      .after_success = close_map,
+      .teardown = teardown_native,
+      .path = native_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+/* ---- mmf_view_map with options ---------------------------------------------*/
+
+static void setup_map_rw(void) {
+  make_file();
+  TH_OK(mmf_map_open(&g.map, g.path, MMF_PROT_READWRITE, 0, 0));
+}
+
+static void teardown_map(void) {
+  close_map();
+  remove_file();
+}
+
+static unsigned view_access;
+
+static int run_view_map(void) {
+  g.view = (mmf_view *)&g;
+  return mmf_view_map(&g.view, g.map, 4097, 0, view_access);
+}
+
+static void view_left_null(void) { assert_null(g.view); }
+
+static void unmap_view(void) {
+  assert_memory_equal(mmf_view_data(g.view), g.want + 4097, FILE_LEN - 4097);
+  TH_OK(mmf_view_unmap(g.view));
+  g.view = NULL;
+}
+
+static int madvise_is_a_hint(const char *call) {
+  return strcmp(call, "madvise") == 0;
+}
+
+static void view_map_with_options_fails_cleanly(void **state) {
+  struct fault_op op = {.name = "mmf_view_map(WRITE|LOCK|POPULATE|HUGE)",
+                        .apis = {"mmf_view_map"},
+                        .codes = view_map_codes,
+                        /* mmap, madvise(POPULATE_WRITE), madvise(HUGEPAGE),
+                         * mlock */
+                        .min_faults = 4,
+                        .setup = setup_map_rw,
+                        .run = run_view_map,
+                        .after_failure = view_left_null,
+                        .after_success = unmap_view,
+                        .teardown = teardown_map,
+                        .may_absorb = madvise_is_a_hint,
+                        .path = g_path};
+  (void)state;
+  view_access =
+      MMF_ACCESS_WRITE | MMF_VIEW_LOCK | MMF_VIEW_POPULATE | MMF_VIEW_HUGE;
+  run_fault_loop(&op);
+
+  op.name = "mmf_view_map(READ|LOCK|POPULATE|HUGE|SEQUENTIAL|WILLNEED)";
+  /* mmap(MAP_POPULATE), madvise x3, mlock */
+  op.min_faults = 5;
+  view_access = MMF_ACCESS_READ | MMF_VIEW_LOCK | MMF_VIEW_POPULATE |
+                MMF_VIEW_HUGE | MMF_VIEW_SEQUENTIAL | MMF_VIEW_WILLNEED;
+  run_fault_loop(&op);
+
+  op.name = "mmf_view_map(COPY|LOCK|RANDOM)";
+  op.min_faults = 3; /* mmap, madvise, mlock */
+  view_access = MMF_ACCESS_COPY | MMF_VIEW_LOCK | MMF_VIEW_RANDOM;
+  run_fault_loop(&op);
+}
+
+/* ---- mmf_view_flush DURABLE ------------------------------------------------*/
+
+static void setup_dirty_view(void) {
+  setup_map_rw();
+  TH_OK(mmf_view_map(&g.view, g.map, 3, 0, MMF_ACCESS_WRITE));
+  memset((unsigned char *)mmf_view_data(g.view) + 100, 0xA5, 5000);
+  memset(g.want + 103, 0xA5, 5000);
+}
+
+static void teardown_view_and_map(void) {
+  TH_OK(mmf_view_unmap(g.view));
+  g.view = NULL;
+  teardown_map();
+}
+
+static int run_flush_durable(void) {
+  return mmf_view_flush(g.view, 100, 5000, MMF_FLUSH_DURABLE);
+}
+
+static void flushed_data_in_file(void) { file_unchanged(); }
+
+static void view_flush_durable_fails_cleanly(void **state) {
+  const struct fault_op op = {.name = "mmf_view_flush(DURABLE)",
+                              .apis = {"mmf_view_flush"},
+                              .codes = flush_codes,
+                              .min_faults = 2, /* msync, fdatasync */
+                              .setup = setup_dirty_view,
+                              .run = run_flush_durable,
+                              .after_success = flushed_data_in_file,
+                              .teardown = teardown_view_and_map,
+                              .path = g_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+/* ---- mmf_map_read / mmf_map_write / mmf_map_sync ---------------------------*/
+
+static unsigned char io_buf[FILE_LEN];
+
+static int run_map_read(void) {
+  size_t got = 1;
+  int rc = mmf_map_read(g.map, 1, io_buf, FILE_LEN - 1, &got);
+  if (rc == 0)
+    assert_int_equal(got, FILE_LEN - 1);
+  return rc;
+}
+
+static void read_got_file(void) {
+  assert_memory_equal(io_buf, g.want + 1, FILE_LEN - 1);
+}
+
+static void map_read_fails_cleanly(void **state) {
+  const struct fault_op op = {.name = "mmf_map_read",
+                              .apis = {"mmf_map_read"},
+                              .codes = map_read_codes,
+                              .min_faults = 1, /* pread */
+                              .setup = setup_map_rw,
+                              .run = run_map_read,
+                              .after_success = read_got_file,
+                              .teardown = teardown_map,
+                              .path = g_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+static int run_map_write(void) {
+  th_fill(io_buf, 6000, 6);
+  return mmf_map_write(g.map, 4095, io_buf, 6000);
+}
+
+static void written_to_file(void) {
+  memcpy(g.want + 4095, io_buf, 6000);
+  file_unchanged();
+}
+
+static void map_write_fails_cleanly(void **state) {
+  const struct fault_op op = {.name = "mmf_map_write",
+                              .apis = {"mmf_map_write"},
+                              .codes = map_write_codes,
+                              .min_faults = 1, /* pwrite */
+                              .setup = setup_map_rw,
+                              .run = run_map_write,
+                              .after_success = written_to_file,
+                              .teardown = teardown_map,
+                              .path = g_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+static int run_map_sync(void) { return mmf_map_sync(g.map); }
+
+static void map_sync_fails_cleanly(void **state) {
+  const struct fault_op op = {.name = "mmf_map_sync",
+                              .apis = {"mmf_map_sync"},
+                              .codes = map_sync_codes,
+                              .min_faults = 1, /* fdatasync */
+                              .setup = setup_map_rw,
+                              .run = run_map_sync,
+                              .teardown = teardown_map,
+                              .path = g_path};
+  (void)state;
+  run_fault_loop(&op);
+}
+
+/* ---- a full window walk ------------------------------------------------------
+ * A failing mmf_window_next reports the error of the view call it made
+ * (mmf.h: "those of mmf_view_map() and mmf_map_read()"), so the message may
+ * name that call. */
+
+static unsigned walk_access, walk_flags;
+static size_t walk_window;
+static uint64_t walk_seen;
+
+static int run_walk(void) {
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
+  int rc;
+  walk_seen = 0;
+  rc = mmf_window_open(&w, g.map, 0, 0, walk_window, walk_access, walk_flags);
+  if (rc)
+    return rc;
+  while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
+    assert_memory_equal(data, g.want + off, size);
+    walk_seen += size;
+  }
+  if (rc < 0) {
+    char msg[600];
+    /* Closing must not replace the walk's error detail... */
+    snprintf(msg, sizeof msg, "%s", mmf_last_error_message());
+    TH_OK(mmf_window_close(w));
+    assert_string_equal(mmf_last_error_message(), msg);
+    return rc;
+  }
+  TH_OK(mmf_window_close(w));
+  return 0;
+}
+
+static void walked_everything(void) { assert_int_equal(walk_seen, FILE_LEN); }
+
+static void window_walk_fails_cleanly(void **state) {
+  struct fault_op op = {
+      .name = "window walk (WRITE, backward, 5 windows)",
+      .apis = {"mmf_window_next", "mmf_view_map", "mmf_view_unmap"},
+      .codes = window_codes,
+      .min_faults = 10, /* 5 x (mmap, munmap) */
+      .setup = setup_map_rw,
+      .run = run_walk,
+      .after_success = walked_everything,
+      .teardown = teardown_map,
+      .path = g_path};
+  (void)state;
+  walk_access = MMF_ACCESS_WRITE;
+  walk_flags = MMF_WINDOW_BACKWARD;
+  walk_window = 4096;
+  run_fault_loop(&op);
+
+  op.name = "window walk (READ|POPULATE|WILLNEED, forward, 5 windows)";
+  op.min_faults = 15; /* 5 x (mmap, madvise, munmap) */
+  op.may_absorb = madvise_is_a_hint;
+  walk_access = MMF_ACCESS_READ | MMF_VIEW_POPULATE | MMF_VIEW_WILLNEED;
+  walk_flags = 0;
+  run_fault_loop(&op);
+}
+
+/* AUTO walks may switch to the read path: then pread faults too. */
+#define AUTO_LEN (8u << 20)
+
+static void setup_big_map(void) {
+  g.path = th_path("fault-auto");
+  free(g.want);
+  g.want = malloc(AUTO_LEN);
+  assert_non_null(g.want);
+  th_fill(g.want, AUTO_LEN, 9);
+  assert_int_equal(th_write_file(g.path, g.want, AUTO_LEN), 0);
+  TH_OK(mmf_map_open(&g.map, g.path, MMF_PROT_READ, 0, 0));
+}
+
+static void teardown_big_map(void) {
+  teardown_map();
+  free(g.want);
+  g.want = NULL;
+}
+
+static void walked_big(void) { assert_int_equal(walk_seen, AUTO_LEN); }
+
+static void auto_window_walk_fails_cleanly(void **state) {
+  const struct fault_op op = {
+      .name = "window walk (AUTO, 1 MiB windows)",
+      .apis = {"mmf_window_next", "mmf_view_map", "mmf_view_unmap"},
+      .codes = window_codes,
+      .min_faults = 2, /* at least the probe's mmap and munmap */
+      .setup = setup_big_map,
+      .run = run_walk,
+      .after_success = walked_big,
+      .teardown = teardown_big_map,
+      .path = g_path};
+  (void)state;
+  walk_access = MMF_ACCESS_READ;
+  walk_flags = MMF_WINDOW_AUTO;
+  walk_window = 1 << 20;
+  run_fault_loop(&op);
+}
+
+/* ---- mmf_view_unmap / mmf_map_close -----------------------------------------
+ * Both free their object even when the OS call fails, so afterwards nothing
+ * is left whatever happened. */
+
+static void setup_view(void) {
+  setup_map_rw();
+  TH_OK(mmf_view_map(&g.view, g.map, 1, 0, MMF_ACCESS_WRITE));
+}
+
+static int run_close_then_unmap(void) {
+  int rc1 = mmf_map_close(g.map);
+  int rc2 = mmf_view_unmap(g.view);
+  g.map = NULL;
+  g.view = NULL;
+  return rc1 ? rc1 : rc2;
+}
+
+static int run_unmap_then_close(void) {
+  int rc1 = mmf_view_unmap(g.view);
+  int rc2;
+  char msg[600];
+  snprintf(msg, sizeof msg, "%s", mmf_last_error_message());
+  rc2 = mmf_map_close(g.map);
+  if (rc1 && !rc2) /* a later success keeps the earlier detail */
+    assert_string_equal(mmf_last_error_message(), msg);
+  g.map = NULL;
+  g.view = NULL;
+  return rc1 ? rc1 : rc2;
+}
+
+static void everything_released(void) { remove_file(); }
+
+static void release_fails_cleanly(void **state) {
+  struct fault_op op = {.name = "mmf_map_close + mmf_view_unmap",
+                        .apis = {"mmf_view_unmap", "mmf_map_close"},
+                        .codes = release_codes,
+                        .min_faults = 2, /* munmap, close */
+                        .setup = setup_view,
+                        .run = run_close_then_unmap,
+                        .teardown = everything_released,
+                        .path = g_path,
+                        .frees_setup = 1};
+  (void)state;
+  run_fault_loop(&op);
+  op.name = "mmf_view_unmap + mmf_map_close";
+  op.run = run_unmap_then_close;
+  run_fault_loop(&op);
+}
+
+/* mmf_window_next puts a window back when mapping it fails, so calling it
+ * again after a transient error delivers that same window. */
+static void window_next_retries_the_same_window_after_a_failure(void **state) {
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
+  int rc;
+  (void)state;
+  for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+    uint64_t expect_off[5], got_off[5];
+    size_t k = 0;
+    setup_map_rw();
+    /* The offsets of an undisturbed walk. */
+    TH_OK(mmf_window_open(&w, g.map, 0, 0, 4096, MMF_ACCESS_READ, flags));
+    while (mmf_window_next(w, &data, &size, &off) == 1)
+      expect_off[k++] = off;
+    TH_OK(mmf_window_close(w));
+    assert_int_equal(k, 5);
+    /* Every other mmap fails once; each retry gets the window it lost. */
+    TH_OK(mmf_window_open(&w, g.map, 0, 0, 4096, MMF_ACCESS_READ, flags));
+    k = 0;
+    for (;;) {
+      mmf__fault_arm(1);
+      rc = mmf_window_next(w, &data, &size, &off);
+      mmf__fault_arm(0);
+      if (rc < 0) {
+        assert_null(data);
+        rc = mmf_window_next(w, &data, &size, &off);
+      }
+      if (rc == 0)
+        break;
+      assert_int_equal(rc, 1);
+      assert_memory_equal(data, g.want + off, size);
+      got_off[k++] = off;
+    }
+    TH_OK(mmf_window_close(w));
+    assert_int_equal(k, 5);
+    assert_memory_equal(got_off, expect_off, sizeof expect_off);
+    teardown_map();
+  }
+}
+
+static void teardown_group(void) {
+  free(g.want);
+  g.want = NULL;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  teardown_group();
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(open_create_and_extend_fails_cleanly),
+      cmocka_unit_test(open_existing_with_extension_fails_cleanly),
+      cmocka_unit_test(open_existing_fails_cleanly),
+      cmocka_unit_test(from_native_fails_cleanly),
+      cmocka_unit_test(view_map_with_options_fails_cleanly),
+      cmocka_unit_test(view_flush_durable_fails_cleanly),
+      cmocka_unit_test(map_read_fails_cleanly),
+      cmocka_unit_test(map_write_fails_cleanly),
+      cmocka_unit_test(map_sync_fails_cleanly),
+      cmocka_unit_test(window_walk_fails_cleanly),
+      cmocka_unit_test(auto_window_walk_fails_cleanly),
+      cmocka_unit_test(release_fails_cleanly),
+      cmocka_unit_test(window_next_retries_the_same_window_after_a_failure),
+  };
+  return cmocka_run_group_tests(tests, NULL, group_teardown);
+}
