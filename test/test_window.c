@@ -249,7 +249,8 @@ static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
 /* AUTO walk: same bytes, tiling in order, windows never larger than the
  * window size. */
 static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t start,
-                            uint64_t end, size_t ws, unsigned flags) {
+                            uint64_t end_arg, size_t ws, unsigned flags) {
+  uint64_t end = end_arg ? end_arg : mmf_map_size(m);
   int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
   uint64_t next = backward ? end : start, count = 0;
   size_t s = round_window(ws);
@@ -258,7 +259,7 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
   size_t size;
   uint64_t off;
   int rc;
-  TH_OK(mmf_window_open(&w, m, start, end, ws, MMF_ACCESS_READ,
+  TH_OK(mmf_window_open(&w, m, start, end_arg, ws, MMF_ACCESS_READ,
                         flags | MMF_WINDOW_AUTO));
   while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
     assert_true(size > 0 && size <= s);
