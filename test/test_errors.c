@@ -289,6 +289,22 @@ static void map_open_extension_too_large_leaves_file_unchanged(void **state) {
   TH_ASSERT_RES_SAME(r);
 }
 
+/* A failing call leaves the file as it found it: an impossible size is
+ * refused before TRUNCATE destroys the existing content. */
+static void map_open_truncate_with_impossible_size_keeps_content(
+    void **state) {
+  const char *p = make("keep-on-truncate");
+  unsigned char want[FILE_SIZE];
+  mmf_map *m = (mmf_map *)&m;
+  (void)state;
+  th_fill(want, sizeof want, 1);
+  TH_EXPECT_ERR(mmf_map_open(&m, p, MMF_PROT_READWRITE, MMF_OPEN_TRUNCATE,
+                             UINT64_MAX),
+                MMF_EFBIG, "mmf_map_open");
+  assert_null(m);
+  assert_true(th_file_equals(p, want, sizeof want));
+}
+
 static void map_open_name_too_long_is_enametoolong(void **state) {
   char name[400];
   mmf_map *m = NULL;
@@ -673,6 +689,7 @@ int main(void) {
       cmocka_unit_test(map_open_bad_prot_or_flags_is_einval),
       cmocka_unit_test(map_open_failed_create_leaves_no_file),
       cmocka_unit_test(map_open_extension_too_large_leaves_file_unchanged),
+      cmocka_unit_test(map_open_truncate_with_impossible_size_keeps_content),
       cmocka_unit_test(map_open_name_too_long_is_enametoolong),
       cmocka_unit_test(view_map_null_and_bad_access_are_einval),
       cmocka_unit_test(view_map_access_wider_than_prot_is_eprot),
