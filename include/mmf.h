@@ -154,7 +154,10 @@ enum mmf_open_flags {
   MMF_OPEN_CREATE = 0x1,
   /** With CREATE: fail with ::MMF_EEXIST if the file exists. */
   MMF_OPEN_EXCL = 0x2,
-  /** Truncate the file to 0 bytes first (needs READWRITE and a max_size). */
+  /** Truncate the file to 0 bytes first (needs READWRITE and a max_size).
+   * Arguments are checked before the file is touched, but a later failure
+   * to grow the file (::MMF_ENOSPC) leaves it empty: its old content was
+   * what TRUNCATE asked to drop. */
   MMF_OPEN_TRUNCATE = 0x4,
   /** Write-through: every flush of a view is durable whatever its mode, and
    * mmf_map_write() returns only once the data is on the device (O_DSYNC,
@@ -183,7 +186,8 @@ enum mmf_open_flags {
  *   ::MMF_ENOTSUP (a FIFO, socket or device: only regular files map),
  *   ::MMF_EEMPTY (the file is empty and max_size is 0),
  *   ::MMF_ERANGE (read-only mapping larger than the file),
- *   ::MMF_ENOSPC / ::MMF_EFBIG (cannot extend the file),
+ *   ::MMF_ENOSPC / ::MMF_EFBIG (cannot extend the file, or max_size is
+ *   beyond any file's size),
  *   ::MMF_ENAMETOOLONG, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EOS.
  *   A file this call created is removed again on any error.
  */
@@ -200,8 +204,9 @@ MMF_API int mmf_map_open(mmf_map **out, const char *path, int prot,
  * @param[in] prot, max_size as for mmf_map_open() (no flags).
  * @return 0, or ::MMF_EINVAL, ::MMF_EBADF (not an open file, or opened
  *   without the access @p prot needs), ::MMF_EISDIR, ::MMF_ENOTSUP (not a
- *   regular file), ::MMF_EEMPTY,
- *   ::MMF_ERANGE, ::MMF_ENOSPC, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EOS.
+ *   regular file), ::MMF_EEMPTY, ::MMF_ERANGE, ::MMF_ENOSPC / ::MMF_EFBIG
+ *   (cannot extend the file), ::MMF_EIO, ::MMF_EMFILE, ::MMF_ENOMEM,
+ *   ::MMF_EOS.
  */
 MMF_API int mmf_map_from_native(mmf_map **out, intptr_t native, int prot,
                                 uint64_t max_size);
@@ -406,8 +411,9 @@ enum mmf_window_flags {
  * a read buffer (::MMF_WINDOW_AUTO) are never larger than the window size
  * (at most 256 KiB, to stay in the CPU cache) and still tile the range in
  * order; use the offset mmf_window_next() reports.
- * @return 0, or ::MMF_EINVAL (NULL, bad flags, AUTO with a writable access),
- *   ::MMF_ERANGE, ::MMF_EPROT, ::MMF_ENOMEM.
+ * @return 0, or ::MMF_EINVAL (NULL, bad flags or access bits, AUTO with a
+ *   writable access), ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_EPROT (access
+ *   wider than the mapping's protection), ::MMF_ENOMEM.
  */
 MMF_API int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
                             uint64_t end, size_t window_size, unsigned access,

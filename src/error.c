@@ -71,10 +71,16 @@ int mmf__error_os(int code, int os_code, const char *fmt, ...) {
 
 int mmf__error_in(const char *api, const char *path, int code) {
   char tmp[2 * MMF_ERROR_MSG_MAX + 64];
-  /* Already prefixed (a public call used by another): keep the inner one. */
-  if (strncmp(last.msg, "mmf_", 4) == 0)
+  size_t alen = strlen(api);
+  /* Already named by this call: nothing to add. A public call used by
+   * another (mmf_view_map inside mmf_window_next) keeps its own name after
+   * the outer one: "mmf_window_next: mmf_view_map "/x": mmap: ...". */
+  if (strncmp(last.msg, api, alen) == 0 &&
+      (last.msg[alen] == ' ' || last.msg[alen] == ':'))
     return code;
-  if (path && !strstr(last.msg, path))
+  if (strncmp(last.msg, "mmf_", 4) == 0)
+    snprintf(tmp, sizeof tmp, "%s: %s", api, last.msg);
+  else if (path && !strstr(last.msg, path))
     snprintf(tmp, sizeof tmp, "%s \"%s\": %s", api, path, last.msg);
   else
     snprintf(tmp, sizeof tmp, "%s: %s", api, last.msg);

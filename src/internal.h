@@ -67,7 +67,13 @@ struct mmf_view {
 
 /* map.c: reference counting shared by views. */
 void mmf__map_ref(mmf_map *map);
-int mmf__map_unref(mmf_map *map);
+/* Drop a reference; the last one closes the file. A close error is named
+ * for `api` (the public call that dropped it). */
+int mmf__map_unref(mmf_map *map, const char *api);
+
+/* view.c: check view access bits against a mapping's protection; on success
+ * *os_prot is the MMF__OS_PROT_* to map with. */
+int mmf__view_access(const mmf_map *m, unsigned access, unsigned *os_prot);
 
 /* Range check: [off, off+len) inside [0, size). len 0 is not special here. */
 int mmf__check_range(uint64_t off, uint64_t len, uint64_t size);

@@ -76,7 +76,7 @@ static int map_setup(mmf_map *m, uint64_t max_size) {
                         "bytes) and a read-only mapping cannot grow it",
                         (unsigned long long)max_size,
                         (unsigned long long)fsize);
-    rc = mmf__os_file_extend(m->file, max_size);
+    rc = mmf__os_file_extend(m->file, fsize, max_size);
     if (rc)
       return rc;
   }
@@ -133,6 +133,10 @@ int mmf_map_open(mmf_map **out, const char *path, int prot, unsigned flags,
                       api, path);
   if ((flags & MMF_OPEN_EXCL) && !(flags & MMF_OPEN_CREATE))
     return mmf__error(MMF_EINVAL, "%s \"%s\": EXCL needs CREATE", api, path);
+  if (max_size > (uint64_t)INT64_MAX)
+    return mmf__error(MMF_EFBIG,
+                      "%s \"%s\": maximum size %llu is larger than any file "
+                      "can be", api, path, (unsigned long long)max_size);
   if ((flags & MMF_OPEN_TRUNCATE) && max_size == 0)
     return mmf__error(MMF_EINVAL,
                       "%s \"%s\": TRUNCATE needs a maximum size (an empty "
@@ -187,6 +191,10 @@ int mmf_map_from_native(mmf_map **out, intptr_t native, int prot,
   if (!prot_valid(prot))
     return mmf__error(MMF_EINVAL, "%s: unknown protection 0x%x", api,
                       (unsigned)prot);
+  if (max_size > (uint64_t)INT64_MAX)
+    return mmf__error(MMF_EFBIG, "%s: maximum size %llu is larger than any "
+                                 "file can be", api,
+                      (unsigned long long)max_size);
   snprintf(name, sizeof name, "<native file %lld>", (long long)native);
   m = map_alloc(name, prot, 0);
   if (!m)
@@ -258,14 +266,14 @@ int mmf_map_sync(mmf_map *map) {
 
 void mmf__map_ref(mmf_map *map) { atomic_fetch_add(&map->refs, 1); }
 
-int mmf__map_unref(mmf_map *map) {
+int mmf__map_unref(mmf_map *map, const char *api) {
   int rc = 0;
   if (atomic_fetch_sub(&map->refs, 1) != 1)
     return 0;
   mmf__os_section_close(&map->section);
   rc = mmf__os_close(map->file);
   if (rc)
-    mmf__error_in("mmf_map_close", map->path, rc);
+    mmf__error_in(api, map->path, rc);
   map_free(map);
   return rc;
 }
@@ -277,5 +285,5 @@ int mmf_map_close(mmf_map *map) {
     return mmf__error(MMF_EINVAL, "mmf_map_close \"%s\": already closed",
                       map->path);
   map->user_open = 0;
-  return mmf__map_unref(map);
+  return mmf__map_unref(map, "mmf_map_close");
 }

@@ -81,10 +81,11 @@ int mmf__os_close(mmf_os_file f);
 /* Current size of the file in bytes. */
 int mmf__os_file_size(mmf_os_file f, uint64_t *size);
 
-/* Grow the file to `size` bytes, reserving real blocks for the new part so
- * later stores through a view cannot fail for lack of space (MMF_ENOSPC
- * here instead). Precondition: size > current size, file open for write. */
-int mmf__os_file_extend(mmf_os_file f, uint64_t size);
+/* Grow the file from its current size `old` to `size` bytes, reserving real
+ * blocks for the new part so later stores through a view cannot fail for
+ * lack of space (MMF_ENOSPC here instead). On failure the file is put back
+ * to `old` bytes. Precondition: old < size, file open for write. */
+int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size);
 
 /* Make the file's data durable on its device (fdatasync / FlushFileBuffers). */
 int mmf__os_file_sync(mmf_os_file f);

@@ -10,7 +10,7 @@
    MMF_VIEW_HUGE | MMF_VIEW_SEQUENTIAL | MMF_VIEW_RANDOM | MMF_VIEW_WILLNEED)
 
 /* Check `access` against the mapping; on success *os_prot is what to map. */
-static int access_check(const mmf_map *m, unsigned access, unsigned *os_prot) {
+int mmf__view_access(const mmf_map *m, unsigned access, unsigned *os_prot) {
   unsigned kind = access & ACCESS_KIND;
   if (access & ~(unsigned)ACCESS_ALL)
     return mmf__error(MMF_EINVAL, "unknown access bits 0x%x",
@@ -65,7 +65,7 @@ int mmf_view_map(mmf_view **out, mmf_map *map, uint64_t offset, size_t length,
     *out = NULL;
   if (!out || !map)
     return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "map" : "out");
-  rc = access_check(map, access, &os_prot);
+  rc = mmf__view_access(map, access, &os_prot);
   if (rc)
     return mmf__error_in(api, map->path, rc);
   if (offset >= map->size)
@@ -121,9 +121,11 @@ uint64_t mmf_view_offset(const mmf_view *view) {
 }
 
 /* Turn [off, off+len) of the view (len 0 = to the end) into a page-aligned
- * address range. */
-static int view_span(const mmf_view *v, size_t off, size_t len, void **addr,
-                     size_t *alen) {
+ * address range: the pages that touch it, or with `inner` only the pages
+ * wholly inside it (for advice that discards, so bytes outside the range
+ * are never lost). */
+static int view_span(const mmf_view *v, size_t off, size_t len, int inner,
+                     void **addr, size_t *alen) {
   size_t page = mmf_page_size();
   uintptr_t start, end;
   int rc;
@@ -137,7 +139,18 @@ static int view_span(const mmf_view *v, size_t off, size_t len, void **addr,
     return rc;
   start = (uintptr_t)(v->data + off);
   end = start + len;
-  start -= start % page;
+  if (inner) {
+    start = (start + page - 1) / page * page;
+    end -= end % page;
+    /* The view's last page is whole for our purposes when the range runs to
+     * the end of the view: the mapping covers it. */
+    if (off + len == v->len)
+      end = (uintptr_t)v->data + v->len;
+    if (end < start)
+      end = start;
+  } else {
+    start -= start % page;
+  }
   *addr = (void *)start;
   *alen = end - start;
   return 0;
@@ -152,7 +165,8 @@ int mmf_view_advise(mmf_view *view, size_t off, size_t len, int advice) {
   if (advice < MMF_ADVICE_NORMAL || advice > MMF_ADVICE_DONTNEED)
     return mmf__error(MMF_EINVAL, "mmf_view_advise: unknown advice %d",
                       advice);
-  rc = view_span(view, off, len, &addr, &alen);
+  rc = view_span(view, off, len, advice == MMF_ADVICE_DONTNEED, &addr,
+                 &alen);
   if (!rc && alen)
     rc = mmf__os_advise(addr, alen, advice);
   return rc ? mmf__error_in("mmf_view_advise", view->map->path, rc) : 0;
@@ -167,7 +181,7 @@ int mmf_view_flush(mmf_view *view, size_t off, size_t len, int mode) {
     return mmf__error(MMF_EINVAL, "%s: NULL view", api);
   if (mode < MMF_FLUSH_ASYNC || mode > MMF_FLUSH_DURABLE)
     return mmf__error(MMF_EINVAL, "%s: unknown mode %d", api, mode);
-  rc = view_span(view, off, len, &addr, &alen);
+  rc = view_span(view, off, len, 0, &addr, &alen);
   if (rc)
     return mmf__error_in(api, view->map->path, rc);
   /* Only a WRITE view has anything of the file's to write back. */
@@ -189,7 +203,7 @@ static int view_lock(const char *api, mmf_view *view, size_t off, size_t len,
   int rc;
   if (!view)
     return mmf__error(MMF_EINVAL, "%s: NULL view", api);
-  rc = view_span(view, off, len, &addr, &alen);
+  rc = view_span(view, off, len, 0, &addr, &alen);
   if (!rc && alen)
     rc = lock ? mmf__os_lock(addr, alen) : mmf__os_unlock(addr, alen);
   return rc ? mmf__error_in(api, view->map->path, rc) : 0;
@@ -213,6 +227,6 @@ int mmf_view_unmap(mmf_view *view) {
   if (rc)
     mmf__error_in("mmf_view_unmap", map->path, rc);
   free(view);
-  rc2 = mmf__map_unref(map);
+  rc2 = mmf__map_unref(map, "mmf_view_unmap");
   return rc ? rc : rc2;
 }

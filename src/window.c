@@ -51,6 +51,12 @@ int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
     return mmf__error(MMF_EINVAL,
                       "%s \"%s\": MMF_WINDOW_AUTO is for READ walks only", api,
                       map->path);
+  {
+    unsigned os_prot;
+    rc = mmf__view_access(map, access, &os_prot);
+    if (rc)
+      return mmf__error_in(api, map->path, rc);
+  }
   if (end == 0)
     end = map->size;
   if (start > end) {
@@ -149,7 +155,7 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     rc = mmf_view_unmap(w->cur);
     w->cur = NULL;
     if (rc)
-      return rc;
+      return mmf__error_in("mmf_window_next", NULL, rc);
     if (w->mode == MODE_PROBE)
       probe_decide(w);
   }
@@ -166,7 +172,7 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
       w->hi += n;
     else
       w->lo -= n;
-    return rc;
+    return mmf__error_in("mmf_window_next", NULL, rc);
   }
   if (w->mode == MODE_PROBE) {
     w->probe_len = n;
@@ -187,9 +193,12 @@ int mmf_window_close(mmf_window *w) {
   int rc = 0, rc2;
   if (!w)
     return 0;
-  if (w->cur)
+  if (w->cur) {
     rc = mmf_view_unmap(w->cur);
-  rc2 = mmf__map_unref(w->map);
+    if (rc)
+      mmf__error_in("mmf_window_close", NULL, rc);
+  }
+  rc2 = mmf__map_unref(w->map, "mmf_window_close");
   free(w->buf);
   free(w);
   return rc ? rc : rc2;

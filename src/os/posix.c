@@ -212,15 +212,11 @@ int mmf__os_file_size(mmf_os_file f, uint64_t *size) {
   return 0;
 }
 
-int mmf__os_file_extend(mmf_os_file f, uint64_t size) {
-  uint64_t old;
-  int err, rc;
+int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
+  int err;
 
   if (size > (uint64_t)INT64_MAX)
     return posix_fail(EFBIG, "fallocate", NULL);
-  rc = mmf__os_file_size(f, &old);
-  if (rc)
-    return rc;
   /* Reserve real blocks so a store through a view can never hit a full disk
    * (which would be SIGBUS); posix_fallocate writes zeros itself on file
    * systems without fallocate. It returns the error instead of setting

@@ -290,19 +290,15 @@ static int touch_blocks(HANDLE h, uint64_t from, uint64_t to) {
   return 0;
 }
 
-int mmf__os_file_extend(mmf_os_file f, uint64_t size) {
+int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
   HANDLE h = as_handle(f);
   FILE_ALLOCATION_INFO alloc;
-  uint64_t old;
   DWORD err = 0;
   int rc;
 
   if (size > (uint64_t)INT64_MAX)
     return win32_fail(ERROR_FILE_TOO_LARGE, "SetFileInformationByHandle",
                       NULL);
-  rc = mmf__os_file_size(f, &old);
-  if (rc)
-    return rc;
   /* Reserve the clusters first (a full disk fails here, not at a store
    * through a view), then move the end of file. */
   alloc.AllocationSize.QuadPart = (LONGLONG)size;
