@@ -314,12 +314,13 @@ static void *alloc_touched(size_t n) {
  * wait4, so each method's peak is its own). The parent must be small when
  * it forks: the child starts with the parent's resident set. */
 typedef double (*child_fn)(void);
+static double child_extra; /* a second figure a child may send back */
 
-static double run_in_child(child_fn fn, double *peak_mib) {
+static double run_in_child(child_fn fn, double *peak_mib, double *extra) {
   int pfd[2], status;
   pid_t pid;
   struct rusage ru;
-  double secs = -1;
+  double secs = -1, got[2];
   if (pipe(pfd) != 0)
     die("pipe: %s", strerror(errno));
   fflush(NULL);
@@ -327,69 +328,126 @@ static double run_in_child(child_fn fn, double *peak_mib) {
   if (pid < 0)
     die("fork: %s", strerror(errno));
   if (pid == 0) {
-    double t;
+    double out[2];
     close(pfd[0]);
-    t = fn();
-    if (write(pfd[1], &t, sizeof t) != (ssize_t)sizeof t)
+    child_extra = 0;
+    out[0] = fn();
+    out[1] = child_extra;
+    if (write(pfd[1], out, sizeof out) != (ssize_t)sizeof out)
       _exit(2);
     _exit(0);
   }
   close(pfd[1]);
-  if (read(pfd[0], &secs, sizeof secs) != (ssize_t)sizeof secs)
-    secs = -1;
+  if (read(pfd[0], got, sizeof got) == (ssize_t)sizeof got) {
+    secs = got[0];
+    if (extra)
+      *extra = got[1];
+  }
   close(pfd[0]);
   if (wait4(pid, &status, 0, &ru) != pid)
     die("wait4: %s", strerror(errno));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || secs < 0)
     die("benchmark child failed (status 0x%x)", status);
-  *peak_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+  if (peak_mib)
+    *peak_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
   return secs;
 }
 
 /* ---- scan: counting a cached file -------------------------------------- */
 
-static unsigned char *iobuf; /* BUF_BYTES, touched */
+static unsigned char *iobuf; /* BUF_BYTES, page-aligned, touched */
 
 /* Baseline: read() loop with 1 MiB buffers and the same counting kernel. */
-static uint64_t count_read_loop(void) {
+static uint64_t count_read_loop(unsigned char *buf) {
   int fd = open(opt.path, O_RDONLY | O_CLOEXEC);
   uint64_t total = 0;
   ssize_t r;
   if (fd < 0)
     die("open %s: %s", opt.path, strerror(errno));
-  while ((r = read(fd, iobuf, BUF_BYTES)) != 0) {
+  while ((r = read(fd, buf, BUF_BYTES)) != 0) {
     if (r < 0) {
       if (errno == EINTR)
         continue;
       die("read %s: %s", opt.path, strerror(errno));
     }
-    total += mmf_memcount(iobuf, (size_t)r, COUNT_BYTE);
+    total += mmf_memcount(buf, (size_t)r, COUNT_BYTE);
   }
   close(fd);
   return total;
 }
 
-static uint64_t count_mmf(size_t window, unsigned flags) {
-  uint64_t c = 0;
-  int rc = mmf_op_count(opt.path, COUNT_BYTE, window, flags, &c, NULL, NULL);
+/* Each scan runs in a forked child, so mmf_op_count starts from the same
+ * process state as in the CLI (one call per process: e.g. its read buffer is
+ * a fresh malloc), and no method inherits another's heap or page tables.
+ * The parent never calls mmf's walkers itself. The job is set before the
+ * fork; the child times only the work and checks the count. */
+enum { SC_AUTO, SC_MAP, SC_READ, SC_RAM, SC_N };
+
+static struct {
+  int method;
+  size_t window;         /* for SC_AUTO / SC_MAP; 0 = default */
+  const unsigned char *ram; /* for SC_RAM: the file's bytes in memory */
+  uint64_t want;
+} job;
+
+static double scan_child(void) {
+  unsigned char *buf = NULL;
+  uint64_t c = 0, f0;
+  double t0, t;
+  int rc = 0;
+  if (job.method == SC_READ) {
+    buf = xalloc(BUF_BYTES);
+    memset(buf, 1, BUF_BYTES);
+  }
+  f0 = thread_minflt();
+  t0 = now();
+  switch (job.method) {
+  case SC_AUTO:
+  case SC_MAP:
+    rc = mmf_op_count(opt.path, COUNT_BYTE, job.window,
+                      job.method == SC_AUTO ? MMF_WINDOW_AUTO : 0, &c, NULL,
+                      NULL);
+    break;
+  case SC_READ:
+    c = count_read_loop(buf);
+    break;
+  default:
+    c = mmf_memcount(job.ram, (size_t)opt.size, COUNT_BYTE);
+    break;
+  }
+  t = now() - t0;
+  child_extra = (double)(thread_minflt() - f0);
   if (rc)
     die_mmf("mmf_op_count", rc);
-  return c;
+  if (c != job.want)
+    die("scan: method %d counted %" PRIu64 ", expected %" PRIu64, job.method,
+        c, job.want);
+  return t;
+}
+
+/* Run one scan job in a child; return GB/s (and minor faults). */
+static double scan_job(int method, size_t window, double *faults) {
+  job.method = method;
+  job.window = window;
+  return (double)opt.size / run_in_child(scan_child, NULL, faults) / 1e9;
 }
 
 /* What the AUTO probe sees: walk the file in mapped windows and in an AUTO
  * walk, recording minor faults per mapped window and whether AUTO switched
- * to the read path. Not timed. */
-static void probe_report(const char *kase, size_t window) {
+ * to the read path. Not timed; run in a child like the scans. */
+static size_t probe_window;
+static const char *probe_case;
+
+static double probe_child(void) {
   mmf_map *map;
   mmf_window *w;
   void *data;
   size_t len;
-  uint64_t f0, windows = 0, sink = 0;
+  uint64_t f0, faults, windows = 0, sink = 0;
   int rc = mmf_map_open(&map, opt.path, MMF_PROT_READ, 0, 0);
   if (rc)
     die_mmf("mmf_map_open", rc);
-  rc = mmf_window_open(&w, map, 0, 0, window, MMF_ACCESS_READ, 0);
+  rc = mmf_window_open(&w, map, 0, 0, probe_window, MMF_ACCESS_READ, 0);
   if (rc)
     die_mmf("mmf_window_open", rc);
   f0 = thread_minflt();
@@ -397,16 +455,15 @@ static void probe_report(const char *kase, size_t window) {
     sink += mmf_memcount(data, len, COUNT_BYTE);
     windows++;
   }
+  faults = thread_minflt() - f0;
   if (rc < 0)
     die_mmf("mmf_window_next", rc);
-  info("scan", kase, "minor faults per mapped window",
-       windows ? (double)(thread_minflt() - f0) / (double)windows : 0,
-       "faults");
-  info("scan", kase, "bytes mapped per minor fault",
-       (double)opt.size / (double)(thread_minflt() - f0 + 1) / 1024.0,
-       "KiB");
+  info("scan", probe_case, "minor faults per mapped window",
+       windows ? (double)faults / (double)windows : 0, "faults");
+  info("scan", probe_case, "bytes mapped per minor fault",
+       (double)opt.size / (double)(faults ? faults : 1) / 1024.0, "KiB");
   mmf_window_close(w);
-  rc = mmf_window_open(&w, map, 0, 0, window, MMF_ACCESS_READ,
+  rc = mmf_window_open(&w, map, 0, 0, probe_window, MMF_ACCESS_READ,
                        MMF_WINDOW_AUTO);
   if (rc)
     die_mmf("mmf_window_open", rc);
@@ -417,64 +474,44 @@ static void probe_report(const char *kase, size_t window) {
   }
   if (rc < 0)
     die_mmf("mmf_window_next", rc);
-  info("scan", kase, "AUTO: windows through the read path",
+  info("scan", probe_case, "AUTO: windows through the read path",
        (double)mmf_window_buffered_count(w), "windows");
-  info("scan", kase, "AUTO: windows in all", (double)windows, "windows");
+  info("scan", probe_case, "AUTO: windows in all", (double)windows,
+       "windows");
   mmf_window_close(w);
   mmf_map_close(map);
-  if (sink == 1)
-    putchar(' '); /* keep the counts alive */
+  return (double)(sink & 1);
 }
-
-enum { SC_AUTO, SC_MAP, SC_READ, SC_RAM, SC_N };
 
 static void bench_scan(void) {
   static const char *const kind_name[2] = {"small folios (4 KiB)",
                                            "large folios (1 MiB)"};
   static const size_t chunk[2] = {4 * KIB, MIB};
   series s[2][SC_N];
-  uint64_t want = expected_count();
   unsigned char *ram;
   memset(s, 0, sizeof s);
+  job.want = expected_count();
   /* The in-RAM limit: the same bytes, already in (huge-page) memory. */
   ram = alloc_touched((size_t)opt.size);
   for (uint64_t off = 0; off < opt.size; off += MIB) {
     size_t n = opt.size - off < MIB ? (size_t)(opt.size - off) : MIB;
     memcpy(ram + off, pattern, n);
   }
+  job.ram = ram;
   for (int r = 0; r < opt.repeat; r++) {
     for (int kk = 0; kk < 2; kk++) {
       int k = (kk + r) % 2; /* alternate which kind goes first */
       make_file(chunk[k]);
       for (int mm = 0; mm < SC_N; mm++) {
         int m = (mm + r) % SC_N;
-        uint64_t c = 0;
-        double t0 = now(), t;
-        switch (m) {
-        case SC_AUTO:
-          c = count_mmf(0, MMF_WINDOW_AUTO);
-          break;
-        case SC_MAP:
-          c = count_mmf(0, 0);
-          break;
-        case SC_READ:
-          c = count_read_loop();
-          break;
-        default:
-          c = mmf_memcount(ram, (size_t)opt.size, COUNT_BYTE);
-          break;
-        }
-        t = now() - t0;
-        if (c != want)
-          die("scan: method %d counted %" PRIu64 ", expected %" PRIu64, m, c,
-              want);
-        add(&s[k][m], (double)opt.size / t / 1e9);
+        add(&s[k][m], scan_job(m, 0, NULL));
       }
       note("scan: repetition %d/%d %s done\n", r + 1, opt.repeat,
            kind_name[k]);
     }
   }
   munmap(ram, (size_t)opt.size);
+  job.ram = NULL;
   for (int k = 0; k < 2; k++) {
     const char *kase = k ? "count/large-folios" : "count/small-folios";
     double a = median(&s[k][SC_AUTO]), mp = median(&s[k][SC_MAP]);
@@ -488,7 +525,9 @@ static void bench_scan(void) {
   }
   for (int k = 0; k < 2; k++) {
     make_file(chunk[k]);
-    probe_report(k ? "probe/large-folios" : "probe/small-folios", 0);
+    probe_window = 0;
+    probe_case = k ? "probe/large-folios" : "probe/small-folios";
+    run_in_child(probe_child, NULL, NULL);
   }
 }
 
@@ -499,12 +538,12 @@ static void bench_window(void) {
   enum { NW = 9 };
   series map_s[2][NW], auto_s[2][NW], rd[2];
   double faults[2][NW];
-  uint64_t want = expected_count();
   size_t ws[NW];
   memset(map_s, 0, sizeof map_s);
   memset(auto_s, 0, sizeof auto_s);
   memset(rd, 0, sizeof rd);
   memset(faults, 0, sizeof faults);
+  job.want = expected_count();
   for (int i = 0; i < NW; i++)
     ws[i] = (256 * KIB) << i; /* 256 KiB .. 64 MiB */
   for (int r = 0; r < opt.repeat; r++) {
@@ -514,22 +553,14 @@ static void bench_window(void) {
       /* 2*NW mmf runs + the read loop, rotated. */
       for (int mm = 0; mm < 2 * NW + 1; mm++) {
         int m = (mm + r * 3) % (2 * NW + 1);
-        uint64_t c, f0 = thread_minflt();
-        double t0 = now(), t;
+        double f = 0;
         if (m == 2 * NW)
-          c = count_read_loop();
-        else
-          c = count_mmf(ws[m % NW], m < NW ? 0 : MMF_WINDOW_AUTO);
-        t = now() - t0;
-        if (c != want)
-          die("window: counted %" PRIu64 ", expected %" PRIu64, c, want);
-        if (m == 2 * NW)
-          add(&rd[k], (double)opt.size / t / 1e9);
+          add(&rd[k], scan_job(SC_READ, 0, NULL));
         else if (m < NW) {
-          add(&map_s[k][m], (double)opt.size / t / 1e9);
-          faults[k][m] += (double)(thread_minflt() - f0);
+          add(&map_s[k][m], scan_job(SC_MAP, ws[m], &f));
+          faults[k][m] += f;
         } else
-          add(&auto_s[k][m - NW], (double)opt.size / t / 1e9);
+          add(&auto_s[k][m - NW], scan_job(SC_AUTO, ws[m - NW], NULL));
       }
       note("window: repetition %d/%d %s folios done\n", r + 1, opt.repeat,
            k ? "large" : "small");
@@ -557,11 +588,14 @@ static void bench_window(void) {
 /* ---- reverse: 1 GiB in place --------------------------------------------- */
 
 static double rev_mmf(void) {
-  double t0 = now();
+  uint64_t f0 = thread_minflt();
+  double t0 = now(), t;
   int rc = mmf_op_reverse(opt.path, 0, NULL, NULL);
+  t = now() - t0;
+  child_extra = (double)(thread_minflt() - f0);
   if (rc)
     die_mmf("mmf_op_reverse", rc);
-  return now() - t0;
+  return t;
 }
 
 /* Baseline: two 1 MiB buffers walking in from both ends, pread + pwrite. */
@@ -621,6 +655,16 @@ static double rev_read_all_cold(void) {
   return now() - t0;
 }
 
+/* The limit: reversing the same bytes already in (touched) memory. */
+static double rev_in_ram(void) {
+  unsigned char *buf = xalloc((size_t)opt.size);
+  double t0;
+  memset(buf, 1, (size_t)opt.size);
+  t0 = now();
+  mmf_memreverse(buf, (size_t)opt.size);
+  return now() - t0;
+}
+
 /* Check a few bytes: after an odd number of reversals byte i is pat(n-1-i). */
 static void check_reversed(int odd) {
   int fd = open(opt.path, O_RDONLY | O_CLOEXEC);
@@ -640,12 +684,13 @@ static void check_reversed(int odd) {
   close(fd);
 }
 
-enum { RV_MMF, RV_TWO, RV_ALL, RV_ALL_COLD, RV_N };
+enum { RV_MMF, RV_TWO, RV_ALL, RV_ALL_COLD, RV_RAM, RV_N };
 
 static void bench_reverse(void) {
   static const child_fn fn[RV_N] = {rev_mmf, rev_two_buffers, rev_read_all,
-                                    rev_read_all_cold};
+                                    rev_read_all_cold, rev_in_ram};
   series t[RV_N], rss[RV_N];
+  double mmf_faults = 0;
   int odd = 0;
   memset(t, 0, sizeof t);
   memset(rss, 0, sizeof rss);
@@ -654,8 +699,11 @@ static void bench_reverse(void) {
     odd = 0;
     for (int mm = 0; mm < RV_N; mm++) {
       int m = (mm + r) % RV_N;
-      double peak, secs = run_in_child(fn[m], &peak);
-      odd = !odd;
+      double peak, f = 0, secs = run_in_child(fn[m], &peak, &f);
+      if (m == RV_MMF)
+        mmf_faults += f;
+      if (m != RV_RAM) /* the in-RAM limit leaves the file alone */
+        odd = !odd;
       check_reversed(odd);
       sync_file(); /* write back outside any measurement */
       add(&t[m], secs);
@@ -668,7 +716,11 @@ static void bench_reverse(void) {
   report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
          "read-all/write-all", median(&t[RV_ALL]), T_RATIO_LE, 0.3);
   report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
-         "read-all, fresh buffer", median(&t[RV_ALL_COLD]), T_NONE, 0);
+         "read-all, fresh buffer", median(&t[RV_ALL_COLD]), T_RATIO_LE, 0.3);
+  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
+         "in-RAM limit (memreverse)", median(&t[RV_RAM]), T_NONE, 0);
+  info("reverse", "reverse/faults", "mmf_op_reverse: minor faults per MiB",
+       mmf_faults / opt.repeat / ((double)opt.size / (double)MIB), "faults");
   report("reverse", "reverse/peak-rss", "MiB", "mmf_op_reverse",
          median(&rss[RV_MMF]), "pread/pwrite 2x1 MiB", median(&rss[RV_TWO]),
          T_ABS_LE, 128);
@@ -717,9 +769,18 @@ static uint64_t random_pread(void) {
   return sum;
 }
 
+/* The limit: the same reads from the bytes already in (touched) memory. */
+static uint64_t random_ram(const unsigned char *ram) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < n_reads; i++)
+    sum += mmf_memcount(ram + offsets[i], 4 * KIB, COUNT_BYTE);
+  return sum;
+}
+
 static void bench_random(void) {
   static const size_t chunk[2] = {4 * KIB, MIB};
-  series s[2][2];
+  series s[2][3];
+  unsigned char *ram;
   uint64_t pages = opt.size / (4 * KIB), x = 0x9e3779b97f4a7c15ull;
   memset(s, 0, sizeof s);
   if (pages == 0)
@@ -734,27 +795,39 @@ static void bench_random(void) {
     x ^= x << 17;
     offsets[i] = (x % pages) * 4 * KIB;
   }
+  ram = alloc_touched((size_t)opt.size);
+  for (uint64_t off = 0; off < opt.size; off += MIB) {
+    size_t n = opt.size - off < MIB ? (size_t)(opt.size - off) : MIB;
+    memcpy(ram + off, pattern, n);
+  }
   for (int r = 0; r < opt.repeat; r++) {
     for (int kk = 0; kk < 2; kk++) {
       int k = (kk + r) % 2;
-      uint64_t sums[2];
+      uint64_t sums[3];
       make_file(chunk[k]);
-      for (int mm = 0; mm < 2; mm++) {
-        int m = (mm + r) % 2;
+      for (int mm = 0; mm < 3; mm++) {
+        int m = (mm + r) % 3;
         double t0 = now();
-        sums[m] = m == 0 ? random_view() : random_pread();
+        sums[m] = m == 0   ? random_view()
+                  : m == 1 ? random_pread()
+                           : random_ram(ram);
         add(&s[k][m], (double)n_reads / (now() - t0) / 1e6);
       }
-      if (sums[0] != sums[1])
-        die("random: view and pread disagree");
+      if (sums[0] != sums[1] || sums[0] != sums[2])
+        die("random: view, pread and memory disagree");
     }
     note("random: repetition %d/%d done\n", r + 1, opt.repeat);
   }
+  munmap(ram, (size_t)opt.size);
   free(offsets);
   report("random", "4KiB-reads/large-folios", "M/s", "mmf view",
          median(&s[1][0]), "pread", median(&s[1][1]), T_RATIO_GE, 1.8);
   report("random", "4KiB-reads/small-folios", "M/s", "mmf view",
          median(&s[0][0]), "pread", median(&s[0][1]), T_RATIO_GE, 1.8);
+  report("random", "4KiB-reads/large-folios", "M/s", "mmf view",
+         median(&s[1][0]), "in-RAM limit", median(&s[1][2]), T_NONE, 0);
+  report("random", "4KiB-reads/small-folios", "M/s", "mmf view",
+         median(&s[0][0]), "in-RAM limit", median(&s[0][2]), T_NONE, 0);
 }
 
 /* ---- main ----------------------------------------------------------------- */
