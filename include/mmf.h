@@ -125,6 +125,18 @@ MMF_API size_t mmf_page_size(void);
  * multiple of it internally (65536 on Windows, the page size on POSIX). */
 MMF_API size_t mmf_granularity(void);
 
+/**
+ * @brief Give a program its command-line arguments in UTF-8, the encoding
+ * every mmf path takes.
+ *
+ * On Windows the C runtime's argv is in the ANSI code page and loses
+ * characters outside it; this replaces *argv with the process's wide
+ * command line converted to UTF-8 (the strings live until the process
+ * ends). Elsewhere it leaves both unchanged. Call it first thing in main().
+ * @return 0, or ::MMF_EINVAL (NULL argument), ::MMF_ENOMEM, ::MMF_EOS.
+ */
+MMF_API int mmf_args_utf8(int *argc, char ***argv);
+
 /** @} */
 
 /* ------------------------------------------------------------------------ */

@@ -8,6 +8,14 @@
 
 const char *mmf_version(void) { return MMF_VERSION_STRING; }
 
+int mmf_args_utf8(int *argc, char ***argv) {
+  int rc;
+  if (!argc || !argv)
+    return mmf__error(MMF_EINVAL, "mmf_args_utf8: NULL argument");
+  rc = mmf__os_args_utf8(argc, argv);
+  return rc ? mmf__error_in("mmf_args_utf8", NULL, rc) : 0;
+}
+
 size_t mmf_page_size(void) {
   size_t page;
   mmf__os_sysinfo(&page, NULL);

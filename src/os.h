@@ -56,6 +56,11 @@ enum {
   MMF__OS_MAP_POPULATE = 0x1
 };
 
+/* Replace argc/argv with the command line in UTF-8 where the C runtime
+ * does not already give bytes as typed (Windows); elsewhere a no-op. The
+ * new strings are never freed. */
+int mmf__os_args_utf8(int *argc, char ***argv);
+
 /* Page size and allocation granularity. Cannot fail; cached after the first
  * call. */
 void mmf__os_sysinfo(size_t *page_size, size_t *granularity);

@@ -38,9 +38,15 @@ static int help(void) {
 }
 
 int main(int argc, char **argv) {
-  const char *name = argc > 1 ? argv[1] : NULL;
+  const char *name;
   size_t i;
 
+  /* Paths with any characters, on every OS. */
+  if (mmf_args_utf8(&argc, &argv) != 0) {
+    fprintf(stderr, "mmf: %s\n", mmf_last_error_message());
+    return 1;
+  }
+  name = argc > 1 ? argv[1] : NULL;
   if (!name) {
     fputs("mmf: missing COMMAND (see 'mmf --help')\n", stderr);
     return CLI_USAGE;

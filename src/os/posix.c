@@ -93,6 +93,12 @@ static int not_regular(mode_t mode, const char *path) {
 
 /* ---- system facts --------------------------------------------------------*/
 
+int mmf__os_args_utf8(int *argc, char ***argv) {
+  (void)argc; /* POSIX argv is already the bytes the user typed */
+  (void)argv;
+  return 0;
+}
+
 void mmf__os_sysinfo(size_t *page_size, size_t *granularity) {
   static size_t page;
   if (page == 0) {

@@ -9,6 +9,7 @@
 
 #include <windows.h>
 #include <psapi.h>
+#include <shellapi.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,37 @@ static int win32_wide(const char *path, wchar_t **out) {
 }
 
 /* ---- system facts --------------------------------------------------------*/
+
+int mmf__os_args_utf8(int *argc, char ***argv) {
+  int n, i;
+  size_t bytes = 0;
+  char **out, *p;
+  wchar_t **wargv = CommandLineToArgvW(GetCommandLineW(), &n);
+  if (!wargv)
+    return win32_fail(GetLastError(), "CommandLineToArgvW", NULL);
+  for (i = 0; i < n; i++)
+    bytes += (size_t)WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, NULL, 0,
+                                         NULL, NULL);
+  /* One block: the pointer array, then the strings. Lives until exit. */
+  out = malloc((size_t)(n + 1) * sizeof *out + bytes);
+  if (!out) {
+    LocalFree(wargv);
+    return mmf__error(MMF_ENOMEM, "command line: out of memory");
+  }
+  p = (char *)(out + n + 1);
+  for (i = 0; i < n; i++) {
+    int len = WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, p, (int)bytes,
+                                  NULL, NULL);
+    out[i] = p;
+    p += len;
+    bytes -= (size_t)len;
+  }
+  out[n] = NULL;
+  LocalFree(wargv);
+  *argc = n;
+  *argv = out;
+  return 0;
+}
 
 void mmf__os_sysinfo(size_t *page_size, size_t *granularity) {
   static size_t page, gran;
