@@ -506,8 +506,10 @@ static void bench_scan(void) {
         int m = (mm + r) % SC_N;
         add(&s[k][m], scan_job(m, 0, NULL));
       }
-      note("scan: repetition %d/%d %s done\n", r + 1, opt.repeat,
-           kind_name[k]);
+      note("scan: repetition %d/%d %s: AUTO %.2f, mapped %.2f, read() %.2f, "
+           "in RAM %.2f GB/s\n",
+           r + 1, opt.repeat, kind_name[k], s[k][SC_AUTO].v[r],
+           s[k][SC_MAP].v[r], s[k][SC_READ].v[r], s[k][SC_RAM].v[r]);
     }
   }
   munmap(ram, (size_t)opt.size);
@@ -709,7 +711,10 @@ static void bench_reverse(void) {
       add(&t[m], secs);
       add(&rss[m], peak);
     }
-    note("reverse: repetition %d/%d done\n", r + 1, opt.repeat);
+    note("reverse: repetition %d/%d: mmf %.3f, two buffers %.3f, read-all "
+         "%.3f, read-all fresh %.3f, in RAM %.3f s\n",
+         r + 1, opt.repeat, t[RV_MMF].v[r], t[RV_TWO].v[r], t[RV_ALL].v[r],
+         t[RV_ALL_COLD].v[r], t[RV_RAM].v[r]);
   }
   report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
          "pread/pwrite 2x1 MiB", median(&t[RV_TWO]), T_RATIO_LE, 1.1);
@@ -815,8 +820,11 @@ static void bench_random(void) {
       }
       if (sums[0] != sums[1] || sums[0] != sums[2])
         die("random: view, pread and memory disagree");
+      note("random: repetition %d/%d %s folios: view %.3f, pread %.3f, "
+           "in RAM %.3f M/s\n",
+           r + 1, opt.repeat, k ? "large" : "small", s[k][0].v[r],
+           s[k][1].v[r], s[k][2].v[r]);
     }
-    note("random: repetition %d/%d done\n", r + 1, opt.repeat);
   }
   munmap(ram, (size_t)opt.size);
   free(offsets);
