@@ -49,6 +49,7 @@ static int win32_code(DWORD err) {
   case ERROR_WRITE_FAULT:
     return MMF_EIO;
   case ERROR_INVALID_PARAMETER:
+  case ERROR_INVALID_ADDRESS:
   case ERROR_MAPPED_ALIGNMENT:
     return MMF_EINVAL;
   case ERROR_FILE_INVALID: /* mapping an empty file */
@@ -97,6 +98,15 @@ static int win32_fail(DWORD err, const char *call, const char *path) {
 
 static HANDLE as_handle(mmf_os_file f) { return (HANDLE)f; }
 
+/* 1 when the handle was opened with write access: a zero-byte write is
+ * refused by a handle without it and changes nothing otherwise. */
+static int handle_writable(HANDLE h) {
+  OVERLAPPED ov;
+  DWORD written;
+  memset(&ov, 0, sizeof ov);
+  return WriteFile(h, "", 0, &written, &ov) != 0;
+}
+
 /* UTF-8 -> UTF-16 for the W APIs; the result is malloc'ed. */
 static int win32_wide(const char *path, wchar_t **out) {
   int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
@@ -109,6 +119,49 @@ static int win32_wide(const char *path, wchar_t **out) {
     return mmf__error(MMF_ENOMEM, "path \"%s\": out of memory", path);
   MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, w, n);
   *out = w;
+  return 0;
+}
+
+/* A UTF-8 path as the W file APIs take it: UTF-16; a name component longer
+ * than any file system allows (255) is MMF_ENAMETOOLONG, as on POSIX,
+ * rather than whatever CreateFileW makes of it; a path beyond MAX_PATH
+ * gets the \\?\ prefix so long paths work as they do on POSIX. */
+static int win32_path(const char *path, wchar_t **out) {
+  wchar_t *w, *full, *p;
+  size_t run = 0;
+  DWORD n;
+  int rc = win32_wide(path, &w);
+  if (rc)
+    return rc;
+  for (p = w; *p; p++) {
+    run = (*p == L'/' || *p == L'\\') ? 0 : run + 1;
+    if (run > 255) {
+      free(w);
+      return win32_fail(ERROR_FILENAME_EXCED_RANGE, "CreateFileW", path);
+    }
+  }
+  if (wcslen(w) < MAX_PATH - 12 || wcsncmp(w, L"\\\\?\\", 4) == 0) {
+    *out = w;
+    return 0;
+  }
+  n = GetFullPathNameW(w, 0, NULL, NULL);
+  full = n ? malloc(((size_t)n + 8) * sizeof *full) : NULL;
+  if (!full) {
+    free(w);
+    return n ? mmf__error(MMF_ENOMEM, "path \"%s\": out of memory", path)
+             : win32_fail(GetLastError(), "GetFullPathNameW", path);
+  }
+  if (wcsncmp(w, L"\\\\", 2) == 0 || wcsncmp(w, L"//", 2) == 0) {
+    /* "\\server\share" -> "\\?\UNC\server\share" */
+    wcscpy(full, L"\\\\?\\UN");
+    GetFullPathNameW(w, n, full + 6, NULL);
+    full[6] = L'C';
+  } else {
+    wcscpy(full, L"\\\\?\\");
+    GetFullPathNameW(w, n, full + 4, NULL);
+  }
+  free(w);
+  *out = full;
   return 0;
 }
 
@@ -185,7 +238,7 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
 
   *out = MMF_OS_FILE_INVALID;
   *created = 0;
-  rc = win32_wide(path, &wpath);
+  rc = win32_path(path, &wpath);
   if (rc)
     return rc;
   if (flags & MMF__OS_WRITE)
@@ -233,7 +286,7 @@ out:
 
 int mmf__os_remove(const char *path) {
   wchar_t *wpath;
-  int rc = win32_wide(path, &wpath);
+  int rc = win32_path(path, &wpath);
   if (rc)
     return rc;
   if (FAULT("DeleteFileW", ERROR_ACCESS_DENIED) || !DeleteFileW(wpath))
@@ -245,7 +298,6 @@ int mmf__os_remove(const char *path) {
 int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
   HANDLE src = (HANDLE)native, h;
   BY_HANDLE_FILE_INFORMATION info;
-  DWORD written;
 
   *out = MMF_OS_FILE_INVALID;
   if (src == NULL || src == INVALID_HANDLE_VALUE)
@@ -262,20 +314,14 @@ int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
       !DuplicateHandle(GetCurrentProcess(), src, GetCurrentProcess(), &h, 0,
                        FALSE, DUPLICATE_SAME_ACCESS))
     return win32_fail(GetLastError(), "DuplicateHandle", NULL);
-  /* A zero-byte write is refused by a handle without write access and
-   * changes nothing otherwise: it tells whether the caller opened it RW. */
-  {
-    OVERLAPPED ov;
-    memset(&ov, 0, sizeof ov);
-    *writable = WriteFile(h, "", 0, &written, &ov) != 0;
-  }
+  *writable = handle_writable(h);
   *out = (mmf_os_file)h;
   return 0;
 }
 
 int mmf__os_close(mmf_os_file f) {
-  int injected = FAULT("CloseHandle", ERROR_INVALID_HANDLE);
-  DWORD err = ERROR_INVALID_HANDLE;
+  int injected = FAULT("CloseHandle", ERROR_IO_DEVICE);
+  DWORD err = ERROR_IO_DEVICE;
   /* An injected failure still closes, as a real failing close releases the
    * handle too: the test sees the library's error path, not a leak. */
   if (!CloseHandle(as_handle(f)))
@@ -287,7 +333,7 @@ int mmf__os_close(mmf_os_file f) {
 
 int mmf__os_file_size(mmf_os_file f, uint64_t *size) {
   LARGE_INTEGER li;
-  if (FAULT("GetFileSizeEx", ERROR_INVALID_HANDLE) ||
+  if (FAULT("GetFileSizeEx", ERROR_IO_DEVICE) ||
       !GetFileSizeEx(as_handle(f), &li))
     return win32_fail(GetLastError(), "GetFileSizeEx", NULL);
   *size = (uint64_t)li.QuadPart;
@@ -298,9 +344,18 @@ static int set_eof(HANDLE h, uint64_t size) {
   FILE_END_OF_FILE_INFO eof;
   eof.EndOfFile.QuadPart = (LONGLONG)size;
   if (FAULT("SetFileInformationByHandle", ERROR_DISK_FULL) ||
-      !SetFileInformationByHandle(h, FileEndOfFileInfo, &eof, sizeof eof))
-    return win32_fail(GetLastError(), "SetFileInformationByHandle(EndOfFile)",
-                      NULL);
+      !SetFileInformationByHandle(h, FileEndOfFileInfo, &eof, sizeof eof)) {
+    DWORD err = GetLastError();
+    /* Moving the end of file allocates no memory: "not enough memory" is
+     * how Wine passes on the file system's EFBIG (ftruncate past its
+     * largest file gives STATUS_SECTION_TOO_BIG). */
+    if (err == ERROR_NOT_ENOUGH_MEMORY)
+      return mmf__error_os(MMF_EFBIG, (int)err,
+                           "SetFileInformationByHandle(EndOfFile): %llu bytes "
+                           "is larger than the file system allows",
+                           (unsigned long long)size);
+    return win32_fail(err, "SetFileInformationByHandle(EndOfFile)", NULL);
+  }
   return 0;
 }
 
@@ -321,6 +376,17 @@ static int touch_blocks(HANDLE h, uint64_t from, uint64_t to) {
   }
   return 0;
 }
+
+/* The extension map.c makes right before it creates the section. On
+ * POSIX creating the section cannot fail; here CreateFileMappingW can, and
+ * map.c does not undo the extension then, so mmf__os_section_open puts the
+ * file back to its old size itself: a failed mmf_map_open leaves the file
+ * as it found it on both OSes. Per thread, consumed by the next
+ * mmf__os_section_open. */
+static _Thread_local struct {
+  mmf_os_file file;
+  uint64_t old;
+} pending_extend = {MMF_OS_FILE_INVALID, 0};
 
 int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
   HANDLE h = as_handle(f);
@@ -348,14 +414,24 @@ int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
   if (rc) {
     /* Undo: nothing of the extension is left behind. */
     (void)set_eof(h, old);
+    return rc;
   }
-  return rc;
+  pending_extend.file = f;
+  pending_extend.old = old;
+  return 0;
 }
 
 int mmf__os_file_sync(mmf_os_file f) {
+  /* FlushFileBuffers needs a handle with write access; a read-only one
+   * has written nothing to flush (fdatasync of a read-only descriptor
+   * succeeds too), so ERROR_ACCESS_DENIED there is success. */
   if (FAULT("FlushFileBuffers", ERROR_IO_DEVICE) ||
-      !FlushFileBuffers(as_handle(f)))
-    return win32_fail(GetLastError(), "FlushFileBuffers", NULL);
+      !FlushFileBuffers(as_handle(f))) {
+    DWORD err = GetLastError();
+    if (err == ERROR_ACCESS_DENIED && !handle_writable(as_handle(f)))
+      return 0;
+    return win32_fail(err, "FlushFileBuffers", NULL);
+  }
   return 0;
 }
 
@@ -424,8 +500,14 @@ int mmf__os_section_open(mmf_os_file f, unsigned prot, uint64_t size,
   else
     s = CreateFileMappingW(as_handle(f), NULL, page, (DWORD)(size >> 32),
                            (DWORD)size, NULL);
-  if (s == NULL)
-    return win32_fail(GetLastError(), "CreateFileMappingW", NULL);
+  if (s == NULL) {
+    int rc = win32_fail(GetLastError(), "CreateFileMappingW", NULL);
+    if (pending_extend.file == f)
+      (void)set_eof(as_handle(f), pending_extend.old);
+    pending_extend.file = MMF_OS_FILE_INVALID;
+    return rc;
+  }
+  pending_extend.file = MMF_OS_FILE_INVALID;
   out->file = f;
   out->handle = (intptr_t)s;
   return 0;
