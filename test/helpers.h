@@ -1,21 +1,17 @@
 /* test/helpers.h -- small utilities shared by the test programs.
  *
- * The first group is portable C. The second group has the same meaning on
- * every OS but a POSIX implementation today (procfs, fork+exec); the Windows
- * backend will give them a win32 implementation (handle counts,
- * VirtualQuery, CreateProcess) so the tests that use them stay as they are.
+ * The first group is portable C (helpers.c). The second group has the same
+ * meaning on every OS and one implementation per OS (helpers_posix.c,
+ * helpers_win32.c), so the test programs themselves stay free of #ifdefs.
  */
 #ifndef MMF_TEST_HELPERS_H
 #define MMF_TEST_HELPERS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- portable ----------------------------------------------------------- */
-
-/* A fresh private temporary directory for this test program (created on
- * first use, removed with everything in it at exit). */
-const char *th_tmpdir(void);
 
 /* th_tmpdir()/name in a static rotating buffer (8 slots). */
 const char *th_path(const char *name);
@@ -30,24 +26,47 @@ unsigned char *th_read_file(const char *path, size_t *n);
 /* Fill buf with a deterministic pseudo-random pattern from seed. */
 void th_fill(void *buf, size_t n, uint32_t seed);
 
-/* 1 if something exists at path, else 0. */
-int th_exists(const char *path);
-
-/* Size of the file at path in bytes, or -1 if it cannot be stat'ed. */
-int64_t th_file_size(const char *path);
-
 /* Write a file of n bytes filled with th_fill(seed); 0 or -1. */
 int th_make_file(const char *path, size_t n, uint32_t seed);
 
 /* 1 if the file at path holds exactly data[0..n), else 0. */
 int th_file_equals(const char *path, const void *data, size_t n);
 
-/* ---- OS-specific behind a portable meaning ------------------------------ */
+/* ---- OS-specific behind a portable meaning ------------------------------
+ * helpers_posix.c (procfs, fork/exec, posix_spawn, wait4) or
+ * helpers_win32.c (GetProcessHandleCount, VirtualQuery, CreateProcessW),
+ * chosen by test/CMakeLists.txt. */
+
+/* A fresh private temporary directory for this test program (created on
+ * first use, removed with everything in it at exit). UTF-8. */
+const char *th_tmpdir(void);
+
+/* fopen() / remove() / mkdir for UTF-8 paths (Windows: the wide APIs, since
+ * the C runtime's narrow ones take the ANSI code page). */
+FILE *th_fopen(const char *path, const char *mode);
+int th_remove(const char *path);
+int th_mkdir(const char *path);
+
+/* 1 if something exists at path, else 0. */
+int th_exists(const char *path);
+
+/* Size of the file at path in bytes, or -1 if it cannot be stat'ed. */
+int64_t th_file_size(const char *path);
+
+/* 1 when running under Wine (ntdll exports wine_get_version), else 0.
+ * Tests use it to check what Windows documents only on real Windows where
+ * Wine is known to differ (../shared/PLATFORM_NOTES.md). */
+int th_is_wine(void);
+
+/* 1 on Windows (native or Wine), 0 on POSIX systems. For checks whose
+ * documented result differs per OS (mmf.h says which). */
+int th_is_windows(void);
 
 /* Open file descriptors / handles of this process. */
 int th_open_file_count(void);
 
-/* Memory mappings of this process backed by files under th_tmpdir(). */
+/* Memory mappings of this process backed by files under th_tmpdir()
+ * (Windows: mapped-file views, MEM_MAPPED allocations, of any file). */
 int th_tmp_mapping_count(void);
 
 /* Run this test program again as a child process with arguments
@@ -61,6 +80,39 @@ int th_wait_child(intptr_t proc);
 
 /* Give up the CPU for a moment (for spin-waits on shared memory). */
 void th_yield(void);
+
+/* A native file of the OS for mmf_map_from_native(): a descriptor on
+ * POSIX, a HANDLE on Windows, opened read-write (or read-only). -1 on
+ * error. */
+intptr_t th_native_open(const char *path, int writable);
+/* 1 while `f` is still an open file of this process. */
+int th_native_is_open(intptr_t f);
+/* Close it; 0 or -1. */
+int th_native_close(intptr_t f);
+
+/* A program run to completion: th_run(). */
+typedef struct th_run_result {
+  int status;        /* exit status, or -1 if it did not exit normally */
+  long peak_rss_kib; /* peak resident set / working set of the child */
+} th_run_result;
+
+/* Run argv[0] (a path) with argv, no shell involved: stdout goes to the
+ * file out_path, stderr to err_path (both created or truncated), and
+ * environment variable env_name is set to env_value (removed when
+ * env_value is NULL; env_name NULL leaves the environment alone). Waits for
+ * it. Returns 0 with *res filled, or -1 if it could not be started. */
+int th_run(const char *const *argv, const char *out_path,
+           const char *err_path, const char *env_name, const char *env_value,
+           th_run_result *res);
+
+/* As th_run(), but stderr is a terminal (a pseudo-terminal on POSIX, a
+ * pseudo console on Windows) and everything the terminal received is
+ * returned in *tty (malloc'ed, NUL-terminated). Returns 0, -1 on error, or
+ * TH_NO_TERMINAL when this system cannot give a program a terminal. */
+#define TH_NO_TERMINAL (-2)
+int th_run_on_terminal(const char *const *argv, const char *out_path,
+                       const char *env_name, const char *env_value,
+                       char **tty, th_run_result *res);
 
 /* ---- resource accounting and assertions (need <cmocka.h>, <string.h> and
  * "mmf.h" included before use) ------------------------------------------- */

@@ -1,0 +1,267 @@
+/* test/helpers_posix.c -- the OS-specific test helpers on POSIX systems:
+ * procfs for resource counts, fork+exec / posix_spawn for children, wait4
+ * for their peak resident set, a pseudo-terminal for progress checks. */
+#define _GNU_SOURCE
+#include "helpers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char tmpdir[512];
+
+static void cleanup(void) {
+  char cmd[600];
+  if (tmpdir[0]) {
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) {
+      /* nothing more to do */
+    }
+  }
+}
+
+const char *th_tmpdir(void) {
+  if (!tmpdir[0]) {
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/mmf-test-XXXXXX", base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+      perror("mkdtemp");
+      abort();
+    }
+    atexit(cleanup);
+  }
+  return tmpdir;
+}
+
+FILE *th_fopen(const char *path, const char *mode) { return fopen(path, mode); }
+
+int th_remove(const char *path) { return remove(path); }
+
+int th_mkdir(const char *path) { return mkdir(path, 0755); }
+
+int th_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+int64_t th_file_size(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return -1;
+  return (int64_t)st.st_size;
+}
+
+int th_is_wine(void) { return 0; }
+
+int th_is_windows(void) { return 0; }
+
+int th_open_file_count(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n - 1; /* the directory stream's own descriptor */
+}
+
+int th_tmp_mapping_count(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  const char *dir = th_tmpdir();
+  int n = 0;
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, dir))
+      n++;
+  fclose(f);
+  return n;
+}
+
+intptr_t th_spawn_self(const char *const *args) {
+  char exe[4096];
+  const char *argv[32];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  size_t i = 0;
+  pid_t pid;
+  if (len <= 0)
+    return -1;
+  exe[len] = '\0';
+  argv[i++] = exe;
+  while (args[i - 1] && i < 31) {
+    argv[i] = args[i - 1];
+    i++;
+  }
+  argv[i] = NULL;
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0) {
+    execv(exe, (char *const *)argv);
+    _exit(127);
+  }
+  return (intptr_t)pid;
+}
+
+/* waitpid/wait4 through EINTR: exit status 0..255 or -1; peak RSS. */
+static int wait_for(pid_t pid, long *maxrss_kib) {
+  struct rusage ru;
+  int status;
+  pid_t r;
+  memset(&ru, 0, sizeof ru);
+  do
+    r = wait4(pid, &status, 0, &ru);
+  while (r < 0 && errno == EINTR);
+  if (maxrss_kib)
+    *maxrss_kib = r < 0 ? 0 : ru.ru_maxrss;
+  if (r < 0 || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
+int th_wait_child(intptr_t proc) { return wait_for((pid_t)proc, NULL); }
+
+void th_yield(void) { sched_yield(); }
+
+intptr_t th_native_open(const char *path, int writable) {
+  return open(path, writable ? O_RDWR : O_RDONLY);
+}
+
+int th_native_is_open(intptr_t f) { return fcntl((int)f, F_GETFD) >= 0; }
+
+int th_native_close(intptr_t f) { return close((int)f) == 0 ? 0 : -1; }
+
+/* environ with `name` set to `value` (removed when value is NULL). */
+static char **env_with(const char *name, const char *value, char **setting) {
+  size_t n = 0, k = 0, len = name ? strlen(name) : 0;
+  char **env;
+  while (environ[n])
+    n++;
+  env = calloc(n + 2, sizeof *env);
+  if (!env)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (!name || strncmp(environ[i], name, len) != 0 || environ[i][len] != '=')
+      env[k++] = environ[i];
+  *setting = NULL;
+  if (name && value) {
+    *setting = malloc(len + strlen(value) + 2);
+    if (!*setting) {
+      free(env);
+      return NULL;
+    }
+    sprintf(*setting, "%s=%s", name, value);
+    env[k++] = *setting;
+  }
+  env[k] = NULL;
+  return env;
+}
+
+int th_run(const char *const *argv, const char *out_path,
+           const char *err_path, const char *env_name, const char *env_value,
+           th_run_result *res) {
+  posix_spawn_file_actions_t fa;
+  char *setting, **env = env_with(env_name, env_value, &setting);
+  pid_t pid;
+  int rc;
+  if (!env)
+    return -1;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path,
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path,
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  fflush(NULL);
+  rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  free(env);
+  free(setting);
+  if (rc != 0)
+    return -1;
+  res->status = wait_for(pid, &res->peak_rss_kib);
+  return 0;
+}
+
+int th_run_on_terminal(const char *const *argv, const char *out_path,
+                       const char *env_name, const char *env_value,
+                       char **tty, th_run_result *res) {
+  char *got, buf[4096], *setting, **env;
+  size_t n = 0;
+  int master, slave;
+  pid_t pid;
+
+  *tty = NULL;
+  master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
+    fprintf(stderr, "no pseudo-terminal: %s\n", strerror(errno));
+    if (master >= 0)
+      close(master);
+    return TH_NO_TERMINAL;
+  }
+  slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+  env = env_with(env_name, env_value, &setting);
+  got = calloc(1, 1);
+  if (slave < 0 || !env || !got) {
+    close(master);
+    if (slave >= 0)
+      close(slave);
+    free(env);
+    free(got);
+    return -1;
+  }
+  fflush(NULL);
+  pid = fork();
+  if (pid == 0) {
+    int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o < 0 || dup2(o, 1) < 0 || dup2(slave, 2) < 0)
+      _exit(126);
+    execve(argv[0], (char *const *)argv, env);
+    _exit(127);
+  }
+  close(slave); /* only the child holds it now */
+  free(env);
+  free(setting);
+  if (pid < 0) {
+    close(master);
+    free(got);
+    return -1;
+  }
+  /* Drain the terminal while the child runs (so it never blocks on a full
+   * buffer) until it is gone: then the master reads EIO. */
+  for (;;) {
+    ssize_t k = read(master, buf, sizeof buf);
+    char *more;
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      break;
+    more = realloc(got, n + (size_t)k + 1);
+    if (!more)
+      break;
+    got = more;
+    memcpy(got + n, buf, (size_t)k);
+    n += (size_t)k;
+    got[n] = '\0';
+  }
+  close(master);
+  res->status = wait_for(pid, &res->peak_rss_kib);
+  *tty = got;
+  return 0;
+}
