@@ -2,23 +2,16 @@
  * (tools/ops.c) and the mmf binary itself (path in $MMF_CLI): results
  * checked byte for byte against plain reference loops, exit codes, one-line
  * error messages, progress output only on a terminal, bounded memory. */
-#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "helpers.h"
 #include "ops.h"
@@ -112,6 +105,26 @@ static const char *cli(void) {
   return p;
 }
 
+/* The C runtime writes stdout and stderr in text mode on Windows: every
+ * "\n" the CLI prints arrives as "\r\n". Check that it does so for every
+ * line, then drop the '\r' so one expected text serves both OSes. */
+static void text_mode_lines(char *s, size_t *n) {
+  size_t j = 0;
+  if (!th_is_windows())
+    return;
+  for (size_t i = 0; i < *n; i++) {
+    if (s[i] == '\r' && i + 1 < *n && s[i + 1] == '\n')
+      continue;
+    if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r')) {
+      print_error("a bare \\n at byte %zu of \"%s\"\n", i, s);
+      fail();
+    }
+    s[j++] = s[i];
+  }
+  *n = j;
+  s[j] = '\0';
+}
+
 static char *slurp(const char *path, size_t *n) {
   unsigned char *b = th_read_file(path, n);
   char *s;
@@ -119,6 +132,7 @@ static char *slurp(const char *path, size_t *n) {
   s = realloc(b, *n + 1);
   assert_non_null(s);
   s[*n] = '\0';
+  text_mode_lines(s, n);
   return s;
 }
 
@@ -127,77 +141,56 @@ static void cli_paths(char *out_path, char *err_path, size_t cap) {
   snprintf(err_path, cap, "%s", th_path("cli.stderr"));
 }
 
-/* Start `mmf args...` with stdout in a file and stderr in a file (or on
- * `err_fd` if >= 0, which this call closes in the parent), MMF_PROGRESS set
- * to `progress` (unset if NULL). */
-static pid_t spawn_cli(const char *progress, int err_fd,
-                       const char *const *args) {
-  const char *argv[32];
-  char out_path[600], err_path[600];
+/* argv = {MMF_CLI, args...}: at most 31 arguments. */
+static void cli_argv(const char **argv, const char *const *args) {
   int n = 0;
-  pid_t pid;
-
-  cli_paths(out_path, err_path, sizeof out_path);
   argv[n++] = cli();
   while (*args && n < 31)
     argv[n++] = *args++;
   argv[n] = NULL;
-
-  fflush(stdout);
-  fflush(stderr);
-  pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = err_fd >= 0 ? err_fd
-                        : open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-      _exit(126);
-    if (progress)
-      setenv("MMF_PROGRESS", progress, 1);
-    else
-      unsetenv("MMF_PROGRESS");
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  if (err_fd >= 0) /* only the child may hold it now */
-    close(err_fd);
-  return pid;
 }
 
-/* Wait for a child from spawn_cli() and collect what it did. */
-static void finish_cli(struct run *r, pid_t pid, int err_in_file) {
-  char out_path[600], err_path[600];
-  struct rusage ru;
-  int st;
-
+/* Run `mmf args...` (no shell) with stdout and stderr in files and
+ * MMF_PROGRESS set to `progress` (unset if NULL); collect what it did. */
+static void run_cli(struct run *r, const char *progress,
+                    const char *const *args) {
+  const char *argv[32];
+  char out_path[1024], err_path[1024];
+  th_run_result res;
+  cli_argv(argv, args);
   cli_paths(out_path, err_path, sizeof out_path);
-  while (wait4(pid, &st, 0, &ru) < 0)
-    assert_int_equal(errno, EINTR);
-  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r->maxrss_kib = ru.ru_maxrss;
+  assert_int_equal(th_run(argv, out_path, err_path, "MMF_PROGRESS", progress,
+                          &res),
+                   0);
+  r->status = res.status;
+  r->maxrss_kib = res.peak_rss_kib;
   r->out = slurp(out_path, &r->out_n);
-  if (err_in_file) {
-    r->err = slurp(err_path, &r->err_n);
-  } else {
-    r->err = calloc(1, 1);
-    r->err_n = 0;
-  }
+  r->err = slurp(err_path, &r->err_n);
 }
 
-static void run_cli_fd(struct run *r, const char *progress, int err_fd,
-                       const char *const *args) {
-  finish_cli(r, spawn_cli(progress, err_fd, args), err_fd < 0);
-}
-
-#define RUN(r, ...)                                                            \
-  run_cli_fd((r), NULL, -1, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN(r, ...) run_cli((r), NULL, (const char *const[]){__VA_ARGS__, NULL})
 #define RUN_PROGRESS(r, mode, ...)                                             \
-  run_cli_fd((r), (mode), -1, (const char *const[]){__VA_ARGS__, NULL})
+  run_cli((r), (mode), (const char *const[]){__VA_ARGS__, NULL})
 
 static void run_free(struct run *r) {
   free(r->out);
   free(r->err);
+}
+
+/* The OS's reason in the library's message for opening `path` the way the
+ * CLI does (the text after the last ": "), e.g. "No such file or
+ * directory"; the CLI's one-line error must carry it. */
+static const char *open_reason(const char *path, int prot) {
+  static char reason[600];
+  const char *msg, *colon;
+  mmf_map *m = NULL;
+  assert_true(mmf_map_open(&m, path, prot, 0, 0) < 0);
+  msg = mmf_last_error_message();
+  colon = strrchr(msg, ':');
+  assert_non_null(colon);
+  snprintf(reason, sizeof reason, "%s", colon + 2);
+  assert_true(reason[0] != '\0');
+  return reason;
 }
 
 static size_t count_char(const char *s, char c) {
@@ -260,7 +253,7 @@ static void make_big_file(uint64_t *zeros) {
   static uint64_t z;
   if (!made) {
     unsigned char *b = malloc(BLOCK);
-    FILE *f = fopen(big_path(), "wb");
+    FILE *f = th_fopen(big_path(), "wb");
     assert_non_null(b);
     assert_non_null(f);
     for (uint64_t k = 0; k < BIG_BLOCKS; k++) {
@@ -279,7 +272,7 @@ static void make_big_file(uint64_t *zeros) {
  * BIG_BLOCKS-1-j read backwards. */
 static void assert_big_file_reversed(void) {
   unsigned char *want = malloc(BLOCK), *got = malloc(BLOCK);
-  FILE *f = fopen(big_path(), "rb");
+  FILE *f = th_fopen(big_path(), "rb");
   assert_non_null(want);
   assert_non_null(got);
   assert_non_null(f);
@@ -472,7 +465,7 @@ static void cli_count_matches_reference_at_every_size(void **state) {
                            paths[i]);
     }
     argv[k] = NULL;
-    run_cli_fd(&r, NULL, -1, argv);
+    run_cli(&r, NULL, argv);
     assert_ok_quiet(&r);
     if (strcmp(r.out, want) != 0)
       print_error("--byte %s:\n%s\nwant:\n%s\n",
@@ -485,9 +478,22 @@ static void cli_count_matches_reference_at_every_size(void **state) {
     free(data[i]);
 }
 
+/* `s` as the body of a JSON string, for names made of printable ASCII and
+ * well-formed UTF-8 (only '"' and '\\' need escaping). */
+static void json_body(char *out, size_t cap, const char *s) {
+  size_t n = 0;
+  for (; *s && n + 3 < cap; s++) {
+    if (*s == '"' || *s == '\\')
+      out[n++] = '\\';
+    out[n++] = *s;
+  }
+  out[n] = '\0';
+}
+
 static void cli_count_json_is_one_escaped_object_per_file(void **state) {
-  char plain[600], odd[600], want[2000];
+  char plain[1024], odd[1024], want[8192], dir[2048], plain_json[2048];
   unsigned char data[100];
+  const char *odd_name, *odd_json;
   struct run r;
   (void)state;
   cli();
@@ -495,40 +501,104 @@ static void cli_count_json_is_one_escaped_object_per_file(void **state) {
   memset(data, 7, sizeof data);
   data[3] = data[50] = 0;
   make_file(plain, sizeof plain, "plain.bin", data, sizeof data);
-  /* A name with a quote, a backslash, a tab and a non-UTF-8 byte. */
-  make_file(odd, sizeof odd, "we\"ird\\na\tme\xff.bin", data, sizeof data);
+  if (!th_is_windows()) {
+    /* A name with a quote, a backslash, a tab and a non-UTF-8 byte. */
+    odd_name = "we\"ird\\na\tme\xff.bin";
+    odd_json = "we\\\"ird\\\\na\\tme\\ufffd.bin";
+  } else {
+    /* Windows forbids '"', '\\' and control characters in names, and
+     * every name is Unicode: spaces and non-ASCII characters, passed
+     * through as UTF-8 (the backslashes of the directory are escaped). */
+    odd_name = "we ird \xc3\xb1" "ame \xe2\x82\xac.bin";
+    odd_json = odd_name;
+  }
+  make_file(odd, sizeof odd, odd_name, data, sizeof data);
   RUN(&r, "count", "--json", plain, odd, "--byte", "7");
   assert_ok_quiet(&r);
+  json_body(dir, sizeof dir, th_tmpdir());
+  json_body(plain_json, sizeof plain_json, plain);
   snprintf(want, sizeof want,
            "{\"file\":\"%s\",\"byte\":7,\"count\":98}\n"
-           "{\"file\":\"%s/we\\\"ird\\\\na\\tme\\ufffd.bin\",\"byte\":7,"
-           "\"count\":98}\n",
-           plain, th_tmpdir());
+           "{\"file\":\"%s/%s\",\"byte\":7,\"count\":98}\n",
+           plain_json, dir, odd_json);
   assert_string_equal(r.out, want);
   run_free(&r);
+}
+
+/* Paths with spaces and non-ASCII characters (UTF-8 on every OS) reach
+ * the file untouched: count, reverse, the library behind them, and the
+ * error for a missing one names it exactly. */
+static void cli_paths_with_spaces_and_non_ascii_work(void **state) {
+  char dir[1024], path[1200], missing[1200], want[3000];
+  const size_t n = 70001;
+  unsigned char *data = make_data(n, 404), *rev = ref_reversed(data, n);
+  uint64_t got = 0;
+  struct run r;
+  (void)state;
+  cli();
+  /* "dir with spaces ñ€", "файл 名前 ü.bin" */
+  snprintf(dir, sizeof dir, "%s",
+           th_path("dir with spaces \xc3\xb1\xe2\x82\xac"));
+  assert_int_equal(th_mkdir(dir), 0);
+  snprintf(path, sizeof path,
+           "%s/\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb \xe5\x90\x8d\xe5\x89\x8d "
+           "\xc3\xbc.bin",
+           dir);
+  assert_int_equal(th_write_file(path, data, n), 0);
+
+  RUN(&r, "count", "--byte", "0xa5", path);
+  assert_ok_quiet(&r);
+  snprintf(want, sizeof want, "%" PRIu64 "\t%s\n", ref_count(data, n, 0xa5),
+           path);
+  assert_string_equal(r.out, want);
+  run_free(&r);
+
+  RUN(&r, "reverse", "--window", "64K", path);
+  assert_ok_quiet(&r);
+  run_free(&r);
+  assert_file_is(path, rev, n);
+  TH_OK(mmf_op_reverse(path, 0, NULL, NULL));
+  assert_file_is(path, data, n);
+  TH_OK(mmf_op_count(path, 0, 0, 0, &got, NULL, NULL));
+  assert_int_equal(got, ref_count(data, n, 0));
+
+  snprintf(missing, sizeof missing, "%s/n\xc3\xa4mnd \xe2\x82\xac.bin", dir);
+  RUN(&r, "count", missing);
+  assert_fails_with(&r, 1, "mmf count: ", missing, NULL);
+  run_free(&r);
+  free(data);
+  free(rev);
 }
 
 /* ---- the CLI: failures -------------------------------------------------- */
 
 static void cli_missing_file_and_directory_fail_with_one_line(void **state) {
-  char missing[600], dir[600];
+  char missing[1024], dir[1024], reason[600];
   struct run r;
   (void)state;
   cli();
   snprintf(missing, sizeof missing, "%s", th_path("no-such-file"));
   snprintf(dir, sizeof dir, "%s", th_tmpdir());
 
+  /* The OS's own words for the failure ("No such file or directory" on
+   * Linux), as the library reports them. */
+  snprintf(reason, sizeof reason, "%s", open_reason(missing, MMF_PROT_READ));
+  if (!th_is_windows())
+    assert_non_null(strstr(reason, "No such file"));
   RUN(&r, "count", missing);
-  assert_fails_with(&r, 1, "mmf count: ", missing, "No such file", NULL);
+  assert_fails_with(&r, 1, "mmf count: ", missing, reason, NULL);
   run_free(&r);
   RUN(&r, "reverse", missing);
-  assert_fails_with(&r, 1, "mmf reverse: ", missing, "No such file", NULL);
+  assert_fails_with(&r, 1, "mmf reverse: ", missing, reason, NULL);
   run_free(&r);
+  snprintf(reason, sizeof reason, "%s", open_reason(dir, MMF_PROT_READ));
+  if (!th_is_windows())
+    assert_non_null(strstr(reason, "directory"));
   RUN(&r, "count", dir);
-  assert_fails_with(&r, 1, "mmf count: ", dir, "directory", NULL);
+  assert_fails_with(&r, 1, "mmf count: ", dir, reason, NULL);
   run_free(&r);
   RUN(&r, "reverse", dir);
-  assert_fails_with(&r, 1, "mmf reverse: ", dir, "directory", NULL);
+  assert_fails_with(&r, 1, "mmf reverse: ", dir, reason, NULL);
   run_free(&r);
 }
 
@@ -584,7 +654,7 @@ static void cli_usage_errors_exit_2_with_one_line(void **state) {
   RUN(&r, "--frobnicate");
   assert_fails_with(&r, 2, "mmf: ", "--frobnicate", NULL);
   run_free(&r);
-  run_cli_fd(&r, NULL, -1, (const char *const[]){NULL});
+  run_cli(&r, NULL, (const char *const[]){NULL});
   assert_fails_with(&r, 2, "mmf: ", NULL);
   run_free(&r);
 
@@ -718,45 +788,24 @@ static void cli_forced_progress_draws_and_clears_its_line(void **state) {
   run_free(&r);
 }
 
-/* Run `mmf count FILE` with stderr on a pseudo-terminal; returns what the
- * terminal received (malloc'ed). */
+/* Run `mmf count FILE` with stderr on a terminal; returns what the
+ * terminal received (malloc'ed). Skips where the system cannot give a
+ * program a terminal. */
 static char *count_on_a_tty(const char *file, const char *progress) {
-  char *got = calloc(1, 1), buf[4096];
-  size_t n = 0;
-  struct run r;
-  int master, slave;
-  pid_t pid;
-
-  assert_non_null(got);
-  master = posix_openpt(O_RDWR | O_NOCTTY);
-  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) {
-    print_message("no pseudo-terminal (%s): skipping\n", strerror(errno));
-    if (master >= 0)
-      close(master);
-    free(got);
+  const char *argv[32];
+  char out_path[1024], err_path[1024], *got = NULL;
+  th_run_result res;
+  int rc;
+  cli_argv(argv, (const char *const[]){"count", file, NULL});
+  cli_paths(out_path, err_path, sizeof out_path);
+  rc = th_run_on_terminal(argv, out_path, "MMF_PROGRESS", progress, &got,
+                          &res);
+  if (rc == TH_NO_TERMINAL) {
+    print_message("no terminal can be given to a child here: skipping\n");
     skip();
   }
-  slave = open(ptsname(master), O_RDWR | O_NOCTTY);
-  assert_true(slave >= 0);
-  pid = spawn_cli(progress, slave, (const char *const[]){"count", file, NULL});
-  /* Drain the terminal while the child runs (so it never blocks on a full
-   * buffer) until it is gone: then the master reads EIO. */
-  for (;;) {
-    ssize_t k = read(master, buf, sizeof buf);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      break;
-    got = realloc(got, n + (size_t)k + 1);
-    assert_non_null(got);
-    memcpy(got + n, buf, (size_t)k);
-    n += (size_t)k;
-    got[n] = '\0';
-  }
-  close(master);
-  finish_cli(&r, pid, 0);
-  assert_int_equal(r.status, 0);
-  run_free(&r);
+  assert_int_equal(rc, 0);
+  assert_int_equal(res.status, 0);
   return got;
 }
 
@@ -795,6 +844,7 @@ int main(void) {
       cmocka_unit_test(cli_reverse_matches_reference_and_twice_restores),
       cmocka_unit_test(cli_count_matches_reference_at_every_size),
       cmocka_unit_test(cli_count_json_is_one_escaped_object_per_file),
+      cmocka_unit_test(cli_paths_with_spaces_and_non_ascii_work),
       cmocka_unit_test(cli_missing_file_and_directory_fail_with_one_line),
       cmocka_unit_test(cli_usage_errors_exit_2_with_one_line),
       cmocka_unit_test(cli_help_and_version_exit_0),

@@ -167,14 +167,17 @@ static void run_fault_loop(const struct fault_op *op) {
 
 /* ---- shared state of the operations ---------------------------------------*/
 
-#define FILE_LEN (4 * 4096 + 5)
-#define GROWN (3 * 65536 + 5)
+/* Sizes in units of 64 KiB, the largest allocation granularity (Windows),
+ * so a walk of 64 KiB windows has 5 windows on every OS. */
+#define WINDOW 65536
+#define FILE_LEN (4 * WINDOW + 5)
+#define GROWN (6 * WINDOW + 5)
 
 static struct {
   const char *path;
   mmf_map *map;
   mmf_view *view;
-  int fd;
+  intptr_t fd; /* a native file: descriptor or HANDLE */
   unsigned char *want; /* the file's content before the operation */
 } g;
 
@@ -194,7 +197,7 @@ static void file_unchanged(void) {
   assert_true(th_file_equals(g.path, g.want, FILE_LEN));
 }
 
-static void remove_file(void) { assert_int_equal(remove(g.path), 0); }
+static void remove_file(void) { assert_int_equal(th_remove(g.path), 0); }
 
 static void close_map(void) {
   TH_OK(mmf_map_close(g.map));
@@ -288,18 +291,17 @@ static void open_existing_fails_cleanly(void **state) {
 }
 
 /* ---- mmf_map_from_native ---------------------------------------------------
- * POSIX descriptors here; a HANDLE under the Windows backend. */
-#include <fcntl.h>
-#include <unistd.h>
+ * A descriptor on POSIX, a HANDLE on Windows (th_native_open). */
 
 static char native_name[48];
 static const char *native_path(void) { return native_name; }
 
 static void setup_native(void) {
   make_file();
-  g.fd = open(g.path, O_RDWR);
-  assert_true(g.fd >= 0);
-  snprintf(native_name, sizeof native_name, "<native file %d>", g.fd);
+  g.fd = th_native_open(g.path, 1);
+  assert_true(g.fd != -1);
+  snprintf(native_name, sizeof native_name, "<native file %lld>",
+           (long long)g.fd);
 }
 
 static int run_from_native(void) {
@@ -311,11 +313,11 @@ static void native_intact(void) {
   assert_null(g.map);
   file_unchanged();
   /* The caller's descriptor is still open and still theirs. */
-  assert_true(fcntl(g.fd, F_GETFD) >= 0);
+  assert_true(th_native_is_open(g.fd));
 }
 
 static void teardown_native(void) {
-  assert_int_equal(close(g.fd), 0);
+  assert_int_equal(th_native_close(g.fd), 0);
   remove_file();
 }
 
@@ -363,8 +365,11 @@ static void unmap_view(void) {
   g.view = NULL;
 }
 
+/* Advice and prefetching are hints: madvise on POSIX; on Windows
+ * PrefetchVirtualMemory (WILLNEED, POPULATE). */
 static int madvise_is_a_hint(const char *call) {
-  return strcmp(call, "madvise") == 0;
+  return strcmp(call, "madvise") == 0 ||
+         strcmp(call, "PrefetchVirtualMemory") == 0;
 }
 
 static void view_map_with_options_fails_cleanly(void **state) {
@@ -372,8 +377,10 @@ static void view_map_with_options_fails_cleanly(void **state) {
                         .apis = {"mmf_view_map"},
                         .codes = view_map_codes,
                         /* mmap, madvise(POPULATE_WRITE), madvise(HUGEPAGE),
-                         * mlock */
-                        .min_faults = 4,
+                         * mlock; on Windows MapViewOfFile,
+                         * PrefetchVirtualMemory, VirtualLock (huge pages do
+                         * not exist for file views there: no call) */
+                        .min_faults = th_is_windows() ? 3 : 4,
                         .setup = setup_map_rw,
                         .run = run_view_map,
                         .after_failure = view_left_null,
@@ -387,14 +394,17 @@ static void view_map_with_options_fails_cleanly(void **state) {
   run_fault_loop(&op);
 
   op.name = "mmf_view_map(READ|LOCK|POPULATE|HUGE|SEQUENTIAL|WILLNEED)";
-  /* mmap(MAP_POPULATE), madvise x3, mlock */
-  op.min_faults = 5;
+  /* mmap(MAP_POPULATE), madvise x3, mlock; on Windows MapViewOfFile,
+   * PrefetchVirtualMemory x2, VirtualLock (SEQUENTIAL has no call) */
+  op.min_faults = th_is_windows() ? 4 : 5;
   view_access = MMF_ACCESS_READ | MMF_VIEW_LOCK | MMF_VIEW_POPULATE |
                 MMF_VIEW_HUGE | MMF_VIEW_SEQUENTIAL | MMF_VIEW_WILLNEED;
   run_fault_loop(&op);
 
   op.name = "mmf_view_map(COPY|LOCK|RANDOM)";
-  op.min_faults = 3; /* mmap, madvise, mlock */
+  /* mmap, madvise, mlock; on Windows MapViewOfFile, VirtualLock (RANDOM
+   * has no Windows equivalent: no call) */
+  op.min_faults = th_is_windows() ? 2 : 3;
   view_access = MMF_ACCESS_COPY | MMF_VIEW_LOCK | MMF_VIEW_RANDOM;
   run_fault_loop(&op);
 }
@@ -554,7 +564,7 @@ static void window_walk_fails_cleanly(void **state) {
   (void)state;
   walk_access = MMF_ACCESS_WRITE;
   walk_flags = MMF_WINDOW_BACKWARD;
-  walk_window = 4096;
+  walk_window = WINDOW;
   run_fault_loop(&op);
 
   op.name = "window walk (READ|POPULATE|WILLNEED, forward, 5 windows)";
@@ -667,13 +677,13 @@ static void window_next_retries_the_same_window_after_a_failure(void **state) {
     size_t k = 0;
     setup_map_rw();
     /* The offsets of an undisturbed walk. */
-    TH_OK(mmf_window_open(&w, g.map, 0, 0, 4096, MMF_ACCESS_READ, flags));
+    TH_OK(mmf_window_open(&w, g.map, 0, 0, WINDOW, MMF_ACCESS_READ, flags));
     while (mmf_window_next(w, &data, &size, &off) == 1)
       expect_off[k++] = off;
     TH_OK(mmf_window_close(w));
     assert_int_equal(k, 5);
     /* Every other mmap fails once; each retry gets the window it lost. */
-    TH_OK(mmf_window_open(&w, g.map, 0, 0, 4096, MMF_ACCESS_READ, flags));
+    TH_OK(mmf_window_open(&w, g.map, 0, 0, WINDOW, MMF_ACCESS_READ, flags));
     k = 0;
     for (;;) {
       mmf__fault_arm(1);

@@ -193,7 +193,8 @@ static void write_windows_change_the_file(void **state) {
 
 static void previous_write_window_reaches_file_when_next_is_called(
     void **state) {
-  const size_t n = 5 * 4096;
+  /* Windows of one granule (4 KiB on Linux, 64 KiB on Windows). */
+  const size_t g = mmf_granularity(), n = 5 * g;
   unsigned char *want = pattern(n, 5);
   const char *p = th_path("winstep");
   unsigned char byte;
@@ -202,28 +203,32 @@ static void previous_write_window_reaches_file_when_next_is_called(
   void *data;
   size_t size;
   uint64_t off, prev = 0;
+  int k;
   (void)state;
   assert_int_equal(th_write_file(p, want, n), 0);
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
-  TH_OK(mmf_window_open(&w, m, 0, 0, 4096, MMF_ACCESS_WRITE, 0));
-  for (int k = 0; mmf_window_next(w, &data, &size, &off) == 1; k++) {
+  TH_OK(mmf_window_open(&w, m, 0, 0, g, MMF_ACCESS_WRITE, 0));
+  for (k = 0; mmf_window_next(w, &data, &size, &off) == 1; k++) {
     if (k > 0) {
       TH_OK(mmf_map_read(m, prev, &byte, 1, NULL));
       assert_int_equal(byte, 0xF0 + k - 1);
     }
+    assert_int_equal(size, g);
     memset(data, 0xF0 + k, size);
     prev = off;
   }
+  assert_int_equal(k, 5);
   TH_OK(mmf_window_close(w));
-  for (int k = 0; k < 5; k++)
-    memset(want + k * 4096, 0xF0 + k, 4096);
+  for (k = 0; k < 5; k++)
+    memset(want + k * g, 0xF0 + k, g);
   TH_OK(mmf_map_close(m));
   assert_true(th_file_equals(p, want, n));
   free(want);
 }
 
 static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
-  const size_t n = 100000;
+  const size_t n = 3 * 65536 + 100;
+  const size_t ws = round_window(8192); /* 8 KiB, or 64 KiB on Windows */
   unsigned char *want = pattern(n, 6);
   const char *p = th_path("winlife");
   th_res r = th_res_now();
@@ -239,8 +244,9 @@ static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
   TH_OK(mmf_map_close(m)); /* the walk keeps the mapping alive */
   assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
   assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
-  assert_int_equal(off, 8192);
-  assert_memory_equal(data, want + 8192, 8192);
+  assert_int_equal(off, ws);
+  assert_int_equal(size, ws);
+  assert_memory_equal(data, want + ws, ws);
   TH_OK(mmf_window_close(w)); /* mid-walk: unmaps, closes the file */
   TH_ASSERT_RES_SAME(r);
   free(want);
