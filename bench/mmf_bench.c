@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -880,6 +881,13 @@ static uint64_t parse_size(const char *s) {
   return v;
 }
 
+/* Interrupted (Ctrl-C, a closed pipe): do not leave a 1 GiB file behind. */
+static void on_signal(int sig) {
+  unlink(opt.path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 static void usage(FILE *f) {
   fprintf(f, "usage: mmf-bench --list\n"
              "       mmf-bench [--json] [--size BYTES] [--repeat N] "
@@ -929,6 +937,9 @@ int main(int argc, char **argv) {
     die("--size must be a multiple of 4 KiB, at least 64 KiB");
   snprintf(opt.path, sizeof opt.path, "%s/mmf-bench-%ld.dat", opt.dir,
            (long)getpid());
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  signal(SIGPIPE, on_signal);
 
   pattern = xalloc(MIB);
   iobuf = xalloc(BUF_BYTES);
