@@ -90,6 +90,18 @@ int th_native_is_open(intptr_t f);
 /* Close it; 0 or -1. */
 int th_native_close(intptr_t f);
 
+/* For a page of a COPY view that has been read or written: 1 when it is
+ * now a private copy of this process, 0 when it is still the file's page
+ * (shared with the page cache), -1 if this cannot be told. Linux:
+ * /proc/self/pagemap bit 61; Windows: QueryWorkingSetEx's Shared bit. */
+int th_copy_page_is_private(const void *addr);
+
+/* Windows only: 1 when VirtualQuery shows the page PAGE_READWRITE (a
+ * written page of a FILE_MAP_COPY view, as Windows documents), 0 when
+ * PAGE_WRITECOPY (untouched), -1 otherwise or on other systems. Wine does
+ * not make this change (PLATFORM_NOTES): check it where !th_is_wine(). */
+int th_win32_copy_page_shows_readwrite(const void *addr);
+
 /* A program run to completion: th_run(). */
 typedef struct th_run_result {
   int status;        /* exit status, or -1 if it did not exit normally */

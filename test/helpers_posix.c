@@ -265,3 +265,23 @@ int th_run_on_terminal(const char *const *argv, const char *out_path,
   *tty = got;
   return 0;
 }
+
+int th_copy_page_is_private(const void *addr) {
+  long page = sysconf(_SC_PAGESIZE);
+  uint64_t entry = 0;
+  int fd = open("/proc/self/pagemap", O_RDONLY);
+  off_t at = (off_t)((uintptr_t)addr / (uintptr_t)page * sizeof entry);
+  ssize_t got;
+  if (fd < 0)
+    return -1;
+  got = pread(fd, &entry, sizeof entry, at);
+  close(fd);
+  if (got != (ssize_t)sizeof entry || !(entry >> 63 & 1))
+    return -1; /* not present: neither read nor written */
+  return (entry >> 61 & 1) ? 0 : 1; /* bit 61: file page or shared anon */
+}
+
+int th_win32_copy_page_shows_readwrite(const void *addr) {
+  (void)addr;
+  return -1;
+}

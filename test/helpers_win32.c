@@ -2,7 +2,7 @@
  * under Wine): a temp dir under GetTempPathW, handle counts, VirtualQuery
  * for mapped views, CreateProcessW for children (command lines quoted for
  * CommandLineToArgvW, std handles redirected to files), the child's peak
- * working set for its peak RSS, a pseudo console for progress checks. */
+ * working set for its peak RSS. (No terminal for progress checks yet.) */
 #ifndef _WIN32_WINNT
 #define _WIN32_WINNT 0x0A00
 #endif
@@ -177,6 +177,25 @@ int th_tmp_mapping_count(void) {
     p = (unsigned char *)mbi.BaseAddress + mbi.RegionSize;
   }
   return n;
+}
+
+int th_copy_page_is_private(const void *addr) {
+  PSAPI_WORKING_SET_EX_INFORMATION ws;
+  memset(&ws, 0, sizeof ws);
+  ws.VirtualAddress = (void *)addr;
+  if (!QueryWorkingSetEx(GetCurrentProcess(), &ws, sizeof ws) ||
+      !ws.VirtualAttributes.Valid)
+    return -1; /* not in the working set: neither read nor written */
+  return ws.VirtualAttributes.Shared ? 0 : 1;
+}
+
+int th_win32_copy_page_shows_readwrite(const void *addr) {
+  MEMORY_BASIC_INFORMATION mbi;
+  if (VirtualQuery(addr, &mbi, sizeof mbi) != sizeof mbi)
+    return -1;
+  if (mbi.Protect == PAGE_READWRITE)
+    return 1;
+  return mbi.Protect == PAGE_WRITECOPY ? 0 : -1;
 }
 
 /* ---- processes --------------------------------------------------------------*/
@@ -442,5 +461,11 @@ int th_run_on_terminal(const char *const *argv, const char *out_path,
   (void)env_value;
   (void)res;
   *tty = NULL;
+  /* The check needs stdout in a file and only stderr on a terminal. A
+   * pseudo console (CreatePseudoConsole) gives the child console handles
+   * for all three streams or none; handing it just stderr needs a console
+   * handle valid in the child, which this helper does not build yet. */
+  fprintf(stderr, "th_run_on_terminal: a terminal on stderr alone is not "
+                  "implemented for Windows (pseudo console)\n");
   return TH_NO_TERMINAL;
 }

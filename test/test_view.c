@@ -225,6 +225,45 @@ static void copy_view_changes_never_reach_the_file(void **state) {
   free(want);
 }
 
+/* A COPY view is copy-on-write page by page: a page only read is still the
+ * file's (shared with every other view), a written page is a private copy.
+ * On real Windows VirtualQuery also shows each written page turned from
+ * PAGE_WRITECOPY to PAGE_READWRITE; Wine does not do that, so there it is
+ * checked only through the working set. */
+static void copy_view_copies_only_the_pages_written(void **state) {
+  const size_t page = mmf_page_size(), n = 6 * page;
+  static const int written[6] = {0, 1, 0, 0, 1, 1};
+  unsigned char *want = pattern(n, 22);
+  const char *p = make("copy-pages", n, 22);
+  volatile unsigned char sink = 0;
+  mmf_map *m;
+  mmf_view *v;
+  unsigned char *d;
+  (void)state;
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_COPY));
+  d = mmf_view_data(v);
+  for (size_t i = 0; i < 6; i++) {
+    sink ^= d[i * page]; /* every page present */
+    if (written[i])
+      d[i * page + 7] ^= 0xFF;
+  }
+  (void)sink;
+  for (size_t i = 0; i < 6; i++) {
+    int priv = th_copy_page_is_private(d + i * page);
+    if (priv != written[i])
+      print_error("page %zu: private %d, written %d\n", i, priv, written[i]);
+    assert_int_equal(priv, written[i]);
+    if (th_is_windows() && !th_is_wine())
+      assert_int_equal(th_win32_copy_page_shows_readwrite(d + i * page),
+                       written[i]);
+  }
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+  assert_true(th_file_equals(p, want, n));
+  free(want);
+}
+
 static void view_outlives_its_closed_mapping(void **state) {
   unsigned char *want = pattern(BIG, 14);
   const char *p = make("outlive", BIG, 14);
@@ -514,6 +553,7 @@ int main(void) {
       cmocka_unit_test(two_mappings_of_one_file_are_coherent),
       cmocka_unit_test(view_and_map_read_write_are_coherent),
       cmocka_unit_test(copy_view_changes_never_reach_the_file),
+      cmocka_unit_test(copy_view_copies_only_the_pages_written),
       cmocka_unit_test(view_outlives_its_closed_mapping),
       cmocka_unit_test(flush_every_mode_on_subranges_writes_back),
       cmocka_unit_test(flush_of_read_and_copy_views_succeeds),
