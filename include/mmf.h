@@ -401,9 +401,11 @@ enum mmf_window_flags {
   /** Walk from the end of the range towards its start. */
   MMF_WINDOW_BACKWARD = 0x1,
   /** Read-only walks: let mmf deliver a window through a buffer filled by
-   * the OS's read path instead of a view, when it measures that the kernel
-   * would fault the file in 4 KiB pieces (small page-cache folios), where
-   * read() is faster. The data is the same; only the speed differs. */
+   * the OS's read path instead of a view where that is faster: when it
+   * measures that the kernel faults the file in small pieces (small
+   * page-cache folios), and always for windows under 2 MiB (mapped that
+   * small, every file is faulted 64 KiB at a time). The data is the same;
+   * only the speed differs. */
   MMF_WINDOW_AUTO = 0x2
 };
 
@@ -421,7 +423,7 @@ enum mmf_window_flags {
  * covers `[start + k*size, min(start + (k+1)*size, end))`; backward,
  * `[max(end - (k+1)*size, start), end - k*size)`. Windows delivered through
  * a read buffer (::MMF_WINDOW_AUTO) are never larger than the window size
- * (at most 256 KiB, to stay in the CPU cache) and still tile the range in
+ * (at most 1 MiB) and still tile the range in
  * order; use the offset mmf_window_next() reports.
  * @return 0, or ::MMF_EINVAL (NULL, bad flags or access bits, AUTO with a
  *   writable access), ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_EPROT (access

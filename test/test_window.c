@@ -281,7 +281,12 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
   }
   assert_int_equal(rc, 0);
   assert_int_equal(next, backward ? start : end);
-  assert_true(mmf_window_buffered_count(w) < count);
+  /* Windows of 2 MiB or more are probed through a first mapped window;
+   * smaller ones take the read path from the start (mmf.h). */
+  if (s >= ((size_t)2 << 20))
+    assert_true(mmf_window_buffered_count(w) < count);
+  else
+    assert_int_equal(mmf_window_buffered_count(w), count);
   TH_OK(mmf_window_close(w));
 }
 
