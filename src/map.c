@@ -89,7 +89,10 @@ static int map_setup(mmf_map *m, uint64_t max_size) {
       return rc;
   }
   m->size = max_size;
-  return mmf__os_section_open(m->file, m->os_prot, m->size, &m->section);
+  rc = mmf__os_section_open(m->file, m->os_prot, m->size, &m->section);
+  if (rc && max_size > fsize)
+    (void)mmf__os_file_truncate(m->file, fsize); /* undo the extension */
+  return rc;
 }
 
 static mmf_map *map_alloc(const char *path, int prot, unsigned flags) {

@@ -92,6 +92,10 @@ int mmf__os_file_size(mmf_os_file f, uint64_t *size);
  * to `old` bytes. Precondition: old < size, file open for write. */
 int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size);
 
+/* Set the file's size to `size` (used to undo an extension when a later
+ * step fails). */
+int mmf__os_file_truncate(mmf_os_file f, uint64_t size);
+
 /* Make the file's data durable on its device (fdatasync / FlushFileBuffers). */
 int mmf__os_file_sync(mmf_os_file f);
 

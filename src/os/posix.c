@@ -241,6 +241,12 @@ int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
   return 0;
 }
 
+int mmf__os_file_truncate(mmf_os_file f, uint64_t size) {
+  if (FAULT("ftruncate", EIO) || ftruncate((int)f, (off_t)size) != 0)
+    return posix_fail(errno, "ftruncate", NULL);
+  return 0;
+}
+
 int mmf__os_file_sync(mmf_os_file f) {
   if (FAULT("fdatasync", EIO) || fdatasync((int)f) != 0)
     return posix_fail(errno, "fdatasync", NULL);

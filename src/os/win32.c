@@ -377,17 +377,6 @@ static int touch_blocks(HANDLE h, uint64_t from, uint64_t to) {
   return 0;
 }
 
-/* The extension map.c makes right before it creates the section. On
- * POSIX creating the section cannot fail; here CreateFileMappingW can, and
- * map.c does not undo the extension then, so mmf__os_section_open puts the
- * file back to its old size itself: a failed mmf_map_open leaves the file
- * as it found it on both OSes. Per thread, consumed by the next
- * mmf__os_section_open. */
-static _Thread_local struct {
-  mmf_os_file file;
-  uint64_t old;
-} pending_extend = {MMF_OS_FILE_INVALID, 0};
-
 int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
   HANDLE h = as_handle(f);
   FILE_ALLOCATION_INFO alloc;
@@ -416,9 +405,11 @@ int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
     (void)set_eof(h, old);
     return rc;
   }
-  pending_extend.file = f;
-  pending_extend.old = old;
   return 0;
+}
+
+int mmf__os_file_truncate(mmf_os_file f, uint64_t size) {
+  return set_eof(as_handle(f), size);
 }
 
 int mmf__os_file_sync(mmf_os_file f) {
@@ -500,14 +491,8 @@ int mmf__os_section_open(mmf_os_file f, unsigned prot, uint64_t size,
   else
     s = CreateFileMappingW(as_handle(f), NULL, page, (DWORD)(size >> 32),
                            (DWORD)size, NULL);
-  if (s == NULL) {
-    int rc = win32_fail(GetLastError(), "CreateFileMappingW", NULL);
-    if (pending_extend.file == f)
-      (void)set_eof(as_handle(f), pending_extend.old);
-    pending_extend.file = MMF_OS_FILE_INVALID;
-    return rc;
-  }
-  pending_extend.file = MMF_OS_FILE_INVALID;
+  if (s == NULL)
+    return win32_fail(GetLastError(), "CreateFileMappingW", NULL);
   out->file = f;
   out->handle = (intptr_t)s;
   return 0;
