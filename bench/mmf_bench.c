@@ -354,6 +354,13 @@ static double run_in_child(child_fn fn, double *peak_mib, double *extra) {
   return secs;
 }
 
+/* The method to run `mm`-th on repetition `r` of `n` methods: rotated by
+ * one each repetition, forward on even and backward on odd repetitions, so
+ * that no method always runs first or always right after the same one. */
+static int order(int mm, int r, int n) {
+  return r % 2 ? ((r - mm) % n + n) % n : (r + mm) % n;
+}
+
 /* ---- scan: counting a cached file -------------------------------------- */
 
 static unsigned char *iobuf; /* BUF_BYTES, page-aligned, touched */
@@ -504,7 +511,7 @@ static void bench_scan(void) {
       int k = (kk + r) % 2; /* alternate which kind goes first */
       make_file(chunk[k]);
       for (int mm = 0; mm < SC_N; mm++) {
-        int m = (mm + r) % SC_N;
+        int m = order(mm, r, SC_N);
         add(&s[k][m], scan_job(m, 0, NULL));
       }
       note("scan: repetition %d/%d %s: AUTO %.2f, mapped %.2f, read() %.2f, "
@@ -555,7 +562,7 @@ static void bench_window(void) {
       make_file(chunk[k]);
       /* 2*NW mmf runs + the read loop, rotated. */
       for (int mm = 0; mm < 2 * NW + 1; mm++) {
-        int m = (mm + r * 3) % (2 * NW + 1);
+        int m = order(mm, r * 3, 2 * NW + 1);
         double f = 0;
         if (m == 2 * NW)
           add(&rd[k], scan_job(SC_READ, 0, NULL));
@@ -701,7 +708,7 @@ static void bench_reverse(void) {
     make_file(MIB); /* cached, large folios, clean */
     odd = 0;
     for (int mm = 0; mm < RV_N; mm++) {
-      int m = (mm + r) % RV_N;
+      int m = order(mm, r, RV_N);
       double peak, f = 0, secs = run_in_child(fn[m], &peak, &f);
       if (m == RV_MMF)
         mmf_faults += f;
@@ -812,7 +819,7 @@ static void bench_random(void) {
       uint64_t sums[3];
       make_file(chunk[k]);
       for (int mm = 0; mm < 3; mm++) {
-        int m = (mm + r) % 3;
+        int m = order(mm, r, 3);
         double t0 = now();
         sums[m] = m == 0   ? random_view()
                   : m == 1 ? random_pread()
