@@ -157,8 +157,8 @@ static int view_span(const mmf_view *v, size_t off, size_t len, int inner,
 }
 
 int mmf_view_advise(mmf_view *view, size_t off, size_t len, int advice) {
-  void *addr;
-  size_t alen;
+  void *addr = NULL;
+  size_t alen = 0;
   int rc;
   if (!view)
     return mmf__error(MMF_EINVAL, "mmf_view_advise: NULL view");
@@ -174,8 +174,8 @@ int mmf_view_advise(mmf_view *view, size_t off, size_t len, int advice) {
 
 int mmf_view_flush(mmf_view *view, size_t off, size_t len, int mode) {
   static const char api[] = "mmf_view_flush";
-  void *addr;
-  size_t alen;
+  void *addr = NULL;
+  size_t alen = 0;
   int rc, through;
   if (!view)
     return mmf__error(MMF_EINVAL, "%s: NULL view", api);
@@ -198,8 +198,8 @@ int mmf_view_flush(mmf_view *view, size_t off, size_t len, int mode) {
 
 static int view_lock(const char *api, mmf_view *view, size_t off, size_t len,
                      int lock) {
-  void *addr;
-  size_t alen;
+  void *addr = NULL;
+  size_t alen = 0;
   int rc;
   if (!view)
     return mmf__error(MMF_EINVAL, "%s: NULL view", api);
