@@ -80,6 +80,12 @@ MMF_API const char *mmf_version(void);
   XX(EFBIG, -18, "file too large")                                             \
   XX(EPERM, -19, "operation not permitted")                                    \
   XX(EAGAIN, -20, "resource temporarily unavailable")                          \
+  XX(EOWNERDEAD, -21, "the previous owner died holding the lock")              \
+  XX(ENOTRECOVERABLE, -22, "lock state is not recoverable")                    \
+  XX(ECORRUPT, -23, "shared data is corrupt")                                  \
+  XX(ETIMEDOUT, -24, "timed out")                                              \
+  XX(EMSGSIZE, -25, "message too large")                                       \
+  XX(EADDRINUSE, -26, "address range already in use")                          \
   XX(EOS, -64, "unexpected operating system error")
 
 /** Error codes returned by every fallible mmf function. */
@@ -471,6 +477,26 @@ MMF_API void mmf_memreverse(void *p, size_t n);
 MMF_API void mmf_memswap_reversed(void *a, void *b, size_t n);
 
 /** @} */
+
+/* ------------------------------------------------------------------------ */
+/* @@SHM: Shared memory: anonymous and named memory-backed mappings (src/shm.c) */
+/* @@END SHM */
+
+/* ------------------------------------------------------------------------ */
+/* @@POINTERS: Pointers in shared memory: fixed-address views, offset pointers, hand-over tokens */
+/* @@END POINTERS */
+
+/* ------------------------------------------------------------------------ */
+/* @@LOCK: Process-shared robust lock (src/lock.c) */
+/* @@END LOCK */
+
+/* ------------------------------------------------------------------------ */
+/* @@CHANNEL: Shared-memory channel (src/ring.c) */
+/* @@END CHANNEL */
+
+/* ------------------------------------------------------------------------ */
+/* @@SECTION: Shared sections and instance counting (src/section.c) */
+/* @@END SECTION */
 
 #ifdef __cplusplus
 }

@@ -78,4 +78,16 @@ int mmf__view_access(const mmf_map *m, unsigned access, unsigned *os_prot);
 /* Range check: [off, off+len) inside [0, size). len 0 is not special here. */
 int mmf__check_range(uint64_t off, uint64_t len, uint64_t size);
 
+/* @@SHM */
+/* @@END SHM */
+
+/* @@POINTERS */
+/* @@END POINTERS */
+
+/* @@LOCK-CHANNEL */
+/* @@END LOCK-CHANNEL */
+
+/* @@SECTION */
+/* @@END SECTION */
+
 #endif /* MMF_INTERNAL_H */

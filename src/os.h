@@ -40,7 +40,11 @@ enum {
   MMF__OS_EXCL = 0x8,
   MMF__OS_TRUNC = 0x10,
   MMF__OS_WRITE_THROUGH = 0x20,
-  MMF__OS_EXEC = 0x40 /* Windows needs execute access on the file itself */
+  MMF__OS_EXEC = 0x40, /* Windows needs execute access on the file itself */
+  MMF__OS_OWNER_ONLY = 0x80, /* a created file is for this user only: mode
+                              * 0600 / a DACL granting only the current user */
+  MMF__OS_NOFOLLOW = 0x100   /* refuse a symbolic link at `path` (MMF_EACCES)
+                              * / a reparse point on Windows */
 };
 
 /* Protections for sections and views (map.c translates the public enums). */
@@ -143,5 +147,41 @@ int mmf__os_unlock(void *addr, size_t len);
  * 0 when the OS does not count them. Cannot fail. Used by window.c to see
  * whether the kernel maps a file in 4 KiB pieces. */
 uint64_t mmf__os_minor_faults(void);
+
+/* ---- file range locks and per-user locations (shm.c, section.c) ------- */
+
+/* mmf__os_file_lock flags. */
+enum {
+  MMF__OS_LOCK_SHARED = 0x1, /* shared (read) lock; else exclusive */
+  MMF__OS_LOCK_WAIT = 0x2    /* block until granted; else MMF_EBUSY at once */
+};
+
+/* Lock bytes [off, off+len) of `f`. The lock belongs to this open file
+ * (POSIX: an open-file-description lock; Windows: LockFileEx on the handle)
+ * and is released by mmf__os_file_unlock, by closing `f`, or by the OS when
+ * the process dies -- so a lock held means a live holder. A conflicting
+ * lock without MMF__OS_LOCK_WAIT gives MMF_EBUSY, recorded as an error like
+ * any other. The range may lie past the end of the file. */
+int mmf__os_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
+                      unsigned flags);
+int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len);
+
+/* The directory, private to this user, where mmf keeps its named objects'
+ * files ("/dev/shm" on Linux; "<temp dir>\mmf" on Windows, created when
+ * missing). Writes a NUL-terminated UTF-8 path into buf. MMF_ENAMETOOLONG
+ * when it does not fit. */
+int mmf__os_runtime_dir(char *buf, size_t n);
+
+/* @@OS-SHM */
+/* @@END OS-SHM */
+
+/* @@OS-POINTERS */
+/* @@END OS-POINTERS */
+
+/* @@OS-LOCK-CHANNEL */
+/* @@END OS-LOCK-CHANNEL */
+
+/* @@OS-SECTION */
+/* @@END OS-SECTION */
 
 #endif /* MMF_OS_H */

@@ -78,6 +78,11 @@ intptr_t th_spawn_self(const char *const *args);
  * it did not exit normally (e.g. killed by a signal). */
 int th_wait_child(intptr_t proc);
 
+/* Kill a child from th_spawn_self() the hard way -- SIGKILL on POSIX,
+ * TerminateProcess on Windows: no handler, no cleanup in the child -- and
+ * reap it. Returns 0 when it died that way, -1 otherwise. */
+int th_kill_child(intptr_t proc);
+
 /* Give up the CPU for a moment (for spin-waits on shared memory). */
 void th_yield(void);
 
@@ -170,5 +175,17 @@ th_res th_res_now(void);
                   mmf_last_error_message());                                   \
     assert_int_equal(rc_, 0);                                                  \
   } while (0)
+
+/* @@SHM */
+/* @@END SHM */
+
+/* @@POINTERS */
+/* @@END POINTERS */
+
+/* @@LOCK-CHANNEL */
+/* @@END LOCK-CHANNEL */
+
+/* @@SECTION */
+/* @@END SECTION */
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -137,6 +138,12 @@ static int wait_for(pid_t pid, long *maxrss_kib) {
 }
 
 int th_wait_child(intptr_t proc) { return wait_for((pid_t)proc, NULL); }
+
+int th_kill_child(intptr_t proc) {
+  if (kill((pid_t)proc, SIGKILL) != 0)
+    return -1;
+  return wait_for((pid_t)proc, NULL) == -1 ? 0 : -1;
+}
 
 void th_yield(void) { sched_yield(); }
 
@@ -285,3 +292,15 @@ int th_win32_copy_page_shows_readwrite(const void *addr) {
   (void)addr;
   return -1;
 }
+
+/* @@SHM */
+/* @@END SHM */
+
+/* @@POINTERS */
+/* @@END POINTERS */
+
+/* @@LOCK-CHANNEL */
+/* @@END LOCK-CHANNEL */
+
+/* @@SECTION */
+/* @@END SECTION */

@@ -316,8 +316,10 @@ static wchar_t *command_line(const wchar_t *prog, const char *const *argv) {
   return cmd;
 }
 
-/* CreateProcessW(prog, argv) with the given std handles (inherited) or
- * this process's own when all are NULL. Returns the process handle. */
+/* CreateProcessW(prog, argv) with the given std handles or this process's
+ * own when all are NULL. Inheritable handles are always inherited, so a
+ * child can be handed a mapping (mmf's hand-over tokens). Returns the
+ * process handle. */
 static HANDLE start(const wchar_t *prog, const char *const *argv, HANDLE in,
                     HANDLE out, HANDLE err, DWORD flags, STARTUPINFOW *si) {
   PROCESS_INFORMATION pi;
@@ -338,8 +340,8 @@ static HANDLE start(const wchar_t *prog, const char *const *argv, HANDLE in,
     si->hStdError = err;
   }
   fflush(NULL);
-  ok = CreateProcessW(prog, cmd, NULL, NULL, in || out || err, flags, NULL,
-                      NULL, si, &pi);
+  ok = CreateProcessW(prog, cmd, NULL, NULL, TRUE, flags, NULL, NULL, si,
+                      &pi);
   free(cmd);
   if (!ok) {
     fprintf(stderr, "CreateProcessW failed: %lu\n", GetLastError());
@@ -383,6 +385,14 @@ int th_wait_child(intptr_t proc) {
     status = exit_status(h);
   CloseHandle(h);
   return status;
+}
+
+int th_kill_child(intptr_t proc) {
+  HANDLE h = (HANDLE)proc;
+  int ok = TerminateProcess(h, 137) &&
+           WaitForSingleObject(h, INFINITE) == WAIT_OBJECT_0;
+  CloseHandle(h);
+  return ok ? 0 : -1;
 }
 
 void th_yield(void) { SwitchToThread(); }
@@ -515,3 +525,15 @@ int th_run_on_terminal(const char *const *argv, const char *out_path,
                   "implemented for Windows (pseudo console)\n");
   return TH_NO_TERMINAL;
 }
+
+/* @@SHM */
+/* @@END SHM */
+
+/* @@POINTERS */
+/* @@END POINTERS */
+
+/* @@LOCK-CHANNEL */
+/* @@END LOCK-CHANNEL */
+
+/* @@SECTION */
+/* @@END SECTION */

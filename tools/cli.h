@@ -14,6 +14,8 @@ typedef int (*cli_run_fn)(int argc, char **argv);
 
 int cli_reverse(int argc, char **argv);
 int cli_count(int argc, char **argv);
+int cli_share(int argc, char **argv);     /* tools/cmd_share.c */
+int cli_instances(int argc, char **argv); /* tools/cmd_instances.c */
 
 /* Print "mmf SUB: <message>" as one line on stderr. */
 void cli_error(const char *sub, const char *fmt, ...)

@@ -14,6 +14,8 @@ static const struct command {
 } commands[] = {
     {"reverse", cli_reverse, "reverse the bytes of a file in place"},
     {"count", cli_count, "count the bytes equal to a value in files"},
+    {"share", cli_share, "publish, read, list and remove named shared memory"},
+    {"instances", cli_instances, "count the running instances of a program"},
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

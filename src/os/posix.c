@@ -120,6 +120,15 @@ uint64_t mmf__os_minor_faults(void) {
 
 /* ---- files ---------------------------------------------------------------*/
 
+/* A refused symbolic link (MMF__OS_NOFOLLOW) is a permission matter, not a
+ * missing file: someone may be trying to redirect mmf's create. */
+static int posix_open_fail(int err, unsigned flags, const char *path) {
+  if (err == ELOOP && (flags & MMF__OS_NOFOLLOW))
+    return mmf__error_os(MMF_EACCES, err,
+                         "open \"%s\": is a symbolic link (refused)", path);
+  return posix_fail(err, "open", path);
+}
+
 int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
                  int *created) {
   /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused
@@ -135,6 +144,8 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
     oflags |= O_TRUNC;
   if (flags & MMF__OS_WRITE_THROUGH)
     oflags |= O_DSYNC;
+  if (flags & MMF__OS_NOFOLLOW)
+    oflags |= O_NOFOLLOW;
 
   if (flags & MMF__OS_CREATE) {
     /* Try an exclusive create first so we know whether this call made the
@@ -142,18 +153,19 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
     if (FAULT("open", ENOSPC))
       fd = -1;
     else
-      fd = open(path, oflags | O_CREAT | O_EXCL, 0644);
+      fd = open(path, oflags | O_CREAT | O_EXCL,
+                (flags & MMF__OS_OWNER_ONLY) ? 0600 : 0644);
     if (fd >= 0)
       *created = 1;
     else if (errno != EEXIST || (flags & MMF__OS_EXCL))
-      return posix_fail(errno, "open", path);
+      return posix_open_fail(errno, flags, path);
   }
   if (fd < 0) {
     if (FAULT("open", EACCES))
       return posix_fail(errno, "open", path);
     fd = open(path, oflags);
     if (fd < 0)
-      return posix_fail(errno, "open", path);
+      return posix_open_fail(errno, flags, path);
   }
   if (FAULT("fstat", EIO) || fstat(fd, &st) != 0) {
     int err = errno;
@@ -412,3 +424,70 @@ int mmf__os_unlock(void *addr, size_t len) {
     return posix_fail(errno, "munlock", NULL);
   return 0;
 }
+
+/* ---- file range locks and per-user locations ----------------------------*/
+
+/* Open-file-description locks: owned by the open file (not the process, so
+ * two opens in one process conflict like two processes do) and dropped by
+ * the kernel when the last descriptor of it closes -- including at death. */
+static int posix_ofd_lock(mmf_os_file f, short type, uint64_t off,
+                          uint64_t len, int wait, const char *call) {
+  struct flock fl;
+  int cmd = wait ? F_OFD_SETLKW : F_OFD_SETLK;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = (off_t)off;
+  fl.l_len = (off_t)len;
+  if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off)
+    return mmf__error(MMF_EOVERFLOW, "%s: range past the largest offset",
+                      call);
+  if (FAULT("fcntl", ENOLCK))
+    return posix_fail(errno, call, NULL);
+  while (fcntl((int)f, cmd, &fl) != 0) {
+    if (errno == EINTR && wait)
+      continue;
+    if (errno == EAGAIN || errno == EACCES)
+      return mmf__error_os(MMF_EBUSY, errno,
+                           "%s: bytes %llu..%llu are locked by another "
+                           "open file",
+                           call, (unsigned long long)off,
+                           (unsigned long long)(off + len));
+    return posix_fail(errno, call, NULL);
+  }
+  return 0;
+}
+
+int mmf__os_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
+                      unsigned flags) {
+  return posix_ofd_lock(f, (flags & MMF__OS_LOCK_SHARED) ? F_RDLCK : F_WRLCK,
+                        off, len, (flags & MMF__OS_LOCK_WAIT) != 0,
+                        "fcntl(F_OFD_SETLK)");
+}
+
+int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len) {
+  return posix_ofd_lock(f, F_UNLCK, off, len, 0, "fcntl(F_OFD_SETLK unlock)");
+}
+
+int mmf__os_runtime_dir(char *buf, size_t n) {
+  /* POSIX shared memory lives in /dev/shm on Linux: tmpfs, so objects kept
+   * there cost RAM, not disk, and vanish at reboot like shm_open's. */
+  static const char dir[] = "/dev/shm";
+  if (n < sizeof dir)
+    return mmf__error(MMF_ENAMETOOLONG, "runtime directory: buffer of %zu "
+                      "bytes is too small", n);
+  memcpy(buf, dir, sizeof dir);
+  return 0;
+}
+
+/* @@OS-SHM */
+/* @@END OS-SHM */
+
+/* @@OS-POINTERS */
+/* @@END OS-POINTERS */
+
+/* @@OS-LOCK-CHANNEL */
+/* @@END OS-LOCK-CHANNEL */
+
+/* @@OS-SECTION */
+/* @@END OS-SECTION */

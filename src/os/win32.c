@@ -9,8 +9,10 @@
 
 #include <windows.h>
 #include <psapi.h>
+#include <sddl.h>
 #include <shellapi.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,12 +229,54 @@ static int is_directory(const wchar_t *wpath) {
   return a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY);
 }
 
+/* Security attributes whose DACL grants GENERIC_ALL to the current user
+ * and nobody else (protected: nothing inherited from the parent). On
+ * success sa->lpSecurityDescriptor must be freed with LocalFree. Used for
+ * every object mmf creates "owner-only": files, named mappings, mutexes and
+ * events. */
+static int win32_owner_only_sa(SECURITY_ATTRIBUTES *sa, const char *what) {
+  HANDLE token = NULL;
+  union {
+    TOKEN_USER user;
+    char raw[256];
+  } info;
+  DWORD got = 0;
+  wchar_t *sid = NULL, sddl[320];
+  PSECURITY_DESCRIPTOR sd = NULL;
+  int rc = 0;
+
+  memset(sa, 0, sizeof *sa);
+  sa->nLength = sizeof *sa;
+  if (FAULT("OpenProcessToken", ERROR_ACCESS_DENIED) ||
+      !OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
+    return win32_fail(GetLastError(), "OpenProcessToken", what);
+  if (FAULT("GetTokenInformation", ERROR_INSUFFICIENT_BUFFER) ||
+      !GetTokenInformation(token, TokenUser, &info, sizeof info, &got))
+    rc = win32_fail(GetLastError(), "GetTokenInformation", what);
+  else if (!ConvertSidToStringSidW(info.user.User.Sid, &sid))
+    rc = win32_fail(GetLastError(), "ConvertSidToStringSidW", what);
+  CloseHandle(token);
+  if (rc)
+    return rc;
+  _snwprintf(sddl, sizeof sddl / sizeof sddl[0], L"D:P(A;;GA;;;%ls)", sid);
+  sddl[sizeof sddl / sizeof sddl[0] - 1] = L'\0';
+  LocalFree(sid);
+  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(
+          sddl, SDDL_REVISION_1, &sd, NULL))
+    return win32_fail(GetLastError(),
+                      "ConvertStringSecurityDescriptorToSecurityDescriptorW",
+                      what);
+  sa->lpSecurityDescriptor = sd;
+  return 0;
+}
+
 int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
                  int *created) {
   DWORD access = GENERIC_READ;
   DWORD share = FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE;
   DWORD attrs = FILE_ATTRIBUTE_NORMAL;
   HANDLE h = INVALID_HANDLE_VALUE;
+  SECURITY_ATTRIBUTES sa, *psa = NULL;
   wchar_t *wpath;
   int rc;
 
@@ -247,15 +291,25 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
     access |= GENERIC_EXECUTE;
   if (flags & MMF__OS_WRITE_THROUGH)
     attrs |= FILE_FLAG_WRITE_THROUGH;
+  if (flags & MMF__OS_NOFOLLOW)
+    attrs |= FILE_FLAG_OPEN_REPARSE_POINT; /* open a link, never its target */
   if (is_directory(wpath)) {
     free(wpath);
     return win32_fail(ERROR_DIRECTORY, "CreateFileW", path);
+  }
+  if (flags & MMF__OS_OWNER_ONLY) {
+    rc = win32_owner_only_sa(&sa, path);
+    if (rc) {
+      free(wpath);
+      return rc;
+    }
+    psa = &sa;
   }
 
   if (flags & MMF__OS_CREATE) {
     /* Exclusive create first, so we know whether this call made the file. */
     if (!FAULT("CreateFileW", ERROR_DISK_FULL))
-      h = CreateFileW(wpath, access, share, NULL, CREATE_NEW, attrs, NULL);
+      h = CreateFileW(wpath, access, share, psa, CREATE_NEW, attrs, NULL);
     if (h != INVALID_HANDLE_VALUE)
       *created = 1;
     else if (GetLastError() != ERROR_FILE_EXISTS || (flags & MMF__OS_EXCL)) {
@@ -278,8 +332,21 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
                                  "pipe or device cannot be mapped)", path);
     goto out;
   }
+  if (flags & MMF__OS_NOFOLLOW) {
+    BY_HANDLE_FILE_INFORMATION bhfi;
+    if (GetFileInformationByHandle(h, &bhfi) &&
+        (bhfi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
+      CloseHandle(h);
+      rc = mmf__error_os(MMF_EACCES, ERROR_CANT_ACCESS_FILE,
+                         "CreateFileW \"%s\": is a symbolic link or "
+                         "reparse point (refused)", path);
+      goto out;
+    }
+  }
   *out = (mmf_os_file)h;
 out:
+  if (psa)
+    LocalFree(sa.lpSecurityDescriptor);
   free(wpath);
   return rc;
 }
@@ -596,3 +663,79 @@ int mmf__os_unlock(void *addr, size_t len) {
     return win32_fail(GetLastError(), "VirtualUnlock", NULL);
   return 0;
 }
+
+/* ---- file range locks and per-user locations ----------------------------*/
+
+/* LockFileEx locks belong to the handle and are released by the system when
+ * the handle closes or the process ends, so a held lock means a live
+ * holder. */
+int mmf__os_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
+                      unsigned flags) {
+  OVERLAPPED ov;
+  DWORD how = 0;
+  memset(&ov, 0, sizeof ov);
+  ov.Offset = (DWORD)off;
+  ov.OffsetHigh = (DWORD)(off >> 32);
+  if (!(flags & MMF__OS_LOCK_SHARED))
+    how |= LOCKFILE_EXCLUSIVE_LOCK;
+  if (!(flags & MMF__OS_LOCK_WAIT))
+    how |= LOCKFILE_FAIL_IMMEDIATELY;
+  if (FAULT("LockFileEx", ERROR_NOT_ENOUGH_MEMORY) ||
+      !LockFileEx(as_handle(f), how, 0, (DWORD)len, (DWORD)(len >> 32), &ov)) {
+    DWORD err = GetLastError();
+    if (err == ERROR_LOCK_VIOLATION || err == ERROR_IO_PENDING)
+      return mmf__error_os(MMF_EBUSY, (int)err,
+                           "LockFileEx: bytes %llu..%llu are locked by "
+                           "another open file",
+                           (unsigned long long)off,
+                           (unsigned long long)(off + len));
+    return win32_fail(err, "LockFileEx", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len) {
+  OVERLAPPED ov;
+  memset(&ov, 0, sizeof ov);
+  ov.Offset = (DWORD)off;
+  ov.OffsetHigh = (DWORD)(off >> 32);
+  if (FAULT("UnlockFileEx", ERROR_NOT_LOCKED) ||
+      !UnlockFileEx(as_handle(f), 0, (DWORD)len, (DWORD)(len >> 32), &ov))
+    return win32_fail(GetLastError(), "UnlockFileEx", NULL);
+  return 0;
+}
+
+int mmf__os_runtime_dir(char *buf, size_t n) {
+  wchar_t tmp[MAX_PATH + 1];
+  DWORD len;
+  int got;
+  if (FAULT("GetTempPathW", ERROR_ENVVAR_NOT_FOUND))
+    len = 0;
+  else
+    len = GetTempPathW(MAX_PATH + 1, tmp); /* per user; ends in '\\' */
+  if (len == 0 || len > MAX_PATH - 4)
+    return win32_fail(len ? ERROR_FILENAME_EXCED_RANGE : GetLastError(),
+                      "GetTempPathW", NULL);
+  memcpy(tmp + len, L"mmf", 4 * sizeof(wchar_t));
+  if (!CreateDirectoryW(tmp, NULL) && GetLastError() != ERROR_ALREADY_EXISTS)
+    return win32_fail(GetLastError(), "CreateDirectoryW", "%TEMP%\\mmf");
+  got = WideCharToMultiByte(CP_UTF8, 0, tmp, -1, buf, (int)(n > INT_MAX ? INT_MAX : n),
+                            NULL, NULL);
+  if (got <= 0)
+    return mmf__error(MMF_ENAMETOOLONG,
+                      "runtime directory: buffer of %zu bytes is too small",
+                      n);
+  return 0;
+}
+
+/* @@OS-SHM */
+/* @@END OS-SHM */
+
+/* @@OS-POINTERS */
+/* @@END OS-POINTERS */
+
+/* @@OS-LOCK-CHANNEL */
+/* @@END OS-LOCK-CHANNEL */
+
+/* @@OS-SECTION */
+/* @@END OS-SECTION */
