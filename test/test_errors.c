@@ -43,6 +43,8 @@ static void error_codes_have_fixed_values(void **state) {
   assert_int_equal(MMF_EPROT, -12);
   assert_int_equal(MMF_EBADF, -13);
   assert_int_equal(MMF_EAGAIN, -20);
+  assert_int_equal(MMF_EOWNERDEAD, -21);
+  assert_int_equal(MMF_EADDRINUSE, -26);
   assert_int_equal(MMF_EOS, -64);
 }
 
@@ -66,7 +68,7 @@ static void strerror_and_err_name_cover_every_code(void **state) {
   assert_string_equal(mmf_err_name(-999), "MMF_UNKNOWN");
   assert_string_equal(mmf_strerror(-999), "unknown error");
   assert_string_equal(mmf_err_name(1), "MMF_UNKNOWN");
-  assert_string_equal(mmf_strerror(-21), "unknown error");
+  assert_string_equal(mmf_strerror(-27), "unknown error");
 }
 
 static void version_and_system_facts_are_consistent(void **state) {
