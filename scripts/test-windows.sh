@@ -2,7 +2,8 @@
 # Cross-build mmf for 64-bit Windows with mingw-w64 and run the whole test
 # suite under Wine (ctest starts each .exe through the toolchain's
 # CMAKE_CROSSCOMPILING_EMULATOR). Called by `make test`.
-#   scripts/test-windows.sh [BUILD_DIR]     (default: build-win)
+#   scripts/test-windows.sh [BUILD_DIR] [CTEST_ARGS...]   (default: build-win)
+# e.g. `scripts/test-windows.sh build-win -R test_shm` runs one program.
 # Wine is set up non-interactively as ../shared/PLATFORM_NOTES.md says: a
 # fresh prefix in the build dir, a persistent wineserver and wineboot
 # started with redirected I/O before ctest (otherwise Wine's helpers inherit
@@ -11,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-win}
+shift || true
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 ./scripts/install-deps.sh gcc-mingw-w64-x86-64 wine wine64 cmake make
@@ -50,4 +52,4 @@ fi
 boot=
 echo "test-windows: $(wine --version 2>/dev/null) ready in $WINEPREFIX"
 cd "$BUILD"
-ctest --output-on-failure -j "$JOBS" </dev/null
+ctest --output-on-failure -j "$JOBS" "$@" </dev/null
