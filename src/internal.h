@@ -53,6 +53,11 @@ struct mmf_map {
   unsigned os_prot;    /* MMF__OS_PROT_* the section allows */
   unsigned flags;      /* MMF_OPEN_* */
   char *path;          /* for error messages; "<fd N>" for native files */
+  /* Optional: called by the last unref before the section and file close
+   * (shm.c uses it to apply an object's lifetime rule); `ext` is its data.
+   * It returns 0 or an MMF_E* code and must free what `ext` owns. */
+  int (*release)(mmf_map *map);
+  void *ext;
 };
 
 struct mmf_view {
@@ -64,6 +69,13 @@ struct mmf_view {
   uint64_t offset;     /* file offset of data */
   unsigned access;
 };
+
+/* map.c: a new mapping object with one reference (the user's), no file and
+ * no section yet, named `name` in error messages; NULL when out of memory.
+ * For code that builds mapping objects from other sources (shm.c, the
+ * hand-over tokens). mmf__map_free releases one that never got that far. */
+mmf_map *mmf__map_new(const char *name, int prot, unsigned flags);
+void mmf__map_free(mmf_map *map);
 
 /* map.c: reference counting shared by views. */
 void mmf__map_ref(mmf_map *map);

@@ -95,7 +95,7 @@ static int map_setup(mmf_map *m, uint64_t max_size) {
   return rc;
 }
 
-static mmf_map *map_alloc(const char *path, int prot, unsigned flags) {
+mmf_map *mmf__map_new(const char *path, int prot, unsigned flags) {
   mmf_map *m = calloc(1, sizeof *m);
   if (!m)
     return NULL;
@@ -114,7 +114,7 @@ static mmf_map *map_alloc(const char *path, int prot, unsigned flags) {
   return m;
 }
 
-static void map_free(mmf_map *m) {
+void mmf__map_free(mmf_map *m) {
   free(m->path);
   free(m);
 }
@@ -154,7 +154,7 @@ int mmf_map_open(mmf_map **out, const char *path, int prot, unsigned flags,
                       "file cannot be mapped)",
                       api, path);
 
-  m = map_alloc(path, prot, flags);
+  m = mmf__map_new(path, prot, flags);
   if (!m)
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, path);
   if (m->os_prot & MMF__OS_PROT_WRITE)
@@ -184,7 +184,7 @@ out_close:
   if (created)
     mmf__os_remove(path);
 out_free:
-  map_free(m);
+  mmf__map_free(m);
   return mmf__error_in(api, path, rc);
 }
 
@@ -207,7 +207,7 @@ int mmf_map_from_native(mmf_map **out, intptr_t native, int prot,
                                  "file can be", api,
                       (unsigned long long)max_size);
   snprintf(name, sizeof name, "<native file %lld>", (long long)native);
-  m = map_alloc(name, prot, 0);
+  m = mmf__map_new(name, prot, 0);
   if (!m)
     return mmf__error(MMF_ENOMEM, "%s: out of memory", api);
   rc = mmf__os_dup(native, &m->file, &writable);
@@ -228,7 +228,7 @@ int mmf_map_from_native(mmf_map **out, intptr_t native, int prot,
 out_close:
   mmf__os_close(m->file);
 out_free:
-  map_free(m);
+  mmf__map_free(m);
   return mmf__error_in(api, name, rc);
 }
 
@@ -281,11 +281,18 @@ int mmf__map_unref(mmf_map *map, const char *api) {
   int rc = 0;
   if (atomic_fetch_sub(&map->refs, 1) != 1)
     return 0;
+  if (map->release)
+    rc = map->release(map);
   mmf__os_section_close(&map->section);
-  rc = mmf__os_close(map->file);
+  /* A memory-backed section on Windows has no file. */
+  if (map->file != MMF_OS_FILE_INVALID) {
+    int crc = mmf__os_close(map->file);
+    if (!rc)
+      rc = crc;
+  }
   if (rc)
     mmf__error_in(api, map->path, rc);
-  map_free(map);
+  mmf__map_free(map);
   return rc;
 }
 
