@@ -484,6 +484,188 @@ MMF_API void mmf_memswap_reversed(void *a, void *b, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* @@POINTERS: Pointers in shared memory: fixed-address views, offset pointers, hand-over tokens */
+/** @name Pointers in shared memory
+ * Two ways to keep linked data in a mapping that several processes (or
+ * several runs) map: offset pointers, which work wherever each process
+ * maps the view, and fixed-address views, which let raw pointers work
+ * because every process maps the data at the same address.
+ * @{ */
+
+/**
+ * @brief Map `[offset, offset + length)` of @p map so that the view's data
+ * starts exactly at @p addr, never replacing anything already mapped.
+ *
+ * mmf maps from the allocation granularity below @p offset (see
+ * mmf_view_map()), so the rule is: @p addr must be congruent to @p offset
+ * modulo mmf_granularity(), i.e.
+ * `(uintptr_t)addr % mmf_granularity() == offset % mmf_granularity()`
+ * (a view of offset 0 needs a granularity-aligned address: 4096 on Linux,
+ * 65536 on Windows). The whole range the OS maps,
+ * `[addr - offset % granularity, addr + length)` rounded up to pages, must
+ * be free: Linux maps with MAP_FIXED_NOREPLACE (and, where a kernel or a
+ * tool like valgrind treats it as a hint, checks the address it got and
+ * undoes a mapping placed elsewhere); Windows with MapViewOfFileEx.
+ * Picking an address that is free in every process that needs it is the
+ * caller's job (e.g. store it with the data; a later process that finds it
+ * taken gets ::MMF_EADDRINUSE and can fall back to offset pointers).
+ * Parameters and the other errors are those of mmf_view_map().
+ * @return 0, or ::MMF_EADDRINUSE (some of the range is already mapped or
+ *   reserved; the message names the address; what was there is
+ *   untouched), ::MMF_EINVAL (NULL @p addr, or @p addr not congruent to
+ *   @p offset as above: the message says what remainder is needed), and
+ *   the errors of mmf_view_map().
+ */
+MMF_API int mmf_view_map_at(mmf_view **out, mmf_map *map, void *addr,
+                            uint64_t offset, size_t length, unsigned access);
+
+/**
+ * An offset pointer: a self-relative, position-independent pointer to
+ * keep in shared memory. It holds the distance in bytes from the field
+ * itself to the target, so a structure that points into its own mapping
+ * stays valid wherever each process maps it.
+ *
+ * Rules:
+ *  - The field and its target must lie in the same view (the same
+ *    contiguous mapping); an offset pointer to another mapping, or to
+ *    private memory, means nothing in another process.
+ *  - Set it only with mmf_relptr_set() where it lives: copying the struct
+ *    to another address (memcpy, assignment) changes what it points to.
+ *  - NULL is the offset 1 (::MMF_RELPTR_NULL), as in Boost.Interprocess's
+ *    offset_ptr: 0 is a real pointer, to the field itself (a node whose
+ *    first member points at the node), and nothing can start inside the
+ *    field's own 8 bytes. A zero-filled mapping therefore holds
+ *    self-pointers, not NULLs: initialise fields with mmf_relptr_set(p,
+ *    NULL).
+ *  - A value read from memory another process writes is untrusted: follow
+ *    it with mmf_relptr_get_checked() (or ::MMF_RELPTR_GET), which checks
+ *    that the whole target lies inside the view, and bound every walk (a
+ *    corrupt list may be a cycle).
+ */
+typedef struct mmf_relptr {
+  int64_t off; /**< target address minus the field's address; 1 = NULL */
+} mmf_relptr;
+
+/** The offset that means NULL. */
+#define MMF_RELPTR_NULL 1
+
+/** @brief Make @p p point at @p target (NULL gives the NULL value).
+ * @p target must be in the same view as @p p and not inside @p p itself. */
+static inline void mmf_relptr_set(mmf_relptr *p, const void *target) {
+  p->off = target ? (int64_t)((uintptr_t)target - (uintptr_t)p)
+                  : MMF_RELPTR_NULL;
+}
+
+/** @return 1 when @p p holds the NULL value, else 0. */
+static inline int mmf_relptr_is_null(const mmf_relptr *p) {
+  return p->off == MMF_RELPTR_NULL;
+}
+
+/** @return the target of @p p, or NULL. Unchecked: only for data this
+ * process trusts (see mmf_relptr_get_checked()). */
+static inline void *mmf_relptr_get(const mmf_relptr *p) {
+  int64_t off = p->off;
+  return off == MMF_RELPTR_NULL ? NULL
+                                : (void *)((uintptr_t)p + (uintptr_t)off);
+}
+
+/**
+ * @brief Follow @p p only if its whole target lies inside a region.
+ *
+ * The offset is read once, so a concurrent writer cannot change it between
+ * the check and the result.
+ * @param[in] p       the field (itself inside the region)
+ * @param[in] base    start of the region, e.g. mmf_view_data()
+ * @param[in] size    its length, e.g. mmf_view_size()
+ * @param[in] objsize bytes the caller will access at the target
+ * @param[in] align   alignment the target needs (a power of two; 0 or 1
+ *   for none)
+ * @return the target, or NULL when @p p is NULL or the target
+ *   `[t, t + objsize)` is not inside `[base, base + size)` or misaligned.
+ *   Tell the two apart with mmf_relptr_is_null().
+ */
+static inline void *mmf_relptr_get_checked(const mmf_relptr *p,
+                                           const void *base, size_t size,
+                                           size_t objsize, size_t align) {
+  int64_t off = *(const volatile int64_t *)&p->off;
+  uintptr_t b = (uintptr_t)base, t;
+  if (off == MMF_RELPTR_NULL)
+    return NULL;
+  t = (uintptr_t)p + (uintptr_t)off;
+  if (t < b || objsize > size || t - b > size - objsize)
+    return NULL;
+  if (align > 1 && (t & (align - 1)) != 0)
+    return NULL;
+  return (void *)t;
+}
+
+/** mmf_relptr_get_checked() for a target of type @p T (size and alignment
+ * of T), converted to `T *`. */
+#define MMF_RELPTR_GET(p, T, base, size)                                       \
+  ((T *)mmf_relptr_get_checked((p), (base), (size), sizeof(T), _Alignof(T)))
+
+/** Room for any token mmf_map_token() writes, with its NUL. */
+#define MMF_TOKEN_MAX 128
+
+/**
+ * @brief Hand a mapping object to a child process: make its OS handles
+ * inheritable and write a short token that names them.
+ *
+ * The token is a string such as `mmf1:s=-1:f=5:size=65536:prot=2` (POSIX:
+ * the file descriptor) or `mmf1:s=420:f=416:size=65536:prot=2` (Windows:
+ * the section HANDLE and the file HANDLE, `f=-1` for a memory-backed
+ * section). Pass it to a child (e.g. on its command line) started after
+ * this call -- by fork+exec on POSIX, by CreateProcess with
+ * bInheritHandles=TRUE on Windows -- and the child calls
+ * mmf_map_from_token(). The handles are the mapping's own: the token stays
+ * valid while @p map or any of its views is alive in this process, and
+ * only for children started in that time.
+ *
+ * Security: from this call until mmf_map_token_revoke(), EVERY child
+ * process started by any thread of this process with handle inheritance
+ * (every exec on POSIX) receives the handles, and with them the access the
+ * mapping has. Revoke as soon as the intended child has started.
+ * @param[out] buf  the NUL-terminated token
+ * @param[in]  n    size of @p buf; ::MMF_TOKEN_MAX always suffices
+ * @return 0, or ::MMF_EINVAL (NULL argument, @p buf too small: nothing is
+ *   changed then), ::MMF_EBADF, ::MMF_EOS.
+ */
+MMF_API int mmf_map_token(mmf_map *map, char *buf, size_t n);
+
+/**
+ * @brief Stop passing @p map's handles to children started from now on
+ * (undoes mmf_map_token(); children already started keep theirs).
+ * @return 0, or ::MMF_EINVAL (NULL), ::MMF_EBADF, ::MMF_EOS.
+ */
+MMF_API int mmf_map_token_revoke(mmf_map *map);
+
+/**
+ * @brief In a child process, turn a token from mmf_map_token() back into a
+ * mapping object.
+ *
+ * The token is untrusted input and is parsed strictly. The handles it
+ * names are checked (an open regular file / a file-mapping section with
+ * the access the token claims, at least the token's size) and duplicated:
+ * the new mapping owns its own handles, the inherited ones stay open and
+ * untouched, and the call may be repeated. The result is an ordinary
+ * mapping object of the token's size: views (mmf_view_map(),
+ * mmf_view_map_at()) work as on the parent's; mmf_map_read(),
+ * mmf_map_write() and mmf_map_sync() work when the token names a file
+ * (always on POSIX; on Windows not for a memory-backed section, `f=-1`,
+ * where they fail with ::MMF_EBADF).
+ * @param[in] prot what this process wants: READ or WRITECOPY with any
+ *   token; READWRITE only with a READWRITE token; EXEC only with an EXEC
+ *   token.
+ * @return 0, or ::MMF_EINVAL (NULL argument, unknown @p prot, malformed
+ *   token), ::MMF_EPROT (@p prot asks for more than the token grants),
+ *   ::MMF_EBADF (a handle the token names is not an open file / section
+ *   of this process, or lacks the access the token claims),
+ *   ::MMF_ERANGE (the file or section is smaller than the token's size),
+ *   ::MMF_ENOTSUP (not a regular file), ::MMF_EISDIR, ::MMF_EMFILE,
+ *   ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EOS.
+ */
+MMF_API int mmf_map_from_token(mmf_map **out, const char *token, int prot);
+
+/** @} */
 /* @@END POINTERS */
 
 /* ------------------------------------------------------------------------ */

@@ -176,6 +176,38 @@ int mmf__os_runtime_dir(char *buf, size_t n);
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */
+/* ---- fixed-address views and hand-over to child processes (view.c,
+ * token.c) ------------------------------------------------------------- */
+
+/* As mmf__os_map, but the mapping must start exactly at `addr`
+ * (granularity aligned, non-NULL). Never replaces anything already mapped
+ * there: when any page of [addr, addr+len) is in use the call fails with
+ * MMF_EADDRINUSE (message names the address) and leaves the existing
+ * mapping untouched. On success *out == addr. */
+int mmf__os_map_at(const mmf_os_section *s, uint64_t off, size_t len,
+                   unsigned prot, unsigned opts, void *addr, void **out);
+
+/* Make the OS handles behind a mapping object inheritable by child
+ * processes started from now on (on != 0), or no longer (on == 0). POSIX:
+ * clear / set FD_CLOEXEC on `file` (the mapped descriptor). Windows:
+ * HANDLE_FLAG_INHERIT on the section handle and on `file` unless it is
+ * MMF_OS_FILE_INVALID (a memory-backed section). On failure nothing has
+ * changed. */
+int mmf__os_inherit(const mmf_os_section *s, mmf_os_file file, int on);
+
+/* Rebuild a mapping object's OS parts from the numbers a parent's token
+ * names (`section`: the section HANDLE, -1 on POSIX; `file`: the
+ * descriptor / file HANDLE, -1 for a Windows memory-backed section).
+ * Both are duplicated into handles mmf owns (the inherited ones stay open
+ * and untouched), after checking they are what they claim: an open regular
+ * file / a file-mapping section, open for what `os_prot` (MMF__OS_PROT_*)
+ * needs, at least `size` bytes long. Not an open file or section, or
+ * lacking the access: MMF_EBADF; shorter than `size`: MMF_ERANGE. On
+ * success *file_out (may be MMF_OS_FILE_INVALID) and *out must be closed by
+ * the caller. */
+int mmf__os_section_inherited(intptr_t section, intptr_t file,
+                              unsigned os_prot, uint64_t size,
+                              mmf_os_file *file_out, mmf_os_section *out);
 /* @@END OS-POINTERS */
 
 /* @@OS-LOCK-CHANNEL */

@@ -51,9 +51,30 @@ static int view_options(mmf_view *v, unsigned access) {
   return 0;
 }
 
-int mmf_view_map(mmf_view **out, mmf_map *map, uint64_t offset, size_t length,
-                 unsigned access) {
-  static const char api[] = "mmf_view_map";
+/* A view's data can start at `at` only where the OS mapping, which begins
+ * `delta` = offset mod granularity bytes earlier, starts on a granule: `at`
+ * must be congruent to the offset modulo the granularity (and not so low
+ * that the mapping would start at address 0). */
+static int view_at_check(void *at, uint64_t offset, size_t delta,
+                         size_t gran) {
+  uintptr_t a = (uintptr_t)at;
+  if (a % gran != delta)
+    return mmf__error(MMF_EINVAL,
+                      "address %p cannot hold offset %llu: it must be "
+                      "congruent to the offset modulo the allocation "
+                      "granularity %zu (address mod %zu must be %zu, not "
+                      "%zu)",
+                      at, (unsigned long long)offset, gran, gran, delta,
+                      (size_t)(a % gran));
+  if (a == delta)
+    return mmf__error(MMF_EINVAL, "address %p would put the mapping at "
+                                  "address 0", at);
+  return 0;
+}
+
+/* Map a view anywhere (at == NULL) or with its data exactly at `at`. */
+static int view_map(const char *api, mmf_view **out, mmf_map *map, void *at,
+                    uint64_t offset, size_t length, unsigned access) {
   size_t gran = mmf_granularity();
   unsigned os_prot = 0;
   uint64_t len64 = length, aligned;
@@ -86,13 +107,24 @@ int mmf_view_map(mmf_view **out, mmf_map *map, uint64_t offset, size_t length,
                          mmf__error(MMF_ENOMEM, "view larger than the address "
                                                 "space"));
 
+  if (at) {
+    rc = view_at_check(at, offset, delta, gran);
+    if (rc)
+      return mmf__error_in(api, map->path, rc);
+  }
+
   v = calloc(1, sizeof *v);
   if (!v)
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, map->path);
   v->base_len = delta + (size_t)len64;
-  rc = mmf__os_map(&map->section, aligned, v->base_len, os_prot,
-                   (access & MMF_VIEW_POPULATE) ? MMF__OS_MAP_POPULATE : 0,
-                   &v->base);
+  if (at)
+    rc = mmf__os_map_at(&map->section, aligned, v->base_len, os_prot,
+                        (access & MMF_VIEW_POPULATE) ? MMF__OS_MAP_POPULATE : 0,
+                        (unsigned char *)at - delta, &v->base);
+  else
+    rc = mmf__os_map(&map->section, aligned, v->base_len, os_prot,
+                     (access & MMF_VIEW_POPULATE) ? MMF__OS_MAP_POPULATE : 0,
+                     &v->base);
   if (rc)
     goto out_free;
   rc = view_options(v, access);
@@ -112,6 +144,21 @@ out_unmap:
 out_free:
   free(v);
   return mmf__error_in(api, map->path, rc);
+}
+
+int mmf_view_map(mmf_view **out, mmf_map *map, uint64_t offset, size_t length,
+                 unsigned access) {
+  return view_map("mmf_view_map", out, map, NULL, offset, length, access);
+}
+
+int mmf_view_map_at(mmf_view **out, mmf_map *map, void *addr, uint64_t offset,
+                    size_t length, unsigned access) {
+  if (out)
+    *out = NULL;
+  if (!addr)
+    return mmf__error(MMF_EINVAL, "mmf_view_map_at: NULL address (use "
+                                  "mmf_view_map to map anywhere)");
+  return view_map("mmf_view_map_at", out, map, addr, offset, length, access);
 }
 
 void *mmf_view_data(const mmf_view *view) { return view ? view->data : NULL; }

@@ -180,6 +180,10 @@ th_res th_res_now(void);
 /* @@END SHM */
 
 /* @@POINTERS */
+/* 1 when the native handle `h` (a descriptor on POSIX, a HANDLE on
+ * Windows) is passed on to child processes (no FD_CLOEXEC /
+ * HANDLE_FLAG_INHERIT set), 0 when it is not, -1 if it is not open. */
+int th_native_inheritable(intptr_t h);
 /* @@END POINTERS */
 
 /* @@LOCK-CHANNEL */

@@ -297,6 +297,12 @@ int th_win32_copy_page_shows_readwrite(const void *addr) {
 /* @@END SHM */
 
 /* @@POINTERS */
+int th_native_inheritable(intptr_t h) {
+  int fl = fcntl((int)h, F_GETFD);
+  if (fl < 0)
+    return -1;
+  return (fl & FD_CLOEXEC) ? 0 : 1;
+}
 /* @@END POINTERS */
 
 /* @@LOCK-CHANNEL */

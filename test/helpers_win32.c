@@ -530,6 +530,12 @@ int th_run_on_terminal(const char *const *argv, const char *out_path,
 /* @@END SHM */
 
 /* @@POINTERS */
+int th_native_inheritable(intptr_t h) {
+  DWORD fl;
+  if (!GetHandleInformation((HANDLE)h, &fl))
+    return -1;
+  return (fl & HANDLE_FLAG_INHERIT) ? 1 : 0;
+}
 /* @@END POINTERS */
 
 /* @@LOCK-CHANNEL */

@@ -484,6 +484,115 @@ int mmf__os_runtime_dir(char *buf, size_t n) {
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */
+/* ---- fixed-address views and hand-over to child processes ---------------*/
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack it */
+#endif
+
+int mmf__os_map_at(const mmf_os_section *s, uint64_t off, size_t len,
+                   unsigned prot, unsigned opts, void *addr, void **out) {
+  int mprot = PROT_READ;
+  int mflags = ((prot & MMF__OS_PROT_COPY) ? MAP_PRIVATE : MAP_SHARED) |
+               MAP_FIXED_NOREPLACE;
+  void *p;
+
+  if (prot & (MMF__OS_PROT_WRITE | MMF__OS_PROT_COPY))
+    mprot |= PROT_WRITE;
+  if (prot & MMF__OS_PROT_EXEC)
+    mprot |= PROT_EXEC;
+  if ((opts & MMF__OS_MAP_POPULATE) && !(prot & MMF__OS_PROT_WRITE))
+    mflags |= MAP_POPULATE;
+  if (off > (uint64_t)INT64_MAX)
+    return posix_fail(EOVERFLOW, "mmap", NULL);
+  if (FAULT("mmap", ENOMEM))
+    p = MAP_FAILED;
+  else
+    p = mmap(addr, len, mprot, mflags, (int)s->file, (off_t)off);
+  if (p == MAP_FAILED) {
+    if (errno == EEXIST)
+      return mmf__error_os(MMF_EADDRINUSE, EEXIST,
+                           "mmap(MAP_FIXED_NOREPLACE) at %p (%zu bytes): the "
+                           "address range is already in use",
+                           addr, len);
+    return posix_fail(errno, "mmap(MAP_FIXED_NOREPLACE)", NULL);
+  }
+  if (p != addr) {
+    /* A kernel older than 4.17 (or valgrind) takes the flag as a mere hint
+     * and maps elsewhere when the range is taken: undo and say so. */
+    munmap(p, len);
+    return mmf__error_os(MMF_EADDRINUSE, EEXIST,
+                         "mmap(MAP_FIXED_NOREPLACE) at %p (%zu bytes): the "
+                         "address range is already in use (the system "
+                         "mapped at %p instead)",
+                         addr, len, p);
+  }
+  if ((opts & MMF__OS_MAP_POPULATE) && (prot & MMF__OS_PROT_WRITE)) {
+    if (FAULT("madvise", ENOMEM) ||
+        madvise(p, len, MADV_POPULATE_WRITE) != 0) {
+      int err = errno;
+      if (err != EINVAL) {
+        munmap(p, len);
+        return posix_fail(err, "madvise(MADV_POPULATE_WRITE)", NULL);
+      }
+    }
+  }
+  *out = p;
+  return 0;
+}
+
+int mmf__os_inherit(const mmf_os_section *s, mmf_os_file file, int on) {
+  int fl;
+  (void)s; /* POSIX maps the file itself: the descriptor is all there is */
+  if (FAULT("fcntl", EBADF) || (fl = fcntl((int)file, F_GETFD)) < 0)
+    return posix_fail(errno, "fcntl(F_GETFD)", NULL);
+  fl = on ? (fl & ~FD_CLOEXEC) : (fl | FD_CLOEXEC);
+  if (FAULT("fcntl", EBADF) || fcntl((int)file, F_SETFD, fl) != 0)
+    return posix_fail(errno, "fcntl(F_SETFD)", NULL);
+  return 0;
+}
+
+int mmf__os_section_inherited(intptr_t section, intptr_t file,
+                              unsigned os_prot, uint64_t size,
+                              mmf_os_file *file_out, mmf_os_section *out) {
+  mmf_os_file fd;
+  uint64_t fsize;
+  int writable = 0, rc;
+
+  *file_out = MMF_OS_FILE_INVALID;
+  if (section != -1 || file < 0)
+    return mmf__error(MMF_EBADF, "the token names %s, which POSIX does "
+                                 "not have", section != -1
+                                     ? "a section handle"
+                                     : "no file descriptor");
+  rc = mmf__os_dup(file, &fd, &writable);
+  if (rc)
+    return rc;
+  if ((os_prot & MMF__OS_PROT_WRITE) && !writable) {
+    rc = mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is not open "
+                       "for writing, which the token's protection needs",
+                       (int)file);
+    goto out_close;
+  }
+  rc = mmf__os_file_size(fd, &fsize);
+  if (rc)
+    goto out_close;
+  if (fsize < size) {
+    rc = mmf__error(MMF_ERANGE, "file descriptor %d holds %llu bytes, "
+                    "fewer than the token's %llu", (int)file,
+                    (unsigned long long)fsize, (unsigned long long)size);
+    goto out_close;
+  }
+  rc = mmf__os_section_open(fd, os_prot, size, out);
+  if (rc)
+    goto out_close;
+  *file_out = fd;
+  return 0;
+
+out_close:
+  close((int)fd);
+  return rc;
+}
 /* @@END OS-POINTERS */
 
 /* @@OS-LOCK-CHANNEL */

@@ -732,6 +732,153 @@ int mmf__os_runtime_dir(char *buf, size_t n) {
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */
+/* ---- fixed-address views and hand-over to child processes ---------------*/
+
+static DWORD view_access(unsigned prot) {
+  DWORD access = (prot & MMF__OS_PROT_WRITE)  ? FILE_MAP_WRITE
+                 : (prot & MMF__OS_PROT_COPY) ? FILE_MAP_COPY
+                                              : FILE_MAP_READ;
+  if (prot & MMF__OS_PROT_EXEC)
+    access |= FILE_MAP_EXECUTE;
+  return access;
+}
+
+int mmf__os_map_at(const mmf_os_section *s, uint64_t off, size_t len,
+                   unsigned prot, unsigned opts, void *addr, void **out) {
+  void *p;
+  DWORD err;
+  /* MapViewOfFileEx never replaces anything: a base address in use fails
+   * with ERROR_INVALID_ADDRESS. */
+  if (FAULT("MapViewOfFileEx", ERROR_NOT_ENOUGH_MEMORY))
+    p = NULL;
+  else
+    p = MapViewOfFileEx((HANDLE)s->handle, view_access(prot),
+                        (DWORD)(off >> 32), (DWORD)off, len, addr);
+  if (p == NULL) {
+    err = GetLastError();
+    if (err == ERROR_INVALID_ADDRESS)
+      return mmf__error_os(MMF_EADDRINUSE, (int)err,
+                           "MapViewOfFileEx at %p (%zu bytes): the address "
+                           "range is already in use",
+                           addr, len);
+    return win32_fail(err, "MapViewOfFileEx", NULL);
+  }
+  if (p != addr) { /* documented never to happen; never hand it out */
+    UnmapViewOfFile(p);
+    return mmf__error_os(MMF_EADDRINUSE, ERROR_INVALID_ADDRESS,
+                         "MapViewOfFileEx at %p (%zu bytes): mapped at %p "
+                         "instead",
+                         addr, len, p);
+  }
+  if (opts & MMF__OS_MAP_POPULATE)
+    (void)prefetch(p, len); /* a request, like MAP_POPULATE */
+  *out = p;
+  return 0;
+}
+
+int mmf__os_inherit(const mmf_os_section *s, mmf_os_file file, int on) {
+  DWORD flag = on ? HANDLE_FLAG_INHERIT : 0;
+  if (FAULT("SetHandleInformation", ERROR_INVALID_HANDLE) ||
+      !SetHandleInformation((HANDLE)s->handle, HANDLE_FLAG_INHERIT, flag))
+    return win32_fail(GetLastError(), "SetHandleInformation(section)", NULL);
+  if (file != MMF_OS_FILE_INVALID &&
+      (FAULT("SetHandleInformation", ERROR_INVALID_HANDLE) ||
+       !SetHandleInformation(as_handle(file), HANDLE_FLAG_INHERIT, flag))) {
+    DWORD err = GetLastError();
+    /* put the section back as it was */
+    SetHandleInformation((HANDLE)s->handle, HANDLE_FLAG_INHERIT,
+                         on ? 0 : HANDLE_FLAG_INHERIT);
+    return win32_fail(err, "SetHandleInformation(file)", NULL);
+  }
+  return 0;
+}
+
+/* Map the whole section once to learn that it is one and how big it is
+ * (VirtualQuery of the view), with the access the token promises. */
+static int probe_section(HANDLE h, unsigned os_prot, uint64_t size) {
+  MEMORY_BASIC_INFORMATION mbi;
+  uint64_t have = 0;
+  void *p;
+  if (FAULT("MapViewOfFile", ERROR_INVALID_HANDLE))
+    p = NULL;
+  else
+    p = MapViewOfFile(h, view_access(os_prot), 0, 0, 0);
+  if (p == NULL) {
+    DWORD err = GetLastError();
+    if (err == ERROR_INVALID_HANDLE || err == ERROR_ACCESS_DENIED)
+      return mmf__error_os(MMF_EBADF, (int)err,
+                           "MapViewOfFile: the token's section handle %p is "
+                           "not a file-mapping object with the access the "
+                           "token grants (Windows error %lu)",
+                           (void *)h, (unsigned long)err);
+    return win32_fail(err, "MapViewOfFile(section of the token)", NULL);
+  }
+  /* One view is one allocation; sum its regions (pages may differ). */
+  for (unsigned char *q = p; VirtualQuery(q, &mbi, sizeof mbi) == sizeof mbi &&
+                             mbi.AllocationBase == p;
+       q += mbi.RegionSize)
+    have += mbi.RegionSize;
+  UnmapViewOfFile(p);
+  if (have < size)
+    return mmf__error(MMF_ERANGE, "the token's section holds %llu bytes, "
+                      "fewer than the token's %llu",
+                      (unsigned long long)have, (unsigned long long)size);
+  return 0;
+}
+
+int mmf__os_section_inherited(intptr_t section, intptr_t file,
+                              unsigned os_prot, uint64_t size,
+                              mmf_os_file *file_out, mmf_os_section *out) {
+  mmf_os_file f = MMF_OS_FILE_INVALID;
+  HANDLE h;
+  int rc, writable = 0;
+
+  *file_out = MMF_OS_FILE_INVALID;
+  if (section == 0 || section == -1)
+    return win32_fail(ERROR_INVALID_HANDLE, "DuplicateHandle(section)", NULL);
+  if (file != -1) {
+    uint64_t fsize;
+    rc = mmf__os_dup(file, &f, &writable);
+    if (rc)
+      return rc;
+    if ((os_prot & MMF__OS_PROT_WRITE) && !writable) {
+      rc = mmf__error_os(MMF_EBADF, ERROR_ACCESS_DENIED,
+                         "file handle %p is not open for writing, which the "
+                         "token's protection needs", (void *)file);
+      goto out_close;
+    }
+    rc = mmf__os_file_size(f, &fsize);
+    if (rc)
+      goto out_close;
+    if (fsize < size) {
+      rc = mmf__error(MMF_ERANGE, "file handle %p holds %llu bytes, fewer "
+                      "than the token's %llu", (void *)file,
+                      (unsigned long long)fsize, (unsigned long long)size);
+      goto out_close;
+    }
+  }
+  if (FAULT("DuplicateHandle", ERROR_INVALID_HANDLE) ||
+      !DuplicateHandle(GetCurrentProcess(), (HANDLE)section,
+                       GetCurrentProcess(), &h, 0, FALSE,
+                       DUPLICATE_SAME_ACCESS)) {
+    rc = win32_fail(GetLastError(), "DuplicateHandle(section)", NULL);
+    goto out_close;
+  }
+  rc = probe_section(h, os_prot, size);
+  if (rc) {
+    CloseHandle(h);
+    goto out_close;
+  }
+  out->file = f;
+  out->handle = (intptr_t)h;
+  *file_out = f;
+  return 0;
+
+out_close:
+  if (f != MMF_OS_FILE_INVALID)
+    CloseHandle(as_handle(f));
+  return rc;
+}
 /* @@END OS-POINTERS */
 
 /* @@OS-LOCK-CHANNEL */
