@@ -745,9 +745,11 @@ static unsigned fault_loop(const char *api, const int *codes, int (*run)(void),
   for (unsigned long n = 1;; n++) {
     th_res before = th_res_now();
     int rc, fired;
+    const char *call;
     mmf__fault_arm(n);
     rc = run();
     fired = mmf__fault_fired();
+    call = mmf__fault_call();
     mmf__fault_arm(0);
     if (!fired) {
       if (rc != 0)
@@ -758,7 +760,7 @@ static unsigned fault_loop(const char *api, const int *codes, int (*run)(void),
       return faults;
     }
     faults++;
-    if (rc == 0 && (strcmp(mmf__fault_call(), "PrefetchVirtualMemory") == 0)) {
+    if (rc == 0 && strcmp(call, "PrefetchVirtualMemory") == 0) {
       /* populating is a request on Windows, as for mmf_view_map */
       undo();
       TH_ASSERT_RES_SAME(before);
@@ -766,8 +768,8 @@ static unsigned fault_loop(const char *api, const int *codes, int (*run)(void),
     }
     if (rc == 0 || !code_in(rc, codes) ||
         !strstr(mmf_last_error_message(), api))
-      print_error("%s: fault #%lu in %s gave %s: %s\n", api, n,
-                  mmf__fault_call(), mmf_err_name(rc),
+      print_error("%s: fault #%lu in %s gave %s: %s\n", api, n, call,
+                  mmf_err_name(rc),
                   mmf_last_error_message());
     assert_true(rc < 0);
     assert_true(code_in(rc, codes));
@@ -792,19 +794,17 @@ static void undo_map_at(void) {
   TH_OK(mmf_view_unmap(g.view));
 }
 
+static long long tok_s, tok_f; /* the handles the mapping's token names */
+
 static int run_token(void) {
   int rc = mmf_map_token(g.map, g.tok, sizeof g.tok);
-  long long s, f;
   if (rc) {
-    /* Nothing was made inheritable (the undo of a half-done change). */
+    /* Nothing was made inheritable: a half-done change is undone. */
     assert_string_equal(g.tok, "");
-    TH_OK(mmf_map_token(g.map, g.tok, sizeof g.tok)); /* to learn the ids */
-    token_handles(g.tok, &s, &f);
-    TH_OK(mmf_map_token_revoke(g.map));
-    if (s != -1)
-      assert_int_equal(th_native_inheritable((intptr_t)s), 0);
-    if (f != -1)
-      assert_int_equal(th_native_inheritable((intptr_t)f), 0);
+    if (tok_s != -1)
+      assert_int_equal(th_native_inheritable((intptr_t)tok_s), 0);
+    if (tok_f != -1)
+      assert_int_equal(th_native_inheritable((intptr_t)tok_f), 0);
   }
   return rc;
 }
@@ -843,6 +843,9 @@ static void pointer_operations_fail_cleanly_under_fault_injection(
   assert_true(faults >= 2);
 
   /* fcntl(F_GETFD), fcntl(F_SETFD) / SetHandleInformation x2 */
+  TH_OK(mmf_map_token(g.map, g.tok, sizeof g.tok));
+  token_handles(g.tok, &tok_s, &tok_f);
+  TH_OK(mmf_map_token_revoke(g.map));
   faults = fault_loop("mmf_map_token", token_codes, run_token, undo_token);
   print_message("mmf_map_token: %u faults\n", faults);
   assert_int_equal(faults, 2);
