@@ -598,10 +598,17 @@ static inline void *mmf_relptr_get_checked(const mmf_relptr *p,
   return (void *)t;
 }
 
+#ifdef __cplusplus
+#define MMF_ALIGNOF_(T) alignof(T)
+#else
+#define MMF_ALIGNOF_(T) _Alignof(T)
+#endif
+
 /** mmf_relptr_get_checked() for a target of type @p T (size and alignment
  * of T), converted to `T *`. */
 #define MMF_RELPTR_GET(p, T, base, size)                                       \
-  ((T *)mmf_relptr_get_checked((p), (base), (size), sizeof(T), _Alignof(T)))
+  ((T *)mmf_relptr_get_checked((p), (base), (size), sizeof(T),                \
+                               MMF_ALIGNOF_(T)))
 
 /** Room for any token mmf_map_token() writes, with its NUL. */
 #define MMF_TOKEN_MAX 128
@@ -623,7 +630,9 @@ static inline void *mmf_relptr_get_checked(const mmf_relptr *p,
  * Security: from this call until mmf_map_token_revoke(), EVERY child
  * process started by any thread of this process with handle inheritance
  * (every exec on POSIX) receives the handles, and with them the access the
- * mapping has. Revoke as soon as the intended child has started.
+ * mapping has. Revoke as soon as the intended child has started (and
+ * before mmf_map_close(): the handles stay inheritable as long as they
+ * are open, which is while any view of the mapping lives).
  * @param[out] buf  the NUL-terminated token
  * @param[in]  n    size of @p buf; ::MMF_TOKEN_MAX always suffices
  * @return 0, or ::MMF_EINVAL (NULL argument, @p buf too small: nothing is
