@@ -230,6 +230,20 @@ static int child_token(const char *token) {
   return 0;
 }
 
+/* `--child token-revoked TOKEN`: started after mmf_map_token_revoke(), so
+ * the handles the token names are not this process's. */
+static int child_token_revoked(const char *token) {
+  mmf_map *m;
+  int rc = mmf_map_from_token(&m, token, MMF_PROT_READWRITE);
+  if (rc == MMF_EBADF)
+    return 0;
+  fprintf(stderr, "child: %s: %s\n", mmf_err_name(rc),
+          mmf_last_error_message());
+  if (rc == 0)
+    mmf_map_close(m);
+  return 2;
+}
+
 static intptr_t spawn(const char *const *args) {
   intptr_t child = th_spawn_self(args);
   assert_true(child > 0);
@@ -533,7 +547,7 @@ static void token_handles(const char *tok, long long *s, long long *f) {
   assert_int_equal(sscanf(tok, "mmf1:s=%lld:f=%lld:", s, f), 2);
 }
 
-static void token_hands_the_mapping_to_a_child(void **state) {
+static void token_hands_the_mapping_to_a_child_until_revoked(void **state) {
   const char *p = make_list_file("token");
   unsigned char mine[1000], want[1000];
   char tok[MMF_TOKEN_MAX];
@@ -565,6 +579,10 @@ static void token_hands_the_mapping_to_a_child(void **state) {
   if (f != -1)
     assert_int_equal(th_native_inheritable((intptr_t)f), 0);
   assert_int_equal(th_wait_child(child), 0);
+  {
+    const char *args[] = {"--child", "token-revoked", tok, NULL};
+    assert_int_equal(th_wait_child(spawn(args)), 0);
+  }
 
   /* The child's store through its view and its write through the file. */
   th_fill(want, sizeof want, 42);
@@ -959,7 +977,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(walk_rejects_a_corrupt_list),
       cmocka_unit_test(child_walks_relative_list_at_a_different_address),
       cmocka_unit_test(child_walks_raw_list_through_a_view_at_the_same_address),
-      cmocka_unit_test(token_hands_the_mapping_to_a_child),
+      cmocka_unit_test(token_hands_the_mapping_to_a_child_until_revoked),
       cmocka_unit_test(token_rebuilds_the_mapping_in_the_same_process),
       cmocka_unit_test(malformed_and_foreign_tokens_are_rejected),
       cmocka_unit_test(token_naming_the_wrong_kind_of_handle_is_ebadf),
@@ -973,6 +991,8 @@ int main(int argc, char **argv) {
       return child_walk_fixed(argv[3]);
     if (argc == 4 && strcmp(argv[2], "token") == 0)
       return child_token(argv[3]);
+    if (argc == 4 && strcmp(argv[2], "token-revoked") == 0)
+      return child_token_revoked(argv[3]);
     return 100;
   }
   return cmocka_run_group_tests(tests, NULL, NULL);
