@@ -142,9 +142,10 @@ static int walk(const char *path) {
     rc = mmf_view_map_at(&view, map, (void *)(uintptr_t)head.base, 0, 0,
                          MMF_ACCESS_READ);
     if (rc == MMF_EADDRINUSE)
-      fprintf(stderr, "linkedlist: the list's address %p is taken in this "
-                      "process; rebuild it with offset pointers "
-                      "(linkedlist build)\n",
+      fprintf(stderr,
+              "linkedlist: the list's address %p is taken in this "
+              "process; rebuild it with offset pointers "
+              "(linkedlist build)\n",
               (void *)(uintptr_t)head.base);
   } else {
     /* Take some address space first, so the list does not land where the
@@ -166,7 +167,8 @@ static int walk(const char *path) {
          head.kind == KIND_RELATIVE ? "offset" : "raw", (void *)h,
          (void *)(uintptr_t)head.base);
   for (r = next_of(h, size, head.kind, &h->first, h->raw_first, &bad);
-       r && !bad; r = next_of(h, size, head.kind, &r->next, r->raw_next, &bad)) {
+       r && !bad;
+       r = next_of(h, size, head.kind, &r->next, r->raw_next, &bad)) {
     if (++seen > head.count) { /* a cycle */
       bad = 1;
       break;

@@ -62,7 +62,8 @@ static int parse_num(const char **p, long long lo, long long hi,
       return -1;
     v = v * 10 + (unsigned)(*s++ - '0');
   }
-  if (digits == 0 || (*s != ':' && *s != '\0') || v > (unsigned long long)INT64_MAX)
+  if (digits == 0 || (*s != ':' && *s != '\0') ||
+      v > (unsigned long long)INT64_MAX)
     return -1;
   if (neg && v != 1) /* only -1 ("none") is negative */
     return -1;

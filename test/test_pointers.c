@@ -144,7 +144,8 @@ static const char *make_list_file(const char *name) {
   return p;
 }
 
-/* ---- the children's side ---------------------------------------------------*/
+/* ---- the children's side
+ * ---------------------------------------------------*/
 
 /* `--child walk-rel PATH PARENT_ADDR`: map the list at an address other
  * than the parent's and walk its offset pointers. */
@@ -187,8 +188,7 @@ static int child_walk_fixed(const char *path) {
     return 2;
   if (mmf_map_read(m, 0, &h, sizeof h, NULL) != 0)
     return 3;
-  rc = mmf_view_map_at(&v, m, (void *)(uintptr_t)h.base, 0, 0,
-                       MMF_ACCESS_READ);
+  rc = mmf_view_map_at(&v, m, (void *)(uintptr_t)h.base, 0, 0, MMF_ACCESS_READ);
   if (rc == MMF_EADDRINUSE) {
     fprintf(stderr, "child: %s\n", mmf_last_error_message());
     return 10;
@@ -216,8 +216,8 @@ static int child_token(const char *token) {
   if (mmf_view_map(&v, m, 4097, 2000, MMF_ACCESS_WRITE) != 0)
     return 4;
   th_fill(theirs, sizeof theirs, 41);
-  if (memcmp((unsigned char *)mmf_view_data(v) + 1000, theirs,
-             sizeof theirs) != 0)
+  if (memcmp((unsigned char *)mmf_view_data(v) + 1000, theirs, sizeof theirs) !=
+      0)
     return 5;
   th_fill(mine, sizeof mine, 42);
   memcpy(mmf_view_data(v), mine, sizeof mine);
@@ -305,8 +305,8 @@ static void view_map_at_lands_exactly_at_the_address(void **state) {
   free(want);
 }
 
-static void view_map_at_a_taken_address_is_addrinuse_and_keeps_what_is_there(
-    void **state) {
+static void
+view_map_at_a_taken_address_is_addrinuse_and_keeps_what_is_there(void **state) {
   const char *p = make_pattern_file("clash", 8);
   size_t n;
   unsigned char *want = th_read_file(p, &n), *d;
@@ -374,9 +374,9 @@ static void view_map_at_a_misaligned_address_is_einval(void **state) {
                 MMF_EINVAL, "mmf_view_map_at");
   /* On Windows a page-aligned address is not enough. */
   if (gran > mmf_page_size())
-    TH_EXPECT_ERR(mmf_view_map_at(&v, m, a + mmf_page_size(), 0, GRAN,
-                                  MMF_ACCESS_READ),
-                  MMF_EINVAL, "mmf_view_map_at");
+    TH_EXPECT_ERR(
+        mmf_view_map_at(&v, m, a + mmf_page_size(), 0, GRAN, MMF_ACCESS_READ),
+        MMF_EINVAL, "mmf_view_map_at");
   TH_EXPECT_ERR(mmf_view_map_at(&v, m, NULL, 0, GRAN, MMF_ACCESS_READ),
                 MMF_EINVAL, "mmf_view_map_at");
   /* A mapping that would start at address 0. */
@@ -384,8 +384,8 @@ static void view_map_at_a_misaligned_address_is_einval(void **state) {
                                 MMF_ACCESS_READ),
                 MMF_EINVAL, "mmf_view_map_at");
   /* The usual view checks come first. */
-  TH_EXPECT_ERR(mmf_view_map_at(&v, m, a, 0, GRAN, MMF_ACCESS_WRITE),
-                MMF_EPROT, "mmf_view_map_at");
+  TH_EXPECT_ERR(mmf_view_map_at(&v, m, a, 0, GRAN, MMF_ACCESS_WRITE), MMF_EPROT,
+                "mmf_view_map_at");
   TH_EXPECT_ERR(mmf_view_map_at(&v, m, a, LIST_FILE_LEN, 1, MMF_ACCESS_READ),
                 MMF_ERANGE, "mmf_view_map_at");
   TH_ASSERT_RES_SAME(before);
@@ -396,7 +396,8 @@ static void view_map_at_a_misaligned_address_is_einval(void **state) {
   TH_OK(mmf_map_close(m));
 }
 
-/* ---- offset pointers ------------------------------------------------------ */
+/* ---- offset pointers ------------------------------------------------------
+ */
 
 static void relptr_null_self_and_round_trip(void **state) {
   struct {
@@ -440,8 +441,8 @@ static void relptr_survives_a_move_of_the_whole_block(void **state) {
   free(two);
 }
 
-static void relptr_get_checked_rejects_targets_outside_the_region(
-    void **state) {
+static void
+relptr_get_checked_rejects_targets_outside_the_region(void **state) {
   /* A region of 256 bytes in the middle of a buffer; the field at 16. */
   _Alignas(16) unsigned char buf[512];
   unsigned char *base = buf + 128;
@@ -521,8 +522,8 @@ static void child_walks_relative_list_at_a_different_address(void **state) {
   TH_OK(mmf_map_close(m));
 }
 
-static void child_walks_raw_list_through_a_view_at_the_same_address(
-    void **state) {
+static void
+child_walks_raw_list_through_a_view_at_the_same_address(void **state) {
   const char *p = make_list_file("list-fixed");
   mmf_map *m;
   mmf_view *v;
@@ -540,7 +541,8 @@ static void child_walks_raw_list_through_a_view_at_the_same_address(
   TH_OK(mmf_map_close(m));
 }
 
-/* ---- hand-over tokens ----------------------------------------------------- */
+/* ---- hand-over tokens -----------------------------------------------------
+ */
 
 /* The handles a token names (-1 for none). */
 static void token_handles(const char *tok, long long *s, long long *f) {
@@ -613,12 +615,11 @@ static void token_rebuilds_the_mapping_in_the_same_process(void **state) {
   assert_memory_equal(tok, "mmf1:", 5);
 
   /* More than the token grants. */
-  TH_EXPECT_ERR(mmf_map_from_token(&again, tok, MMF_PROT_READWRITE),
-                MMF_EPROT, "mmf_map_from_token");
+  TH_EXPECT_ERR(mmf_map_from_token(&again, tok, MMF_PROT_READWRITE), MMF_EPROT,
+                "mmf_map_from_token");
   assert_null(again);
-  TH_EXPECT_ERR(
-      mmf_map_from_token(&again, tok, MMF_PROT_READ | MMF_PROT_EXEC),
-      MMF_EPROT, "mmf_map_from_token");
+  TH_EXPECT_ERR(mmf_map_from_token(&again, tok, MMF_PROT_READ | MMF_PROT_EXEC),
+                MMF_EPROT, "mmf_map_from_token");
   TH_ASSERT_RES_SAME(before);
 
   /* Twice, read-only and copy-on-write: each its own mapping object. */
@@ -731,14 +732,15 @@ static void token_naming_the_wrong_kind_of_handle_is_ebadf(void **state) {
  * a documented code, a message naming the call, nothing left open or
  * mapped, and the operation works once no fault fires. */
 
-static const int map_at_codes[] = {MMF_EINVAL, MMF_ERANGE, MMF_EOVERFLOW,
-                                   MMF_EPROT,  MMF_ENOMEM, MMF_EACCES,
-                                   MMF_EPERM,  MMF_EOS,    MMF_ENOSPC,
+static const int map_at_codes[] = {MMF_EINVAL, MMF_ERANGE,     MMF_EOVERFLOW,
+                                   MMF_EPROT,  MMF_ENOMEM,     MMF_EACCES,
+                                   MMF_EPERM,  MMF_EOS,        MMF_ENOSPC,
                                    MMF_EIO,    MMF_EADDRINUSE, 0};
 static const int token_codes[] = {MMF_EINVAL, MMF_EBADF, MMF_EOS, 0};
 static const int from_token_codes[] = {
-    MMF_EINVAL, MMF_EPROT, MMF_EBADF,  MMF_ERANGE, MMF_ENOTSUP, MMF_EISDIR,
-    MMF_EMFILE, MMF_ENOMEM, MMF_EIO,   MMF_EOS,    0};
+    MMF_EINVAL,  MMF_EPROT,  MMF_EBADF,  MMF_ERANGE,
+    MMF_ENOTSUP, MMF_EISDIR, MMF_EMFILE, MMF_ENOMEM,
+    MMF_EIO,     MMF_EOS,    0};
 
 static int code_in(int code, const int *list) {
   for (; *list; list++)
@@ -748,17 +750,19 @@ static int code_in(int code, const int *list) {
 }
 
 static struct {
-  const char *path;
+  char path[1024];
   mmf_map *map, *got;
   mmf_view *view;
   unsigned char *addr;
   char tok[MMF_TOKEN_MAX];
 } g;
 
-/* Run `run` with the 1st, 2nd, ... OS call failing until none fires.
- * `undo` releases what a successful run made. Returns the faults seen. */
-static unsigned fault_loop(const char *api, const int *codes, int (*run)(void),
-                           void (*undo)(void)) {
+/* Run `run` with the 1st, 2nd, ... OS call failing until none fires: each
+ * failure a documented code with a message naming `api` and `what` (the
+ * file or token). `undo` releases what a successful run made. Returns the
+ * faults seen. */
+static unsigned fault_loop(const char *api, const char *what, const int *codes,
+                           int (*run)(void), void (*undo)(void)) {
   unsigned faults = 0;
   for (unsigned long n = 1;; n++) {
     th_res before = th_res_now();
@@ -785,23 +789,24 @@ static unsigned fault_loop(const char *api, const int *codes, int (*run)(void),
       continue;
     }
     if (rc == 0 || !code_in(rc, codes) ||
-        !strstr(mmf_last_error_message(), api))
+        !strstr(mmf_last_error_message(), api) ||
+        !strstr(mmf_last_error_message(), what))
       print_error("%s: fault #%lu in %s gave %s: %s\n", api, n, call,
-                  mmf_err_name(rc),
-                  mmf_last_error_message());
+                  mmf_err_name(rc), mmf_last_error_message());
     assert_true(rc < 0);
     assert_true(code_in(rc, codes));
     assert_int_equal(mmf_last_error(), rc);
     assert_non_null(strstr(mmf_last_error_message(), api));
+    assert_non_null(strstr(mmf_last_error_message(), what));
     TH_ASSERT_RES_SAME(before);
   }
 }
 
 static int run_map_at(void) {
   g.view = (mmf_view *)&g;
-  int rc = mmf_view_map_at(&g.view, g.map, g.addr + 4097, 4097, 3 * GRAN,
-                           MMF_ACCESS_WRITE | MMF_VIEW_POPULATE |
-                               MMF_VIEW_LOCK);
+  int rc =
+      mmf_view_map_at(&g.view, g.map, g.addr + 4097, 4097, 3 * GRAN,
+                      MMF_ACCESS_WRITE | MMF_VIEW_POPULATE | MMF_VIEW_LOCK);
   if (rc)
     assert_null(g.view);
   return rc;
@@ -844,18 +849,18 @@ static void undo_from_token(void) {
   TH_OK(mmf_map_close(g.got));
 }
 
-static void pointer_operations_fail_cleanly_under_fault_injection(
-    void **state) {
+static void
+pointer_operations_fail_cleanly_under_fault_injection(void **state) {
   unsigned faults;
   (void)state;
-  g.path = make_list_file("fault");
+  snprintf(g.path, sizeof g.path, "%s", make_list_file("fault"));
   TH_OK(mmf_map_open(&g.map, g.path, MMF_PROT_READWRITE, 0, 0));
   g.addr = free_address(g.map, 4 * GRAN);
 
   /* mmap(FIXED_NOREPLACE), madvise(POPULATE_WRITE), mlock / MapViewOfFileEx,
    * PrefetchVirtualMemory, VirtualLock; populating is a request, so a
    * fault there may be absorbed: count only what fails. */
-  faults = fault_loop("mmf_view_map_at", map_at_codes, run_map_at,
+  faults = fault_loop("mmf_view_map_at", g.path, map_at_codes, run_map_at,
                       undo_map_at);
   print_message("mmf_view_map_at: %u faults\n", faults);
   assert_true(faults >= 2);
@@ -864,22 +869,24 @@ static void pointer_operations_fail_cleanly_under_fault_injection(
   TH_OK(mmf_map_token(g.map, g.tok, sizeof g.tok));
   token_handles(g.tok, &tok_s, &tok_f);
   TH_OK(mmf_map_token_revoke(g.map));
-  faults = fault_loop("mmf_map_token", token_codes, run_token, undo_token);
+  faults =
+      fault_loop("mmf_map_token", g.path, token_codes, run_token, undo_token);
   print_message("mmf_map_token: %u faults\n", faults);
   assert_int_equal(faults, 2);
 
   /* fcntl, fstat, fcntl(dup), fstat / GetFileInformationByHandle,
    * DuplicateHandle, GetFileSizeEx, DuplicateHandle, MapViewOfFile */
   TH_OK(mmf_map_token(g.map, g.tok, sizeof g.tok));
-  faults = fault_loop("mmf_map_from_token", from_token_codes, run_from_token,
-                      undo_from_token);
+  faults = fault_loop("mmf_map_from_token", "<token s=", from_token_codes,
+                      run_from_token, undo_from_token);
   print_message("mmf_map_from_token: %u faults\n", faults);
   assert_true(faults >= 4);
   TH_OK(mmf_map_token_revoke(g.map));
   TH_OK(mmf_map_close(g.map));
 }
 
-/* ---- examples/linkedlist.c ------------------------------------------------ */
+/* ---- examples/linkedlist.c ------------------------------------------------
+ */
 
 /* examples/linkedlist beside tools/mmf ($MMF_CLI) in the build tree. */
 static const char *example_path(void) {
@@ -913,15 +920,15 @@ static int run_example(const char *mode, const char *file, const char *count,
   (*out)[n] = '\0';
   if (res.status != 0) {
     char *err = (char *)th_read_file(e, &n);
-    print_message("linkedlist %s: status %d, stderr: %.*s\n", mode,
-                  res.status, (int)n, err ? err : "");
+    print_message("linkedlist %s: status %d, stderr: %.*s\n", mode, res.status,
+                  (int)n, err ? err : "");
     free(err);
   }
   return res.status;
 }
 
-static void linkedlist_example_walks_lists_built_by_another_process(
-    void **state) {
+static void
+linkedlist_example_walks_lists_built_by_another_process(void **state) {
   char rel[1024], fix[1024], *out;
   mmf_map *m;
   mmf_view *v;
@@ -952,8 +959,8 @@ static void linkedlist_example_walks_lists_built_by_another_process(
      * count, base); the record's own link is its first field. */
     unsigned char *d = mmf_view_data(v);
     mmf_relptr *first = (mmf_relptr *)(d + 24);
-    mmf_relptr *link = mmf_relptr_get_checked(first, d, mmf_view_size(v),
-                                              sizeof *link, 8);
+    mmf_relptr *link =
+        mmf_relptr_get_checked(first, d, mmf_view_size(v), sizeof *link, 8);
     assert_non_null(link);
     link->off = 1 << 20;
   }
