@@ -294,6 +294,40 @@ int th_win32_copy_page_shows_readwrite(const void *addr) {
 }
 
 /* @@SHM */
+#include <grp.h>
+
+unsigned long th_pid(void) { return (unsigned long)getpid(); }
+
+const char *th_shm_object_path(const char *name) {
+  static char buf[512];
+  snprintf(buf, sizeof buf, "/dev/shm/mmf.%s", name);
+  return buf;
+}
+
+int th_shm_mapping_count(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  int n = 0;
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, "/dev/shm/mmf.") || strstr(line, "memfd:mmf."))
+      n++;
+  fclose(f);
+  return n;
+}
+
+int th_drop_to_nobody(void) {
+  if (geteuid() != 0)
+    return TH_NOT_APPLICABLE;
+  if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+    return -1;
+  return geteuid() == 65534 ? 0 : -1;
+}
+
+int th_symlink(const char *target, const char *link) {
+  return symlink(target, link) == 0 ? 0 : -1;
+}
 /* @@END SHM */
 
 /* @@POINTERS */

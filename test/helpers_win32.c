@@ -527,6 +527,28 @@ int th_run_on_terminal(const char *const *argv, const char *out_path,
 }
 
 /* @@SHM */
+unsigned long th_pid(void) { return (unsigned long)GetCurrentProcessId(); }
+
+const char *th_shm_object_path(const char *name) {
+  static char buf[MAX_PATH * 3 + 64];
+  wchar_t tmp[MAX_PATH + 1];
+  char dir[MAX_PATH * 3];
+  DWORD n = GetTempPathW(MAX_PATH + 1, tmp);
+  if (n == 0 || narrow(tmp, dir, sizeof dir) != 0)
+    dir[0] = '\0';
+  snprintf(buf, sizeof buf, "%smmf\\mmf.%s", dir, name);
+  return buf;
+}
+
+int th_shm_mapping_count(void) { return th_tmp_mapping_count(); }
+
+int th_drop_to_nobody(void) { return TH_NOT_APPLICABLE; }
+
+int th_symlink(const char *target, const char *link) {
+  (void)target;
+  (void)link;
+  return TH_NOT_APPLICABLE;
+}
 /* @@END SHM */
 
 /* @@POINTERS */
