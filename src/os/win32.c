@@ -829,7 +829,7 @@ int mmf__os_file_is_at(mmf_os_file f, const char *path, int *same) {
   rc = win32_path(path, &wpath);
   if (rc)
     return rc;
-  if (FAULT("CreateFileW", ERROR_ACCESS_DENIED))
+  if (FAULT("CreateFileW", ERROR_TOO_MANY_OPEN_FILES))
     h = INVALID_HANDLE_VALUE;
   else
     h = CreateFileW(wpath, 0,
