@@ -219,6 +219,23 @@ int mmf__os_file_share_all(mmf_os_file f);
  * that value is returned). 0 at the end. */
 int mmf__os_dir_list(const char *dir, int (*fn)(void *ctx, const char *entry),
                      void *ctx);
+/* Give the file at `from` the name `to` in one step that fails with
+ * MMF_EEXIST when `to` exists (whatever it is, a symbolic link included:
+ * never followed, never replaced). `from` must be in the same directory.
+ * POSIX: link + unlink; Windows: MoveFileExW without REPLACE_EXISTING (open
+ * handles must share delete, as mmf__os_open's do). */
+int mmf__os_publish(const char *from, const char *to);
+
+/* Let another thread or process run (sched_yield / SwitchToThread). */
+void mmf__os_yield(void);
+
+/* Remove the name `path` at once, even while files are open on it, so the
+ * name can be created anew right away. POSIX: unlink. Windows: rename the
+ * file to a unique name with '~' in the same directory (which needs every
+ * open handle to share delete, as mmf__os_open's do), then delete that; the
+ * file itself goes when its last handle closes. */
+int mmf__os_remove_open(const char *path);
+
 /* Put the C runtime's descriptor fd (0..2) in binary mode (Windows
  * _setmode); a no-op on POSIX. */
 int mmf__os_stdio_binary(int fd);

@@ -16,9 +16,13 @@
  *         create that finds a transient object nobody holds removes it as
  *         stale.
  * After taking GATE every step re-checks that the name still names the file
- * it opened (someone may have removed it in between). */
+ * it opened (someone may have removed it in between). A new object is built
+ * whole under a temporary name and then published under its own name in
+ * one step that fails if the name exists, so nobody ever sees half an
+ * object. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +30,7 @@
 #define SHM_GATE ((uint64_t)1 << 62)
 #define SHM_HOLD (SHM_GATE + 1)
 #define SHM_MAGIC "MMFSHM01"
-#define SHM_RETRIES 64
+#define SHM_CREATE_RETRIES 1000
 /* Where an object's data lives (trailer field). */
 enum { WHERE_FILE = 0, WHERE_SECTION = 1 };
 
@@ -209,56 +213,26 @@ static int hold_probe(mmf_os_file f, int *live) {
   return mmf__os_file_unlock(f, SHM_HOLD, 1);
 }
 
-/* Open the object's file and take GATE, making sure the name still names
- * that file. With `create`, try an exclusive, owner-only (unless
- * `anyone`), no-follow create first; *created tells whether it made it.
- * On success GATE is held on *f. */
-static int attach(const char *path, int create, int anyone, mmf_os_file *f,
-                  int *created) {
-  unsigned base = MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW;
-  for (int tries = 0; tries < SHM_RETRIES; tries++) {
-    int same = 0, rc = MMF_EEXIST;
-    *created = 0;
-    if (create)
-      rc = mmf__os_open(path,
-                        base | MMF__OS_CREATE | MMF__OS_EXCL |
-                            (anyone ? 0 : MMF__OS_OWNER_ONLY),
-                        f, created);
-    if (rc == MMF_EEXIST) {
-      int dummy;
-      rc = mmf__os_open(path, base, f, &dummy);
-      if (rc == MMF_ENOENT && create)
-        continue; /* removed between the two opens: create again */
-    }
-    if (rc)
-      return rc;
-    rc = gate_lock(*f);
-    if (!rc)
-      rc = mmf__os_file_is_at(*f, path, &same);
-    if (rc || !same) {
-      mmf__os_close(*f); /* drops GATE */
-      *f = MMF_OS_FILE_INVALID;
-      if (rc) {
-        if (*created)
-          mmf__os_remove(path);
-        return rc;
-      }
-      if (!create)
-        return mmf__error(MMF_ENOENT, "\"%s\" was removed while opening it",
-                          path);
-      continue; /* replaced or removed meanwhile: start over */
-    }
-    return 0;
+/* Open the object's file (read-write, never through a symbolic link) and
+ * take GATE, making sure the name still names that file. On success GATE is
+ * held on *f. MMF_ENOENT when there is no such object (or it was removed
+ * meanwhile). */
+static int attach(const char *path, mmf_os_file *f) {
+  int same = 0, created, rc;
+  rc = mmf__os_open(path, MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW, f,
+                    &created);
+  if (rc)
+    return rc;
+  rc = gate_lock(*f);
+  if (!rc)
+    rc = mmf__os_file_is_at(*f, path, &same);
+  if (!rc && !same)
+    rc = mmf__error(MMF_ENOENT, "\"%s\" was removed while opening it", path);
+  if (rc) {
+    mmf__os_close(*f); /* drops GATE */
+    *f = MMF_OS_FILE_INVALID;
   }
-  return mmf__error(MMF_EBUSY, "\"%s\" keeps being removed and created by "
-                    "other processes", path);
-}
-
-/* Undo attach() after a failure: remove what we created, close. */
-static void detach_failed(const char *path, mmf_os_file f, int created) {
-  if (created)
-    mmf__os_remove(path);
-  mmf__os_close(f);
+  return rc;
 }
 
 /* ---- the release hook: the lifetime rule at the last close ---------------*/
@@ -277,7 +251,7 @@ static int shm_release(mmf_map *map) {
     /* The last holder: the memory goes first (a Windows section's name is
      * free once its last handle closes), then the name. */
     mmf__os_section_close(&map->section);
-    rc = mmf__os_remove(e->path);
+    rc = mmf__os_remove_open(e->path);
   }
   /* Closing the file releases GATE and HOLD whatever happened above. */
   if (e->own_lockf) {
@@ -353,55 +327,99 @@ static int inspect(mmf_os_file f, struct shm_rec *r, int *stale) {
 
 /* ---- public API --------------------------------------------------------------*/
 
-/* Make the fresh file f (GATE held, created by us) the object. */
-static int init_fresh(mmf_map *m, struct shm_ext *e, mmf_os_file f,
-                      uint64_t size, unsigned flags) {
+/* Build a new object complete -- sized, trailer written, HOLD held, on
+ * Windows its section made -- under a temporary name nobody looks for, then
+ * give it its name in one step that fails if the name exists. So no
+ * process ever sees a half-made object. Returns 0 with *lost = 0 when `m`
+ * is now the object's first holder; 0 with *lost = 1 when the name (or on
+ * Windows the section's name) was taken first -- nothing is left behind
+ * then; or an error, also leaving nothing behind. */
+static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
+                       unsigned flags, int *lost, int *section_taken) {
+  static atomic_uint counter;
   struct shm_rec r;
-  int rc = 0;
+  mmf_os_file f;
+  size_t n = strlen(e->path) + 48;
+  char *tmp = malloc(n);
+  int rc, created = 0, published = 0;
+  (void)created;
+
+  *lost = 0;
+  *section_taken = 0;
+  if (!tmp)
+    return mmf__error(MMF_ENOMEM, "out of memory");
+  /* '~' is outside the name alphabet: never an object, never listed. */
+  snprintf(tmp, n, "%s~%x.%lx", e->path, atomic_fetch_add(&counter, 1),
+           (unsigned long)((uintptr_t)e ^ (uintptr_t)&n));
   r.size = size;
   r.lifetime = (flags & MMF_SHM_PERSISTENT) ? MMF_SHM_PERSISTENT
                                             : MMF_SHM_TRANSIENT;
   r.where = (r.lifetime == MMF_SHM_TRANSIENT && mmf__os_shm_named_sections())
                 ? WHERE_SECTION
                 : WHERE_FILE;
+  rc = mmf__os_open(tmp,
+                    MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW |
+                        MMF__OS_CREATE | MMF__OS_EXCL |
+                        ((flags & MMF_SHM_ANYONE) ? 0 : MMF__OS_OWNER_ONLY),
+                    &f, &created);
+  if (rc == MMF_EEXIST) { /* another process's temporary name: try again */
+    free(tmp);
+    *lost = 1;
+    return 0;
+  }
+  if (rc) {
+    free(tmp);
+    return rc;
+  }
   if (flags & MMF_SHM_ANYONE)
     rc = mmf__os_file_share_all(f);
   if (!rc && r.where == WHERE_FILE && size > 0)
     rc = mmf__os_file_extend(f, 0, size); /* real memory now, or ENOSPC */
   if (!rc)
     rc = write_rec(f, r.where == WHERE_FILE ? size : 0, &r);
-  if (rc)
-    return rc;
-  if (r.where == WHERE_SECTION) {
-    /* A zero-sized section cannot exist: give it one page's worth. */
+  if (!rc && r.where == WHERE_SECTION) {
+    /* A zero-sized section cannot exist: give it one byte. */
     rc = mmf__os_named_section_create(e->oname, size ? size : 1,
                                       !(flags & MMF_SHM_ANYONE),
                                       &m->section);
-    if (rc)
-      return rc;
-    {
-      mmf_os_section named = m->section;
-      r.where = WHERE_SECTION;
-      /* become_holder opens the section by name; keep the created handle
-       * instead of opening a second one. */
-      rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_SHARED);
-      if (!rc)
-        rc = gate_unlock(f);
-      if (rc) {
-        mmf__os_section_close(&named);
-        m->section = named;
-        return rc;
-      }
-      m->size = size;
-      e->lockf = f;
-      e->own_lockf = 1;
-      e->transient = 1;
-      m->ext = e;
-      m->release = shm_release;
-      return 0;
+    if (rc == MMF_EEXIST) {
+      rc = 0;
+      *lost = 1;
+      *section_taken = 1;
+    }
+  } else if (!rc) {
+    rc = mmf__os_section_open(f, m->os_prot, size + SHM_TRAILER,
+                              &m->section);
+  }
+  if (!rc && !*lost)
+    rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_SHARED);
+  if (!rc && !*lost) {
+    rc = mmf__os_publish(tmp, e->path);
+    if (rc == MMF_EEXIST) {
+      rc = 0;
+      *lost = 1;
+    } else if (!rc) {
+      published = 1;
     }
   }
-  return become_holder(m, e, f, &r);
+  if (!published) {
+    mmf__os_section_close(&m->section);
+    mmf__os_close(f);
+    mmf__os_remove(tmp);
+    free(tmp);
+    return rc;
+  }
+  free(tmp);
+  m->size = size;
+  e->lockf = f;
+  e->transient = r.lifetime == MMF_SHM_TRANSIENT;
+  if (r.where == WHERE_SECTION)
+    e->own_lockf = 1;
+  else
+    m->file = f;
+  m->ext = e;
+  m->release = shm_release;
+  return 0;
 }
 
 int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
@@ -435,21 +453,27 @@ int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
   }
   for (int tries = 0;; tries++) {
     mmf_os_file f;
-    int created = 0, stale = 0, mine = 0;
+    int lost = 0, stale = 0, mine = 0, section_taken = 0;
     struct shm_rec r;
-    if (tries == SHM_RETRIES) {
-      rc = mmf__error(MMF_EBUSY, "\"%s\" keeps reappearing", e->path);
+    if (tries == SHM_CREATE_RETRIES) {
+      rc = section_taken
+               ? mmf__error(MMF_EEXIST, "the section \"%s\" is still held "
+                            "by processes that removed its name", e->oname)
+               : mmf__error(MMF_EBUSY, "\"%s\" keeps being removed and "
+                            "created by other processes", e->path);
       break;
     }
-    rc = attach(e->path, 1, (flags & MMF_SHM_ANYONE) != 0, &f, &created);
+    if (tries > 0)
+      mmf__os_yield();
+    rc = attach(e->path, &f);
+    if (rc == MMF_ENOENT) {
+      rc = publish_new(m, e, size, flags, &lost, &section_taken);
+      if (rc || !lost)
+        break;
+      continue; /* someone else's name now: look at it */
+    }
     if (rc)
       break;
-    if (created) {
-      rc = init_fresh(m, e, f, size, flags);
-      if (rc)
-        detach_failed(e->path, f, 1);
-      break;
-    }
     /* The name exists: someone else's file is a squatter; a dead transient
      * object is removed and the create starts over. */
     rc = mmf__os_file_is_mine(f, &mine);
@@ -459,7 +483,7 @@ int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
     if (!rc)
       rc = inspect(f, &r, &stale);
     if (stale) {
-      rc = mmf__os_remove(e->path);
+      rc = mmf__os_remove_open(e->path);
       mmf__os_close(f);
       if (rc)
         break;
@@ -490,7 +514,7 @@ int mmf_shm_open(mmf_map **out, const char *name, int prot, unsigned flags) {
   struct shm_rec r;
   mmf_map *m;
   mmf_os_file f;
-  int rc, created, stale = 0;
+  int rc, stale = 0;
 
   if (out)
     *out = NULL;
@@ -514,14 +538,14 @@ int mmf_shm_open(mmf_map **out, const char *name, int prot, unsigned flags) {
     ext_free(e);
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, name);
   }
-  rc = attach(e->path, 0, 0, &f, &created);
+  rc = attach(e->path, &f);
   if (rc)
     goto out_free;
   rc = inspect(f, &r, &stale);
   if (!rc && stale) {
     /* A transient object whose holders all died: it is gone by the rule;
      * take its name away while GATE is ours. */
-    rc = mmf__os_remove(e->path);
+    rc = mmf__os_remove_open(e->path);
     if (!rc)
       rc = mmf__error(MMF_ENOENT, "\"%s\": no such object (a transient "
                       "object whose holders are all gone)", e->path);
@@ -573,7 +597,7 @@ int mmf_shm_remove(const char *name) {
   struct shm_ext *e;
   struct shm_rec r;
   mmf_os_file f;
-  int rc, created, stale = 0;
+  int rc, stale = 0;
   if (!name)
     return mmf__error(MMF_EINVAL, "%s: NULL name", api);
   rc = check_name(api, name);
@@ -582,7 +606,7 @@ int mmf_shm_remove(const char *name) {
   e = ext_new(name, &rc);
   if (!e)
     return mmf__error_in(api, name, rc);
-  rc = attach(e->path, 0, 0, &f, &created);
+  rc = attach(e->path, &f);
   if (!rc) {
     /* A bad trailer is no reason to keep it: remove it all the same. */
     rc = inspect(f, &r, &stale);
@@ -591,7 +615,7 @@ int mmf_shm_remove(const char *name) {
       stale = 0;
     }
     if (!rc)
-      rc = mmf__os_remove(e->path);
+      rc = mmf__os_remove_open(e->path);
     if (!rc && stale)
       rc = mmf__error(MMF_ENOENT, "\"%s\": no such object (a transient "
                       "object whose holders are all gone)", e->path);
@@ -616,7 +640,7 @@ static int list_one(void *arg, const char *entry) {
   struct shm_ext *e;
   mmf_os_file f;
   const char *name = entry + 4;
-  int rc, created, stale = 0;
+  int rc, stale = 0;
   if (strncmp(entry, "mmf.", 4) != 0 || strlen(name) > MMF_SHM_NAME_MAX)
     return 0;
   if (check_name("mmf_shm_list", name) != 0)
@@ -624,7 +648,7 @@ static int list_one(void *arg, const char *entry) {
   e = ext_new(name, &rc);
   if (!e)
     return 0;
-  rc = attach(e->path, 0, 0, &f, &created);
+  rc = attach(e->path, &f);
   if (!rc) {
     rc = inspect(f, &r, &stale);
     mmf__os_close(f);

@@ -80,6 +80,7 @@ static void assert_gone(const char *name) {
   assert_null(m);
   assert_int_equal(listed(name).found, 0);
   assert_false(th_exists(th_shm_object_path(name)));
+  assert_int_equal(th_shm_leftovers(name), 0);
 }
 
 static intptr_t spawn(const char *mode, const char *name) {
@@ -171,6 +172,31 @@ static int child_nobody_create(const char *name) {
       0)
     return 1;
   return mmf_map_close(m) == 0 ? 0 : 2;
+}
+
+/* `churn NAME`: create-or-open, touch, close, many times, racing another
+ * churner: every last close races a create of the same name. */
+static int child_churn(const char *name) {
+  for (int i = 0; i < 300; i++) {
+    mmf_map *m;
+    mmf_view *v;
+    int rc = mmf_shm_create(&m, name, 4096, MMF_SHM_OPEN_EXISTING);
+    if (rc != 0) {
+      fprintf(stderr, "churn %d: %s\n", i, mmf_last_error_message());
+      return 1;
+    }
+    if (mmf_map_size(m) != 4096 ||
+        mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE) != 0) {
+      fprintf(stderr, "churn %d: %s\n", i, mmf_last_error_message());
+      return 2;
+    }
+    atomic_fetch_add((atomic_uint *)mmf_view_data(v), 1);
+    if (mmf_view_unmap(v) != 0 || mmf_map_close(m) != 0) {
+      fprintf(stderr, "churn %d: %s\n", i, mmf_last_error_message());
+      return 3;
+    }
+  }
+  return 0;
 }
 
 /* ---- names -----------------------------------------------------------------*/
@@ -370,6 +396,17 @@ static void transient_is_gone_after_its_last_holder_is_killed(void **s) {
   assert_int_equal(wait_flag(mmf_view_data(v), 1), 0);
   TH_OK(mmf_view_unmap(v));
   assert_int_equal(th_kill_child(child), 0);
+  assert_gone(name);
+}
+
+static void racing_creates_and_last_closes_never_fail(void **state) {
+  const char *name = obj("churn");
+  intptr_t a, b;
+  (void)state;
+  a = spawn("churn", name);
+  b = spawn("churn", name);
+  assert_int_equal(th_wait_child(a), 0);
+  assert_int_equal(th_wait_child(b), 0);
   assert_gone(name);
 }
 
@@ -721,6 +758,75 @@ static void cli_share_put_get_ls_rm_round_trip_is_byte_exact(void **state) {
   assert_gone(name);
 }
 
+/* `put --transient` holds the object while it runs; killed, it leaves
+ * nothing that anyone can open or list. */
+static void cli_share_put_transient_lives_while_put_runs(void **state) {
+  const char *name = obj("clihold");
+  const char *file = th_path("hold-in.bin"), *out = th_path("hold.out");
+  const char *err = th_path("hold.err");
+  unsigned char data[5000];
+  char want[256];
+  struct run r;
+  intptr_t put;
+  unsigned long i;
+  (void)state;
+  if (!cli()) {
+    print_message("MMF_CLI is not set: skipping the CLI checks\n");
+    skip();
+  }
+  th_fill(data, sizeof data, 7);
+  assert_int_equal(th_write_file(file, data, sizeof data), 0);
+  {
+    const char *argv[] = {cli(), "share", "put", "--transient", name, file,
+                          NULL};
+    put = th_start(argv, out, err);
+    assert_true(put > 0);
+  }
+  snprintf(want, sizeof want, "holding %s (5000 bytes, transient)", name);
+  for (i = 0; i < SPIN_LIMIT / 10; i++) {
+    size_t n;
+    char *got = (char *)th_read_file(out, &n);
+    int seen = got && n > strlen(want) && memcmp(got, want, strlen(want)) == 0;
+    free(got);
+    if (seen)
+      break;
+    th_yield();
+  }
+  assert_true(i < SPIN_LIMIT / 10);
+  {
+    const char *a[] = {"share", "get", name, NULL};
+    run_cli(&r, a);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.out_len, sizeof data);
+    assert_memory_equal(r.out, data, sizeof data);
+    run_free(&r);
+  }
+  {
+    const char *a[] = {"share", "ls", "--json", NULL};
+    run_cli(&r, a);
+    snprintf(want, sizeof want,
+             "{\"name\":\"%s\",\"size\":5000,\"lifetime\":\"transient\"}",
+             name);
+    assert_non_null(strstr(r.out, want));
+    run_free(&r);
+  }
+  assert_int_equal(th_kill_child(put), 0);
+  {
+    const char *a[] = {"share", "ls", NULL};
+    run_cli(&r, a);
+    assert_int_equal(r.status, 0);
+    assert_null(strstr(r.out, name));
+    run_free(&r);
+  }
+  {
+    const char *a[] = {"share", "get", name, NULL};
+    run_cli(&r, a);
+    assert_failed(&r, 1, name);
+    run_free(&r);
+  }
+  assert_gone(name);
+}
+
 static void cli_share_errors_and_usage(void **state) {
   struct run r;
   (void)state;
@@ -864,8 +970,8 @@ static void fault_loop(enum fault_kind kind, const char *api) {
       TH_ASSERT_RES_SAME(before);
       assert_int_equal(th_shm_mapping_count(), before_maps);
       if (kind == F_CREATE_T || kind == F_CREATE_P) {
-        /* No object made by the failed create. */
-        assert_false(th_exists(th_shm_object_path(name)));
+        /* No object made by the failed create, no temporary file. */
+        assert_int_equal(th_shm_leftovers(name), 0);
       } else if (kind == F_OPEN || kind == F_REMOVE) {
         /* The object is untouched unless the remove got as far as it. */
         if (kind == F_OPEN || th_exists(th_shm_object_path(name))) {
@@ -881,7 +987,7 @@ static void fault_loop(enum fault_kind kind, const char *api) {
       print_message("%s: %u faults\n", api, faults);
       /* At least: open, lock, a check (anonymous: one OS call). */
       assert_true(faults >= (kind == F_ANON ? 1u : 3u));
-      assert_false(th_exists(th_shm_object_path(name)));
+      assert_int_equal(th_shm_leftovers(name), 0);
       return;
     }
   }
@@ -916,6 +1022,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(create_existing_is_eexist_and_open_missing_is_enoent),
       cmocka_unit_test(transient_is_gone_after_its_last_holder_closes),
       cmocka_unit_test(transient_is_gone_after_its_last_holder_is_killed),
+      cmocka_unit_test(racing_creates_and_last_closes_never_fail),
       cmocka_unit_test(persistent_survives_all_holders_until_removed),
       cmocka_unit_test(
           removed_transient_name_is_free_while_holders_keep_memory),
@@ -925,6 +1032,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(symlink_at_the_object_path_is_not_followed),
       cmocka_unit_test(anonymous_mapping_is_zeroed_and_shared_by_its_views),
       cmocka_unit_test(cli_share_put_get_ls_rm_round_trip_is_byte_exact),
+      cmocka_unit_test(cli_share_put_transient_lives_while_put_runs),
       cmocka_unit_test(cli_share_errors_and_usage),
       cmocka_unit_test(create_transient_fails_cleanly),
       cmocka_unit_test(create_persistent_fails_cleanly),
@@ -935,6 +1043,8 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "rw") == 0)
       return child_rw(argv[3]);
+    if (strcmp(argv[2], "churn") == 0)
+      return child_churn(argv[3]);
     if (strcmp(argv[2], "hold") == 0)
       return child_hold(argv[3]);
     if (strcmp(argv[2], "nobody-open") == 0)

@@ -482,6 +482,7 @@ int mmf__os_runtime_dir(char *buf, size_t n) {
 
 /* @@OS-SHM */
 #include <dirent.h>
+#include <sched.h>
 
 /* ---- memory-backed mappings ----------------------------------------------*/
 
@@ -570,6 +571,22 @@ int mmf__os_dir_list(const char *dir, int (*fn)(void *ctx, const char *entry),
   closedir(d);
   return rc;
 }
+int mmf__os_remove_open(const char *path) { return mmf__os_remove(path); }
+
+int mmf__os_publish(const char *from, const char *to) {
+  /* link() fails EEXIST if `to` exists in any form and never follows it. */
+  if (FAULT("link", ENOSPC) || link(from, to) != 0)
+    return posix_fail(errno, "link", to);
+  if (FAULT("unlink", EIO) || unlink(from) != 0) {
+    int err = errno;
+    unlink(to); /* undo: `to` must not appear if the call fails */
+    return posix_fail(err, "unlink", from);
+  }
+  return 0;
+}
+
+void mmf__os_yield(void) { sched_yield(); }
+
 int mmf__os_stdio_binary(int fd) {
   (void)fd; /* POSIX streams never translate bytes */
   return 0;

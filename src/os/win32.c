@@ -852,9 +852,13 @@ int mmf__os_file_is_at(mmf_os_file f, const char *path, int *same) {
     return win32_fail(err, "GetFileInformationByHandle", path);
   }
   CloseHandle(h);
-  *same = a.dwVolumeSerialNumber == b.dwVolumeSerialNumber &&
-          a.nFileIndexHigh == b.nFileIndexHigh &&
-          a.nFileIndexLow == b.nFileIndexLow;
+  /* Wine reports volume serial 0 for a handle whose file was renamed
+   * after it was opened (measured, Wine 8); the file index alone is
+   * unique on one volume, and both files here are in the same directory. */
+  *same = a.nFileIndexHigh == b.nFileIndexHigh &&
+          a.nFileIndexLow == b.nFileIndexLow &&
+          (a.dwVolumeSerialNumber == b.dwVolumeSerialNumber ||
+           a.dwVolumeSerialNumber == 0 || b.dwVolumeSerialNumber == 0);
   return 0;
 }
 
@@ -903,6 +907,58 @@ int mmf__os_dir_list(const char *dir, int (*fn)(void *ctx, const char *entry),
   FindClose(h);
   return rc;
 }
+int mmf__os_remove_open(const char *path) {
+  /* DeleteFileW alone leaves the name "delete pending" until the last
+   * handle closes: opens of it fail or find the old file, and a new
+   * CREATE_NEW fails. A rename frees the name at once. */
+  static LONG counter;
+  char tmp[MAX_PATH * 3 + 64];
+  wchar_t *wpath, *wtmp;
+  int rc;
+  if (snprintf(tmp, sizeof tmp, "%s~%lu.%ld", path,
+               (unsigned long)GetCurrentProcessId(),
+               (long)InterlockedIncrement(&counter)) >= (int)sizeof tmp)
+    return win32_fail(ERROR_FILENAME_EXCED_RANGE, "MoveFileExW", path);
+  rc = win32_path(path, &wpath);
+  if (rc)
+    return rc;
+  rc = win32_path(tmp, &wtmp);
+  if (rc) {
+    free(wpath);
+    return rc;
+  }
+  if (FAULT("MoveFileExW", ERROR_ACCESS_DENIED) ||
+      !MoveFileExW(wpath, wtmp, 0))
+    rc = win32_fail(GetLastError(), "MoveFileExW", path);
+  else
+    /* The name is free already: a failure here leaves only garbage with a
+     * name no mmf object can have. */
+    (void)DeleteFileW(wtmp);
+  free(wpath);
+  free(wtmp);
+  return rc;
+}
+
+int mmf__os_publish(const char *from, const char *to) {
+  wchar_t *wfrom, *wto;
+  int rc = win32_path(from, &wfrom);
+  if (rc)
+    return rc;
+  rc = win32_path(to, &wto);
+  if (rc) {
+    free(wfrom);
+    return rc;
+  }
+  if (FAULT("MoveFileExW", ERROR_ACCESS_DENIED) ||
+      !MoveFileExW(wfrom, wto, 0))
+    rc = win32_fail(GetLastError(), "MoveFileExW", to);
+  free(wfrom);
+  free(wto);
+  return rc;
+}
+
+void mmf__os_yield(void) { SwitchToThread(); }
+
 int mmf__os_stdio_binary(int fd) {
   if (FAULT("_setmode", ERROR_INVALID_HANDLE) || _setmode(fd, _O_BINARY) < 0)
     return mmf__error_os(MMF_EBADF, EBADF, "_setmode(%d, _O_BINARY): not an "
