@@ -510,16 +510,18 @@ MMF_API void mmf_memswap_reversed(void *a, void *b, size_t n);
  * exclusively) removes it, and a create that finds an object nobody holds
  * removes it as stale. Create, open, last close and remove are serialised
  * by a second lock byte on the same file, and every step re-checks that
- * the name still names the file it opened. On Windows a transient object's
+ * the name still names the file it opened. A new object is built whole
+ * under a temporary name and then published under its name in one step
+ * that fails if the name exists, so no process ever sees half an object. On Windows a transient object's
  * memory is a pagefile-backed section `Local\\mmf.NAME` (its native
  * lifetime) and the file only carries the trailer and the locks; a
  * persistent object's memory is the file itself.
  *
  * **Security**: objects are created for the calling user only (mode 0600;
  * a DACL granting only the current user) unless ::MMF_SHM_ANYONE. The
- * create is exclusive (O_CREAT|O_EXCL / CREATE_NEW, and
- * CreateFileMappingW's ERROR_ALREADY_EXISTS) and never follows a symbolic
- * link; an existing object that another user made is refused
+ * create is exclusive (O_CREAT|O_EXCL / CREATE_NEW of the temporary file,
+ * link() / MoveFileExW without replace for the name, CreateFileMappingW's
+ * ERROR_ALREADY_EXISTS for a section) and never follows a symbolic link; an existing object that another user made is refused
  * (::MMF_EACCES) rather than used, so a name cannot be squatted. The
  * trailer is read from a file another process writes: it is checked
  * (magic, size against the file's size) and a bad one is ::MMF_ECORRUPT.

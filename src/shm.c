@@ -342,7 +342,6 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
   size_t n = strlen(e->path) + 48;
   char *tmp = malloc(n);
   int rc, created = 0, published = 0;
-  (void)created;
 
   *lost = 0;
   *section_taken = 0;
