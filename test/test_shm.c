@@ -501,6 +501,44 @@ static void zero_sized_object_has_exact_size_zero(void **state) {
   assert_gone(name);
 }
 
+/* mmf.h: the read/write path works where the object has a file (Linux,
+ * Windows persistent); Windows transient and anonymous objects have none
+ * and say MMF_EBADF. */
+static void map_read_write_follow_where_the_data_lives(void **state) {
+  const char *name = obj("rwpath");
+  mmf_map *m;
+  char buf[4] = {0};
+  size_t got = 0;
+  int no_file;
+  (void)state;
+  TH_OK(mmf_shm_create(&m, name, 100, MMF_SHM_PERSISTENT));
+  TH_OK(mmf_map_write(m, 10, "abc", 3));
+  TH_OK(mmf_map_read(m, 10, buf, 3, &got));
+  assert_int_equal(got, 3);
+  assert_memory_equal(buf, "abc", 3);
+  TH_OK(mmf_map_close(m));
+  TH_OK(mmf_shm_remove(name));
+  for (int anon = 0; anon < 2; anon++) {
+    if (anon)
+      TH_OK(mmf_shm_anonymous(&m, 100));
+    else
+      TH_OK(mmf_shm_create(&m, name, 100, MMF_SHM_TRANSIENT));
+    no_file = th_is_windows();
+    if (no_file) {
+      TH_EXPECT_ERR(mmf_map_write(m, 10, "abc", 3), MMF_EBADF,
+                    "mmf_map_write");
+      TH_EXPECT_ERR(mmf_map_read(m, 10, buf, 3, &got), MMF_EBADF,
+                    "mmf_map_read");
+    } else {
+      TH_OK(mmf_map_write(m, 10, "xyz", 3));
+      TH_OK(mmf_map_read(m, 10, buf, 3, &got));
+      assert_memory_equal(buf, "xyz", 3);
+    }
+    TH_OK(mmf_map_close(m));
+  }
+  assert_gone(name);
+}
+
 /* ---- untrusted trailer --------------------------------------------------------*/
 
 static void corrupt_trailer_is_rejected_not_trusted(void **state) {
@@ -1027,6 +1065,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(
           removed_transient_name_is_free_while_holders_keep_memory),
       cmocka_unit_test(zero_sized_object_has_exact_size_zero),
+      cmocka_unit_test(map_read_write_follow_where_the_data_lives),
       cmocka_unit_test(corrupt_trailer_is_rejected_not_trusted),
       cmocka_unit_test(owner_only_object_is_closed_to_other_users),
       cmocka_unit_test(symlink_at_the_object_path_is_not_followed),
