@@ -563,15 +563,21 @@ enum mmf_shm_flags {
  *   ::MMF_SHM_OPEN_EXISTING), ::MMF_EACCES (the name is taken by a symbolic
  *   link or by another user's object, or no permission),
  *   ::MMF_ECORRUPT (OPEN_EXISTING met an object with a bad trailer),
+ *   ::MMF_EBUSY (the name keeps being removed and made by others),
+ *   ::MMF_ENOENT (the runtime directory is missing), ::MMF_EBADF,
  *   ::MMF_EFBIG, ::MMF_ENOSPC, ::MMF_ENOMEM, ::MMF_EMFILE, ::MMF_EIO,
- *   ::MMF_EBUSY, ::MMF_ENAMETOOLONG, ::MMF_EOS.
- *   A failing call leaves no object behind.
+ *   ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ *   A failing call leaves no object (and no temporary file) behind.
  */
 MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
                            unsigned flags);
 
 /**
  * @brief Open an existing named object, whatever its lifetime.
+ *
+ * The caller needs read-write permission on the object even for
+ * ::MMF_PROT_READ (the lifetime protocol locks its file); the views follow
+ * @p prot.
  * @param[in] prot  ::MMF_PROT_READ (views READ or COPY) or
  *   ::MMF_PROT_READWRITE
  * @param[in] flags 0 (reserved)
@@ -580,7 +586,7 @@ MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
  *   gone), ::MMF_EACCES (no permission: another user's owner-only object,
  *   or a symbolic link), ::MMF_ECORRUPT (the trailer is not mmf's or does
  *   not match the object's size), ::MMF_ENOMEM, ::MMF_EMFILE, ::MMF_EIO,
- *   ::MMF_EBUSY, ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ *   ::MMF_EBADF, ::MMF_EBUSY, ::MMF_ENAMETOOLONG, ::MMF_EOS.
  */
 MMF_API int mmf_shm_open(mmf_map **out, const char *name, int prot,
                          unsigned flags);
@@ -599,9 +605,9 @@ MMF_API int mmf_shm_anonymous(mmf_map **out, uint64_t size);
  * @brief Remove a named object (either lifetime). Holders keep their memory
  * until they close it; the name is free at once for a new create.
  * @return 0, or ::MMF_EINVAL (bad name), ::MMF_ENOENT (no such object),
- *   ::MMF_EACCES (not permitted: another user's object), ::MMF_EBUSY
- *   (Windows: a persistent object still mapped somewhere cannot be
- *   deleted), ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EOS.
+ *   ::MMF_EACCES (not permitted: another user's object; Windows: a
+ *   persistent object still mapped somewhere cannot be renamed away), ::MMF_EBADF, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
+ *   ::MMF_ENAMETOOLONG, ::MMF_EOS.
  */
 MMF_API int mmf_shm_remove(const char *name);
 

@@ -480,6 +480,27 @@ static void removed_transient_name_is_free_while_holders_keep_memory(void **s) {
   assert_gone(name);
 }
 
+/* Removing a persistent object that is still mapped: the name goes at
+ * once, the holder keeps its memory, the name is free for a new object. */
+static void removing_a_mapped_persistent_object_frees_the_name(void **s) {
+  const char *name = obj("rmmapped");
+  mmf_map *m, *m2;
+  mmf_view *v;
+  (void)s;
+  TH_OK(mmf_shm_create(&m, name, 100, MMF_SHM_PERSISTENT));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
+  TH_OK(mmf_map_close(m));
+  memcpy(mmf_view_data(v), "kept", 4);
+  TH_OK(mmf_shm_remove(name));
+  assert_int_equal(listed(name).found, 0);
+  TH_OK(mmf_shm_create(&m2, name, 100, MMF_SHM_PERSISTENT));
+  TH_OK(mmf_map_close(m2));
+  assert_memory_equal(mmf_view_data(v), "kept", 4);
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_shm_remove(name));
+  assert_gone(name);
+}
+
 static void zero_sized_object_has_exact_size_zero(void **state) {
   const char *name = obj("empty");
   mmf_map *m;
@@ -1064,6 +1085,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(persistent_survives_all_holders_until_removed),
       cmocka_unit_test(
           removed_transient_name_is_free_while_holders_keep_memory),
+      cmocka_unit_test(removing_a_mapped_persistent_object_frees_the_name),
       cmocka_unit_test(zero_sized_object_has_exact_size_zero),
       cmocka_unit_test(map_read_write_follow_where_the_data_lives),
       cmocka_unit_test(corrupt_trailer_is_rejected_not_trusted),
