@@ -480,6 +480,170 @@ MMF_API void mmf_memswap_reversed(void *a, void *b, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* @@SHM: Shared memory: anonymous and named memory-backed mappings (src/shm.c) */
+/** @name Shared memory
+ *
+ * Memory-backed mappings (the seed's paging-file mappings) are ordinary
+ * ::mmf_map objects: map views of them with mmf_view_map(), ask their size
+ * with mmf_map_size() (the exact size given at create), and drop them with
+ * mmf_map_close(). Named objects are found by name from any process of the
+ * same user (or of any user with ::MMF_SHM_ANYONE, Linux).
+ *
+ * **Names**: 1..::MMF_SHM_NAME_MAX characters of `[A-Za-z0-9._-]`, not
+ * starting with '.'; anything else is ::MMF_EINVAL with the reason.
+ *
+ * **One lifetime rule, chosen per object, the same on every OS:**
+ *  - ::MMF_SHM_TRANSIENT (the default): the object exists while some
+ *    process holds it (an open ::mmf_map or a view of it). When the last
+ *    holder closes it -- or dies, even by SIGKILL / TerminateProcess -- it
+ *    is gone: mmf_shm_open() is ::MMF_ENOENT and a new mmf_shm_create()
+ *    succeeds and starts zero-filled.
+ *  - ::MMF_SHM_PERSISTENT: the object stays, with its content, after every
+ *    holder is gone, until mmf_shm_remove() (or a reboot).
+ *
+ * **How** (docs/shm.md has the whole protocol): every object has a file
+ * `mmf.NAME` in the runtime directory (`/dev/shm` on Linux, so the file is
+ * the POSIX shared-memory object `shm_open("/mmf.NAME")`; `%TEMP%\\mmf` on
+ * Windows). The file holds a 64-byte trailer after the data (magic,
+ * lifetime, exact size), never visible through a view. Every holder of a
+ * transient object keeps a shared lock on the file, which the OS drops
+ * when the holder dies; the last closer (the one that then gets the lock
+ * exclusively) removes it, and a create that finds an object nobody holds
+ * removes it as stale. Create, open, last close and remove are serialised
+ * by a second lock byte on the same file, and every step re-checks that
+ * the name still names the file it opened. A new object is built whole
+ * under a temporary name and then published under its name in one step
+ * that fails if the name exists, so no process ever sees half an object. On Windows a transient object's
+ * memory is a pagefile-backed section `Local\\mmf.NAME` (its native
+ * lifetime) and the file only carries the trailer and the locks; a
+ * persistent object's memory is the file itself.
+ *
+ * **Security**: objects are created for the calling user only (mode 0600;
+ * a DACL granting only the current user) unless ::MMF_SHM_ANYONE. The
+ * create is exclusive (O_CREAT|O_EXCL / CREATE_NEW of the temporary file,
+ * link() / MoveFileExW without replace for the name, CreateFileMappingW's
+ * ERROR_ALREADY_EXISTS for a section) and never follows a symbolic link; an existing object that another user made is refused
+ * (::MMF_EACCES) rather than used, so a name cannot be squatted. The
+ * trailer is read from a file another process writes: it is checked
+ * (magic, size against the file's size) and a bad one is ::MMF_ECORRUPT.
+ *
+ * mmf_map_read(), mmf_map_write() and mmf_map_sync() work on Linux objects
+ * and Windows persistent ones; Windows transient and anonymous objects have
+ * no file, there they fail ::MMF_EBADF: use views.
+ * @{ */
+
+/** Longest name mmf_shm_create() accepts, in bytes. */
+#define MMF_SHM_NAME_MAX 128
+
+/** Flags for mmf_shm_create() and mmf_shm_open(). */
+enum mmf_shm_flags {
+  /** Lifetime: gone when the last holder closes or dies (the default). */
+  MMF_SHM_TRANSIENT = 0x0,
+  /** Lifetime: stays until mmf_shm_remove(). */
+  MMF_SHM_PERSISTENT = 0x1,
+  /** mmf_shm_create(): open the object when it exists (and is this
+   * user's) instead of failing ::MMF_EEXIST; its lifetime and size stay
+   * as they are (mmf_map_size() tells). */
+  MMF_SHM_OPEN_EXISTING = 0x2,
+  /** mmf_shm_create(): let every local user open the object read-write
+   * (mode 0666 on Linux; Windows keeps the default security of the user's
+   * session, which other users cannot reach anyway). */
+  MMF_SHM_ANYONE = 0x4
+};
+
+/**
+ * @brief Create a named memory-backed mapping of @p size bytes, zero-filled,
+ * read-write (::MMF_PROT_READWRITE).
+ * @param[out] out   the new mapping; NULL on error
+ * @param[in] name   see the name rules above
+ * @param[in] size   exact size in bytes; 0 is allowed (no view can be
+ *   mapped, but mmf_map_size() tells 0: `mmf share put` of empty input)
+ * @param[in] flags  ::mmf_shm_flags or-ed together
+ * @return 0, or ::MMF_EINVAL (NULL argument, bad name, unknown flags),
+ *   ::MMF_EEXIST (a live object of that name exists, without
+ *   ::MMF_SHM_OPEN_EXISTING), ::MMF_EACCES (the name is taken by a symbolic
+ *   link or by another user's object, or no permission),
+ *   ::MMF_ECORRUPT (OPEN_EXISTING met an object with a bad trailer),
+ *   ::MMF_EBUSY (the name keeps being removed and made by others),
+ *   ::MMF_ENOENT (the runtime directory is missing), ::MMF_EBADF,
+ *   ::MMF_EFBIG, ::MMF_ENOSPC, ::MMF_ENOMEM, ::MMF_EMFILE, ::MMF_EIO,
+ *   ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ *   A failing call leaves no object (and no temporary file) behind.
+ */
+MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
+                           unsigned flags);
+
+/**
+ * @brief Open an existing named object, whatever its lifetime.
+ *
+ * The caller needs read-write permission on the object even for
+ * ::MMF_PROT_READ (the lifetime protocol locks its file); the views follow
+ * @p prot.
+ * @param[in] prot  ::MMF_PROT_READ (views READ or COPY) or
+ *   ::MMF_PROT_READWRITE
+ * @param[in] flags 0 (reserved)
+ * @return 0, or ::MMF_EINVAL (NULL argument, bad name, bad prot or flags),
+ *   ::MMF_ENOENT (no such object, or a transient one whose holders are all
+ *   gone), ::MMF_EACCES (no permission: another user's owner-only object,
+ *   or a symbolic link), ::MMF_ECORRUPT (the trailer is not mmf's or does
+ *   not match the object's size), ::MMF_ENOMEM, ::MMF_EMFILE, ::MMF_EIO,
+ *   ::MMF_EBADF, ::MMF_EBUSY, ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ */
+MMF_API int mmf_shm_open(mmf_map **out, const char *name, int prot,
+                         unsigned flags);
+
+/**
+ * @brief An anonymous memory-backed mapping of @p size (> 0) bytes,
+ * zero-filled, read-write: memfd_create on Linux, an unnamed pagefile
+ * section on Windows. Nobody else can open it by name; it is shared only
+ * by handing its handle to another process.
+ * @return 0, or ::MMF_EINVAL (NULL, size 0), ::MMF_EFBIG, ::MMF_ENOMEM,
+ *   ::MMF_EMFILE, ::MMF_EOS.
+ */
+MMF_API int mmf_shm_anonymous(mmf_map **out, uint64_t size);
+
+/**
+ * @brief Remove a named object (either lifetime). Holders keep their memory
+ * until they close it; the name is free at once for a new create.
+ * @return 0, or ::MMF_EINVAL (bad name), ::MMF_ENOENT (no such object),
+ *   ::MMF_EACCES (not permitted: another user's object; Windows: a
+ *   persistent object still mapped somewhere cannot be renamed away), ::MMF_EBADF, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
+ *   ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ */
+MMF_API int mmf_shm_remove(const char *name);
+
+/** One object as mmf_shm_list() reports it. */
+typedef struct mmf_shm_info {
+  char name[MMF_SHM_NAME_MAX + 1]; /**< the name given at create */
+  uint64_t size;                   /**< exact size in bytes */
+  unsigned lifetime;               /**< ::MMF_SHM_TRANSIENT or ::MMF_SHM_PERSISTENT */
+} mmf_shm_info;
+
+/** Called once per object; return nonzero to stop the listing (that value
+ * is then what mmf_shm_list() returns). */
+typedef int (*mmf_shm_list_fn)(void *ctx, const mmf_shm_info *info);
+
+/**
+ * @brief List the live named objects this user can open, in no particular
+ * order. Transient objects whose holders are all gone are not listed (the
+ * next create of their name removes them); objects that cannot be opened
+ * (another user's) or whose trailer is bad are skipped.
+ * @return 0, what @p fn returned to stop, or ::MMF_EINVAL (NULL fn),
+ *   ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EOS (the runtime directory
+ *   cannot be read).
+ */
+MMF_API int mmf_shm_list(mmf_shm_list_fn fn, void *ctx);
+
+/**
+ * @brief Put the C runtime's file descriptor @p fd (0 = stdin, 1 = stdout,
+ * 2 = stderr) in binary mode, so bytes pass unchanged (Windows: `_setmode`
+ * with `_O_BINARY`, otherwise CR LF / LF translation and ^Z mangle binary
+ * data). Elsewhere a no-op. For tools that copy shared memory through
+ * standard streams (`mmf share get`); call before the first byte moves.
+ * @return 0, or ::MMF_EINVAL (fd not 0..2), ::MMF_EBADF.
+ */
+MMF_API int mmf_stdio_binary(int fd);
+
+/** @} */
 /* @@END SHM */
 
 /* ------------------------------------------------------------------------ */

@@ -173,6 +173,72 @@ int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len);
 int mmf__os_runtime_dir(char *buf, size_t n);
 
 /* @@OS-SHM */
+/* ---- memory-backed mappings (shm.c) -------------------------------------*/
+
+/* 1 when named transient objects keep their memory in a named pagefile
+ * section (Windows, whose sections vanish with their last handle), 0 when
+ * in the object's file itself (POSIX: a file in /dev/shm). Cannot fail. */
+int mmf__os_shm_named_sections(void);
+
+/* An anonymous memory-backed mapping of `size` (> 0) bytes, zero-filled,
+ * private to this process (and to whoever it hands the handle to):
+ * memfd_create + ftruncate on Linux (*file is the memfd, the section maps
+ * it); an unnamed pagefile-backed CreateFileMappingW section on Windows
+ * (*file is MMF_OS_FILE_INVALID). On success both must be closed. */
+int mmf__os_shm_anonymous(uint64_t size, mmf_os_file *file,
+                          mmf_os_section *out);
+
+/* A named pagefile-backed section "Local\<name>" (Windows; MMF_ENOTSUP on
+ * POSIX, where named objects are files in the runtime dir). Create:
+ * `size` > 0 bytes, zero-filled; owner_only selects a DACL for the current
+ * user only (else the session's default); an existing section of that name
+ * is MMF_EEXIST and nothing is left open. Open: an existing one with
+ * read-write (`writable`) or read access; none is MMF_ENOENT. On success
+ * out->file is MMF_OS_FILE_INVALID and out must be closed. */
+int mmf__os_named_section_create(const char *name, uint64_t size,
+                                 int owner_only, mmf_os_section *out);
+int mmf__os_named_section_open(const char *name, int writable,
+                               mmf_os_section *out);
+
+/* *same = 1 when `path` (not following a final symbolic link) names the
+ * very file `f` is open on, 0 when it names another file or nothing (then
+ * the call still succeeds). Used to detect a name removed or replaced
+ * between open and lock. */
+int mmf__os_file_is_at(mmf_os_file f, const char *path, int *same);
+
+/* *mine = 1 when `f` belongs to the calling user (POSIX: st_uid == euid).
+ * Windows: always 1 -- the runtime dir is under the user's own %TEMP%. */
+int mmf__os_file_is_mine(mmf_os_file f, int *mine);
+
+/* Let every local user read and write `f` (mode 0666 whatever the umask;
+ * Windows: a no-op, the file keeps the default DACL of its directory). */
+int mmf__os_file_share_all(mmf_os_file f);
+
+/* Call fn(ctx, entry) for each entry name (UTF-8, no "." or "..") of
+ * directory `dir`, in no particular order, until fn returns nonzero (then
+ * that value is returned). 0 at the end. */
+int mmf__os_dir_list(const char *dir, int (*fn)(void *ctx, const char *entry),
+                     void *ctx);
+/* Give the file at `from` the name `to` in one step that fails with
+ * MMF_EEXIST when `to` exists (whatever it is, a symbolic link included:
+ * never followed, never replaced). `from` must be in the same directory.
+ * POSIX: link + unlink; Windows: MoveFileExW without REPLACE_EXISTING (open
+ * handles must share delete, as mmf__os_open's do). */
+int mmf__os_publish(const char *from, const char *to);
+
+/* Let another thread or process run (sched_yield / SwitchToThread). */
+void mmf__os_yield(void);
+
+/* Remove the name `path` at once, even while files are open on it, so the
+ * name can be created anew right away. POSIX: unlink. Windows: rename the
+ * file to a unique name with '~' in the same directory (which needs every
+ * open handle to share delete, as mmf__os_open's do), then delete that; the
+ * file itself goes when its last handle closes. */
+int mmf__os_remove_open(const char *path);
+
+/* Put the C runtime's descriptor fd (0..2) in binary mode (Windows
+ * _setmode); a no-op on POSIX. */
+int mmf__os_stdio_binary(int fd);
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */

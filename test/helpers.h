@@ -177,6 +177,41 @@ th_res th_res_now(void);
   } while (0)
 
 /* @@SHM */
+/* Returned by helpers whose check does not apply on this system or to this
+ * user (the caller skips, saying why). */
+#define TH_NOT_APPLICABLE (-2)
+
+/* This process's id (to make object names unique per test run). */
+unsigned long th_pid(void);
+
+/* Path of the file behind the named shared-memory object NAME, as mmf keeps
+ * it: "/dev/shm/mmf.NAME" on Linux, "%TEMP%\mmf\mmf.NAME" on Windows. */
+const char *th_shm_object_path(const char *name);
+
+/* Entries of the runtime directory whose name starts with "mmf.NAME" (the
+ * object's file and any temporary file made while creating it). */
+int th_shm_leftovers(const char *name);
+
+/* Memory-backed mappings (mmf shared memory) mapped in this process:
+ * Linux /proc/self/maps lines of /dev/shm/mmf.* and memfd:mmf.*; Windows:
+ * every MEM_MAPPED allocation (as th_tmp_mapping_count). */
+int th_shm_mapping_count(void);
+
+/* Become user and group 65534 ("nobody") for good: 0, or TH_NOT_APPLICABLE
+ * when not running as root (POSIX) or on Windows, -1 on failure. Only ever
+ * called in a child process. */
+int th_drop_to_nobody(void);
+
+/* Create a symbolic link at `link` pointing to `target`: 0, -1 on failure,
+ * TH_NOT_APPLICABLE on Windows (needs a privilege; not tested). */
+int th_symlink(const char *target, const char *link);
+
+/* Start argv[0] (a path) with argv and do not wait: stdin reads nothing
+ * (the null device), stdout and stderr go to the files out_path and
+ * err_path. Returns a process token for th_wait_child / th_kill_child, or
+ * -1. */
+intptr_t th_start(const char *const *argv, const char *out_path,
+                  const char *err_path);
 /* @@END SHM */
 
 /* @@POINTERS */

@@ -294,6 +294,72 @@ int th_win32_copy_page_shows_readwrite(const void *addr) {
 }
 
 /* @@SHM */
+#include <grp.h>
+
+unsigned long th_pid(void) { return (unsigned long)getpid(); }
+
+const char *th_shm_object_path(const char *name) {
+  static char buf[512];
+  snprintf(buf, sizeof buf, "/dev/shm/mmf.%s", name);
+  return buf;
+}
+
+int th_shm_leftovers(const char *name) {
+  char prefix[300];
+  DIR *d = opendir("/dev/shm");
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  snprintf(prefix, sizeof prefix, "mmf.%s", name);
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+int th_shm_mapping_count(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  int n = 0;
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, "/dev/shm/mmf.") || strstr(line, "memfd:mmf."))
+      n++;
+  fclose(f);
+  return n;
+}
+
+int th_drop_to_nobody(void) {
+  if (geteuid() != 0)
+    return TH_NOT_APPLICABLE;
+  if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+    return -1;
+  return geteuid() == 65534 ? 0 : -1;
+}
+
+int th_symlink(const char *target, const char *link) {
+  return symlink(target, link) == 0 ? 0 : -1;
+}
+
+intptr_t th_start(const char *const *argv, const char *out_path,
+                  const char *err_path) {
+  posix_spawn_file_actions_t fa;
+  pid_t pid;
+  int rc;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path,
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path,
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  fflush(NULL);
+  rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? (intptr_t)pid : -1;
+}
 /* @@END SHM */
 
 /* @@POINTERS */

@@ -527,6 +527,67 @@ int th_run_on_terminal(const char *const *argv, const char *out_path,
 }
 
 /* @@SHM */
+unsigned long th_pid(void) { return (unsigned long)GetCurrentProcessId(); }
+
+const char *th_shm_object_path(const char *name) {
+  static char buf[MAX_PATH * 3 + 64];
+  wchar_t tmp[MAX_PATH + 1];
+  char dir[MAX_PATH * 3];
+  DWORD n = GetTempPathW(MAX_PATH + 1, tmp);
+  if (n == 0 || narrow(tmp, dir, sizeof dir) != 0)
+    dir[0] = '\0';
+  snprintf(buf, sizeof buf, "%smmf\\mmf.%s", dir, name);
+  return buf;
+}
+
+int th_shm_leftovers(const char *name) {
+  char pattern[MAX_PATH * 3 + 64];
+  WIN32_FIND_DATAW fd;
+  wchar_t *w;
+  HANDLE h;
+  int n = 0;
+  snprintf(pattern, sizeof pattern, "%s*", th_shm_object_path(name));
+  w = wide(pattern);
+  if (!w)
+    return -1;
+  h = FindFirstFileW(w, &fd);
+  free(w);
+  if (h == INVALID_HANDLE_VALUE)
+    return GetLastError() == ERROR_FILE_NOT_FOUND ? 0 : -1;
+  do
+    n++;
+  while (FindNextFileW(h, &fd));
+  FindClose(h);
+  return n;
+}
+
+int th_shm_mapping_count(void) { return th_tmp_mapping_count(); }
+
+int th_drop_to_nobody(void) { return TH_NOT_APPLICABLE; }
+
+int th_symlink(const char *target, const char *link) {
+  (void)target;
+  (void)link;
+  return TH_NOT_APPLICABLE;
+}
+
+intptr_t th_start(const char *const *argv, const char *out_path,
+                  const char *err_path) {
+  HANDLE in = std_file(NULL, 0), out = std_file(out_path, 1),
+         err = std_file(err_path, 1), proc = NULL;
+  wchar_t *prog = program_path(argv[0]);
+  if (prog && in != INVALID_HANDLE_VALUE && out != INVALID_HANDLE_VALUE &&
+      err != INVALID_HANDLE_VALUE)
+    proc = start(prog, argv, in, out, err, 0, NULL);
+  if (in != INVALID_HANDLE_VALUE)
+    CloseHandle(in);
+  if (out != INVALID_HANDLE_VALUE)
+    CloseHandle(out);
+  if (err != INVALID_HANDLE_VALUE)
+    CloseHandle(err);
+  free(prog);
+  return proc ? (intptr_t)proc : -1;
+}
 /* @@END SHM */
 
 /* @@POINTERS */

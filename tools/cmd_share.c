@@ -1,9 +1,353 @@
-/* tools/cmd_share.c -- placeholder until the share subcommand lands. */
+/* tools/cmd_share.c -- `mmf share`: publish bytes in a named shared-memory
+ * object, read them back byte-exact from any other process, list and
+ * remove objects (the seed's MMFShare, as a tool). The object's size is the
+ * exact byte count, so `get` returns exactly what `put` stored. */
 #include "cli.h"
 
+#include <mmf.h>
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: mmf share put [--transient] [--anyone] NAME [FILE]\n"
+    "       mmf share get NAME\n"
+    "       mmf share rm NAME\n"
+    "       mmf share ls [--json]\n"
+    "\n"
+    "Publish bytes in a named shared-memory object and read them from any\n"
+    "other process. NAME: 1..128 characters of [A-Za-z0-9._-], not starting\n"
+    "with '.'. Run 'mmf share SUBCOMMAND --help' for each subcommand.\n"
+    "\n"
+    "Exit status: 0 success, 1 the object could not be made, read or\n"
+    "removed, 2 usage error.\n";
+
+static const char usage_put[] =
+    "Usage: mmf share put [--transient] [--anyone] NAME [FILE]\n"
+    "\n"
+    "Store the bytes of FILE (standard input when FILE is absent) in a new\n"
+    "shared-memory object NAME of exactly that size. It fails if NAME\n"
+    "exists.\n"
+    "\n"
+    "Options:\n"
+    "  -t, --transient  make the object transient: it lives only while this\n"
+    "                   command runs. After storing the bytes the command\n"
+    "                   prints 'holding NAME (N bytes, transient) until\n"
+    "                   interrupted' and waits for SIGINT (Ctrl-C) or\n"
+    "                   SIGTERM; then the object is gone (also if the\n"
+    "                   command is killed). Without it the object is\n"
+    "                   persistent and stays until 'mmf share rm NAME'.\n"
+    "  -a, --anyone     let every local user open the object (Linux: mode\n"
+    "                   0666); by default only you can\n"
+    "  -h, --help       show this help and exit\n";
+
+static const char usage_get[] =
+    "Usage: mmf share get NAME\n"
+    "\n"
+    "Write the bytes of shared-memory object NAME to standard output,\n"
+    "byte-exact (binary mode on Windows).\n";
+
+static const char usage_rm[] =
+    "Usage: mmf share rm NAME\n"
+    "\n"
+    "Remove shared-memory object NAME (persistent or transient). Processes\n"
+    "that hold it keep their copy until they close it.\n";
+
+static const char usage_ls[] =
+    "Usage: mmf share ls [--json]\n"
+    "\n"
+    "List the live shared-memory objects you can open: NAME, SIZE (bytes)\n"
+    "and LIFETIME (persistent or transient) columns, one object per line\n"
+    "after a header line.\n"
+    "\n"
+    "Options:\n"
+    "      --json  one JSON object per line instead, no header:\n"
+    "              {\"name\":\"...\",\"size\":N,\"lifetime\":\"persistent\"}\n"
+    "  -h, --help  show this help and exit\n";
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+/* Only --help: returns -1 to go on, else the exit code. */
+static int simple_opts(const char *sub, const char *help, int argc,
+                       char **argv) {
+  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                           {NULL, 0, NULL, 0}};
+  int c;
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    if (c == 'h') {
+      fputs(help, stdout);
+      return cli_finish_stdout(sub);
+    }
+    return cli_bad_option(sub, c, argv);
+  }
+  return -1;
+}
+
+/* Read all of `f` into a malloc'ed buffer. 0, or -1 with errno-free
+ * reason in *why. */
+static int slurp(FILE *f, unsigned char **out, size_t *n) {
+  size_t cap = 65536, len = 0;
+  unsigned char *buf = malloc(cap);
+  if (!buf)
+    return -1;
+  for (;;) {
+    size_t got;
+    if (len == cap) {
+      unsigned char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+      if (!nb) {
+        free(buf);
+        return -1;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    got = fread(buf + len, 1, cap - len, f);
+    len += got;
+    if (got == 0)
+      break;
+  }
+  if (ferror(f)) {
+    free(buf);
+    return -1;
+  }
+  *out = buf;
+  *n = len;
+  return 0;
+}
+
+static int share_put(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"transient", no_argument, NULL, 't'},
+      {"anyone", no_argument, NULL, 'a'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  const char *sub = "share put", *name, *file;
+  unsigned flags = MMF_SHM_PERSISTENT;
+  unsigned char *data = NULL;
+  size_t len = 0;
+  mmf_map *map;
+  int c, rc, transient = 0;
+  FILE *in;
+
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, ":tah", longopts, NULL)) != -1) {
+    switch (c) {
+    case 't':
+      transient = 1;
+      flags &= ~(unsigned)MMF_SHM_PERSISTENT;
+      break;
+    case 'a':
+      flags |= MMF_SHM_ANYONE;
+      break;
+    case 'h':
+      fputs(usage_put, stdout);
+      return cli_finish_stdout(sub);
+    default:
+      return cli_bad_option(sub, c, argv);
+    }
+  }
+  if (optind == argc)
+    return cli_usage(sub, "missing NAME");
+  if (argc - optind > 2)
+    return cli_usage(sub, "too many arguments");
+  name = argv[optind];
+  file = argc - optind == 2 ? argv[optind + 1] : NULL;
+
+  if (file) {
+    in = fopen(file, "rb");
+    if (!in) {
+      cli_error(sub, "%s: cannot open for reading", file);
+      return CLI_FAIL;
+    }
+  } else {
+    in = stdin;
+    if (mmf_stdio_binary(0) != 0) {
+      cli_fail(sub, "<stdin>", mmf_last_error());
+      return CLI_FAIL;
+    }
+  }
+  rc = slurp(in, &data, &len);
+  if (file)
+    fclose(in);
+  if (rc) {
+    cli_error(sub, "%s: cannot read the input", file ? file : "<stdin>");
+    return CLI_FAIL;
+  }
+  rc = mmf_shm_create(&map, name, len, flags);
+  if (rc) {
+    free(data);
+    cli_fail(sub, name, rc);
+    return CLI_FAIL;
+  }
+  if (len > 0) {
+    mmf_view *view;
+    rc = mmf_view_map(&view, map, 0, len, MMF_ACCESS_WRITE);
+    if (!rc) {
+      memcpy(mmf_view_data(view), data, len);
+      rc = mmf_view_unmap(view);
+    }
+    if (rc) {
+      cli_fail(sub, name, rc);
+      free(data);
+      mmf_map_close(map);
+      if (!transient)
+        mmf_shm_remove(name); /* leave nothing half-written behind */
+      return CLI_FAIL;
+    }
+  }
+  free(data);
+  if (transient) {
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    printf("holding %s (%zu bytes, transient) until interrupted\n", name,
+           len);
+    fflush(stdout);
+    while (!interrupted)
+      sleep(1); /* a signal cuts the sleep short on POSIX */
+  }
+  rc = mmf_map_close(map);
+  if (rc) {
+    cli_fail(sub, name, rc);
+    return CLI_FAIL;
+  }
+  return CLI_OK;
+}
+
+static int share_get(int argc, char **argv) {
+  const char *sub = "share get", *name;
+  mmf_map *map;
+  uint64_t size;
+  int rc = simple_opts(sub, usage_get, argc, argv);
+  if (rc >= 0)
+    return rc;
+  if (optind == argc)
+    return cli_usage(sub, "missing NAME");
+  if (argc - optind > 1)
+    return cli_usage(sub, "too many arguments");
+  name = argv[optind];
+  rc = mmf_shm_open(&map, name, MMF_PROT_READ, 0);
+  if (rc) {
+    cli_fail(sub, name, rc);
+    return CLI_FAIL;
+  }
+  size = mmf_map_size(map);
+  if (size > SIZE_MAX) {
+    cli_error(sub, "%s: %" PRIu64 " bytes do not fit in memory", name, size);
+    mmf_map_close(map);
+    return CLI_FAIL;
+  }
+  rc = mmf_stdio_binary(1);
+  if (!rc && size > 0) {
+    mmf_view *view;
+    rc = mmf_view_map(&view, map, 0, (size_t)size, MMF_ACCESS_READ);
+    if (!rc) {
+      fwrite(mmf_view_data(view), 1, (size_t)size, stdout);
+      rc = mmf_view_unmap(view);
+    }
+  }
+  if (rc) {
+    cli_fail(sub, name, rc);
+    mmf_map_close(map);
+    return CLI_FAIL;
+  }
+  mmf_map_close(map);
+  return cli_finish_stdout(sub);
+}
+
+static int share_rm(int argc, char **argv) {
+  const char *sub = "share rm", *name;
+  int rc = simple_opts(sub, usage_rm, argc, argv);
+  if (rc >= 0)
+    return rc;
+  if (optind == argc)
+    return cli_usage(sub, "missing NAME");
+  if (argc - optind > 1)
+    return cli_usage(sub, "too many arguments");
+  name = argv[optind];
+  rc = mmf_shm_remove(name);
+  if (rc) {
+    cli_fail(sub, name, rc);
+    return CLI_FAIL;
+  }
+  return CLI_OK;
+}
+
+static int print_one(void *ctx, const mmf_shm_info *info) {
+  const int *json = ctx;
+  const char *life =
+      info->lifetime == MMF_SHM_PERSISTENT ? "persistent" : "transient";
+  /* Names are [A-Za-z0-9._-]: nothing to escape in JSON. */
+  if (*json)
+    printf("{\"name\":\"%s\",\"size\":%" PRIu64 ",\"lifetime\":\"%s\"}\n",
+           info->name, info->size, life);
+  else
+    printf("%-32s %12" PRIu64 " %s\n", info->name, info->size, life);
+  return 0;
+}
+
+static int share_ls(int argc, char **argv) {
+  enum { OPT_JSON = 256 };
+  static const struct option longopts[] = {
+      {"json", no_argument, NULL, OPT_JSON},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  const char *sub = "share ls";
+  int c, rc, json = 0;
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    switch (c) {
+    case OPT_JSON:
+      json = 1;
+      break;
+    case 'h':
+      fputs(usage_ls, stdout);
+      return cli_finish_stdout(sub);
+    default:
+      return cli_bad_option(sub, c, argv);
+    }
+  }
+  if (optind != argc)
+    return cli_usage(sub, "unexpected argument '%s'", argv[optind]);
+  if (!json)
+    printf("%-32s %12s %s\n", "NAME", "SIZE", "LIFETIME");
+  rc = mmf_shm_list(print_one, &json);
+  if (rc) {
+    cli_fail(sub, "shared memory", rc);
+    return CLI_FAIL;
+  }
+  return cli_finish_stdout(sub);
+}
+
 int cli_share(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  cli_error("share", "not built yet");
-  return CLI_FAIL;
+  const char *sub = "share";
+  const char *what = argc > 1 ? argv[1] : NULL;
+  if (!what)
+    return cli_usage(sub, "missing SUBCOMMAND (put, get, rm or ls)");
+  if (strcmp(what, "--help") == 0 || strcmp(what, "-h") == 0) {
+    fputs(usage, stdout);
+    return cli_finish_stdout(sub);
+  }
+  if (strcmp(what, "put") == 0)
+    return share_put(argc - 1, argv + 1);
+  if (strcmp(what, "get") == 0)
+    return share_get(argc - 1, argv + 1);
+  if (strcmp(what, "rm") == 0)
+    return share_rm(argc - 1, argv + 1);
+  if (strcmp(what, "ls") == 0)
+    return share_ls(argc - 1, argv + 1);
+  return cli_usage(sub, "unknown subcommand '%s' (put, get, rm or ls)", what);
 }

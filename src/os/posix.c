@@ -481,6 +481,116 @@ int mmf__os_runtime_dir(char *buf, size_t n) {
 }
 
 /* @@OS-SHM */
+#include <dirent.h>
+#include <sched.h>
+
+/* ---- memory-backed mappings ----------------------------------------------*/
+
+int mmf__os_shm_named_sections(void) { return 0; }
+
+int mmf__os_shm_anonymous(uint64_t size, mmf_os_file *file,
+                          mmf_os_section *out) {
+  int fd, err;
+  *file = MMF_OS_FILE_INVALID;
+  if (size > (uint64_t)INT64_MAX)
+    return posix_fail(EFBIG, "ftruncate", "memfd:mmf.anonymous");
+  if (FAULT("memfd_create", EMFILE) ||
+      (fd = memfd_create("mmf.anonymous", MFD_CLOEXEC)) < 0)
+    return posix_fail(errno, "memfd_create", "mmf.anonymous");
+  if (FAULT("ftruncate", ENOMEM) || ftruncate(fd, (off_t)size) != 0) {
+    err = errno;
+    close(fd);
+    return posix_fail(err, "ftruncate", "memfd:mmf.anonymous");
+  }
+  *file = fd;
+  out->file = fd;
+  out->handle = -1;
+  return 0;
+}
+
+int mmf__os_named_section_create(const char *name, uint64_t size,
+                                 int owner_only, mmf_os_section *out) {
+  (void)size;
+  (void)owner_only;
+  (void)out;
+  return mmf__error(MMF_ENOTSUP, "named section \"%s\": POSIX keeps named "
+                    "objects as files", name);
+}
+
+int mmf__os_named_section_open(const char *name, int writable,
+                               mmf_os_section *out) {
+  (void)writable;
+  (void)out;
+  return mmf__error(MMF_ENOTSUP, "named section \"%s\": POSIX keeps named "
+                    "objects as files", name);
+}
+
+int mmf__os_file_is_at(mmf_os_file f, const char *path, int *same) {
+  struct stat a, b;
+  *same = 0;
+  if (FAULT("fstat", EIO) || fstat((int)f, &a) != 0)
+    return posix_fail(errno, "fstat", path);
+  if (FAULT("lstat", EIO) || lstat(path, &b) != 0) {
+    if (errno == ENOENT)
+      return 0;
+    return posix_fail(errno, "lstat", path);
+  }
+  *same = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  return 0;
+}
+
+int mmf__os_file_is_mine(mmf_os_file f, int *mine) {
+  struct stat st;
+  *mine = 0;
+  if (FAULT("fstat", EIO) || fstat((int)f, &st) != 0)
+    return posix_fail(errno, "fstat", NULL);
+  *mine = st.st_uid == geteuid();
+  return 0;
+}
+
+int mmf__os_file_share_all(mmf_os_file f) {
+  if (FAULT("fchmod", EPERM) || fchmod((int)f, 0666) != 0)
+    return posix_fail(errno, "fchmod", NULL);
+  return 0;
+}
+
+int mmf__os_dir_list(const char *dir, int (*fn)(void *ctx, const char *entry),
+                     void *ctx) {
+  DIR *d;
+  struct dirent *e;
+  int rc = 0;
+  if (FAULT("opendir", EMFILE) || (d = opendir(dir)) == NULL)
+    return posix_fail(errno, "opendir", dir);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    rc = fn(ctx, e->d_name);
+    if (rc)
+      break;
+  }
+  closedir(d);
+  return rc;
+}
+int mmf__os_remove_open(const char *path) { return mmf__os_remove(path); }
+
+int mmf__os_publish(const char *from, const char *to) {
+  /* link() fails EEXIST if `to` exists in any form and never follows it. */
+  if (FAULT("link", ENOSPC) || link(from, to) != 0)
+    return posix_fail(errno, "link", to);
+  if (FAULT("unlink", EIO) || unlink(from) != 0) {
+    int err = errno;
+    unlink(to); /* undo: `to` must not appear if the call fails */
+    return posix_fail(err, "unlink", from);
+  }
+  return 0;
+}
+
+void mmf__os_yield(void) { sched_yield(); }
+
+int mmf__os_stdio_binary(int fd) {
+  (void)fd; /* POSIX streams never translate bytes */
+  return 0;
+}
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */

@@ -729,6 +729,242 @@ int mmf__os_runtime_dir(char *buf, size_t n) {
 }
 
 /* @@OS-SHM */
+#include <errno.h>
+#include <fcntl.h>
+#include <io.h>
+
+/* ---- memory-backed mappings ----------------------------------------------*/
+
+int mmf__os_shm_named_sections(void) { return 1; }
+
+/* A pagefile-backed section of `size` bytes named `wname` (NULL: unnamed). */
+static int win32_pagefile_section(const wchar_t *wname, const char *name,
+                                  uint64_t size, SECURITY_ATTRIBUTES *sa,
+                                  mmf_os_section *out) {
+  HANDLE s;
+  if (FAULT("CreateFileMappingW", ERROR_NOT_ENOUGH_MEMORY))
+    s = NULL;
+  else
+    s = CreateFileMappingW(INVALID_HANDLE_VALUE, sa, PAGE_READWRITE,
+                           (DWORD)(size >> 32), (DWORD)size, wname);
+  if (s == NULL)
+    return win32_fail(GetLastError(), "CreateFileMappingW", name);
+  if (wname && GetLastError() == ERROR_ALREADY_EXISTS) {
+    /* Opened someone else's section instead of creating one. */
+    CloseHandle(s);
+    return mmf__error_os(MMF_EEXIST, ERROR_ALREADY_EXISTS,
+                         "CreateFileMappingW \"%s\": a section of this name "
+                         "already exists", name);
+  }
+  out->file = MMF_OS_FILE_INVALID;
+  out->handle = (intptr_t)s;
+  return 0;
+}
+
+int mmf__os_shm_anonymous(uint64_t size, mmf_os_file *file,
+                          mmf_os_section *out) {
+  *file = MMF_OS_FILE_INVALID;
+  return win32_pagefile_section(NULL, "<anonymous>", size, NULL, out);
+}
+
+/* "Local\<name>" in UTF-16. */
+static int win32_section_name(const char *name, wchar_t **out) {
+  char buf[300];
+  if (snprintf(buf, sizeof buf, "Local\\%s", name) >= (int)sizeof buf)
+    return win32_fail(ERROR_FILENAME_EXCED_RANGE, "CreateFileMappingW", name);
+  return win32_wide(buf, out);
+}
+
+int mmf__os_named_section_create(const char *name, uint64_t size,
+                                 int owner_only, mmf_os_section *out) {
+  SECURITY_ATTRIBUTES sa;
+  wchar_t *w;
+  int rc = win32_section_name(name, &w);
+  if (rc)
+    return rc;
+  if (owner_only) {
+    rc = win32_owner_only_sa(&sa, name);
+    if (rc) {
+      free(w);
+      return rc;
+    }
+  }
+  rc = win32_pagefile_section(w, name, size, owner_only ? &sa : NULL, out);
+  if (owner_only)
+    LocalFree(sa.lpSecurityDescriptor);
+  free(w);
+  return rc;
+}
+
+int mmf__os_named_section_open(const char *name, int writable,
+                               mmf_os_section *out) {
+  wchar_t *w;
+  HANDLE s;
+  int rc = win32_section_name(name, &w);
+  if (rc)
+    return rc;
+  if (FAULT("OpenFileMappingW", ERROR_FILE_NOT_FOUND))
+    s = NULL;
+  else
+    s = OpenFileMappingW(writable ? FILE_MAP_WRITE | FILE_MAP_READ
+                                  : FILE_MAP_READ,
+                         FALSE, w);
+  free(w);
+  if (s == NULL)
+    return win32_fail(GetLastError(), "OpenFileMappingW", name);
+  out->file = MMF_OS_FILE_INVALID;
+  out->handle = (intptr_t)s;
+  return 0;
+}
+
+int mmf__os_file_is_at(mmf_os_file f, const char *path, int *same) {
+  BY_HANDLE_FILE_INFORMATION a, b;
+  wchar_t *wpath;
+  HANDLE h;
+  int rc;
+  *same = 0;
+  if (FAULT("GetFileInformationByHandle", ERROR_INVALID_HANDLE) ||
+      !GetFileInformationByHandle(as_handle(f), &a))
+    return win32_fail(GetLastError(), "GetFileInformationByHandle", path);
+  rc = win32_path(path, &wpath);
+  if (rc)
+    return rc;
+  if (FAULT("CreateFileW", ERROR_TOO_MANY_OPEN_FILES))
+    h = INVALID_HANDLE_VALUE;
+  else
+    h = CreateFileW(wpath, 0,
+                    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING,
+                    FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS,
+                    NULL);
+  free(wpath);
+  if (h == INVALID_HANDLE_VALUE) {
+    DWORD err = GetLastError();
+    /* Gone, or being deleted (a pending delete refuses new opens). */
+    if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND ||
+        err == ERROR_ACCESS_DENIED)
+      return 0;
+    return win32_fail(err, "CreateFileW", path);
+  }
+  if (!GetFileInformationByHandle(h, &b)) {
+    DWORD err = GetLastError();
+    CloseHandle(h);
+    return win32_fail(err, "GetFileInformationByHandle", path);
+  }
+  CloseHandle(h);
+  /* Wine reports volume serial 0 for a handle whose file was renamed
+   * after it was opened (measured, Wine 8); the file index alone is
+   * unique on one volume, and both files here are in the same directory. */
+  *same = a.nFileIndexHigh == b.nFileIndexHigh &&
+          a.nFileIndexLow == b.nFileIndexLow &&
+          (a.dwVolumeSerialNumber == b.dwVolumeSerialNumber ||
+           a.dwVolumeSerialNumber == 0 || b.dwVolumeSerialNumber == 0);
+  return 0;
+}
+
+int mmf__os_file_is_mine(mmf_os_file f, int *mine) {
+  (void)f;
+  *mine = 1;
+  return 0;
+}
+
+int mmf__os_file_share_all(mmf_os_file f) {
+  (void)f;
+  return 0;
+}
+
+int mmf__os_dir_list(const char *dir, int (*fn)(void *ctx, const char *entry),
+                     void *ctx) {
+  WIN32_FIND_DATAW fd;
+  char pattern[MAX_PATH + 8], entry[MAX_PATH * 3];
+  wchar_t *w;
+  HANDLE h;
+  int rc;
+  if (snprintf(pattern, sizeof pattern, "%s\\*", dir) >= (int)sizeof pattern)
+    return win32_fail(ERROR_FILENAME_EXCED_RANGE, "FindFirstFileW", dir);
+  rc = win32_wide(pattern, &w);
+  if (rc)
+    return rc;
+  if (FAULT("FindFirstFileW", ERROR_NOT_ENOUGH_MEMORY))
+    h = INVALID_HANDLE_VALUE;
+  else
+    h = FindFirstFileW(w, &fd);
+  free(w);
+  if (h == INVALID_HANDLE_VALUE) {
+    if (GetLastError() == ERROR_FILE_NOT_FOUND)
+      return 0;
+    return win32_fail(GetLastError(), "FindFirstFileW", dir);
+  }
+  rc = 0;
+  do {
+    if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
+      continue;
+    if (WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, entry,
+                            (int)sizeof entry, NULL, NULL) <= 0)
+      continue;
+    rc = fn(ctx, entry);
+  } while (rc == 0 && FindNextFileW(h, &fd));
+  FindClose(h);
+  return rc;
+}
+int mmf__os_remove_open(const char *path) {
+  /* DeleteFileW alone leaves the name "delete pending" until the last
+   * handle closes: opens of it fail or find the old file, and a new
+   * CREATE_NEW fails. A rename frees the name at once. */
+  static LONG counter;
+  char tmp[MAX_PATH * 3 + 64];
+  wchar_t *wpath, *wtmp;
+  int rc;
+  if (snprintf(tmp, sizeof tmp, "%s~%lu.%ld", path,
+               (unsigned long)GetCurrentProcessId(),
+               (long)InterlockedIncrement(&counter)) >= (int)sizeof tmp)
+    return win32_fail(ERROR_FILENAME_EXCED_RANGE, "MoveFileExW", path);
+  rc = win32_path(path, &wpath);
+  if (rc)
+    return rc;
+  rc = win32_path(tmp, &wtmp);
+  if (rc) {
+    free(wpath);
+    return rc;
+  }
+  if (FAULT("MoveFileExW", ERROR_ACCESS_DENIED) ||
+      !MoveFileExW(wpath, wtmp, 0))
+    rc = win32_fail(GetLastError(), "MoveFileExW", path);
+  else
+    /* The name is free already: a failure here leaves only garbage with a
+     * name no mmf object can have. */
+    (void)DeleteFileW(wtmp);
+  free(wpath);
+  free(wtmp);
+  return rc;
+}
+
+int mmf__os_publish(const char *from, const char *to) {
+  wchar_t *wfrom, *wto;
+  int rc = win32_path(from, &wfrom);
+  if (rc)
+    return rc;
+  rc = win32_path(to, &wto);
+  if (rc) {
+    free(wfrom);
+    return rc;
+  }
+  if (FAULT("MoveFileExW", ERROR_ACCESS_DENIED) ||
+      !MoveFileExW(wfrom, wto, 0))
+    rc = win32_fail(GetLastError(), "MoveFileExW", to);
+  free(wfrom);
+  free(wto);
+  return rc;
+}
+
+void mmf__os_yield(void) { SwitchToThread(); }
+
+int mmf__os_stdio_binary(int fd) {
+  if (FAULT("_setmode", ERROR_INVALID_HANDLE) || _setmode(fd, _O_BINARY) < 0)
+    return mmf__error_os(MMF_EBADF, EBADF, "_setmode(%d, _O_BINARY): not an "
+                         "open stream", fd);
+  return 0;
+}
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */

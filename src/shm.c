@@ -1,0 +1,691 @@
+/* shm.c -- memory-backed mappings: anonymous ones, and named ones with ONE
+ * lifetime rule on every OS (transient: gone with the last holder, even a
+ * killed one; persistent: stays until removed). docs/shm.md describes the
+ * protocol; include/mmf.h the contract.
+ *
+ * Every named object NAME has a file "mmf.NAME" in the runtime directory:
+ *   [data: size bytes][trailer: 64 bytes]   (Linux; Windows persistent)
+ *   [trailer: 64 bytes]                     (Windows transient: the data is
+ *                                            the section "Local\mmf.NAME")
+ * and two lock bytes far past its end:
+ *   GATE  exclusive while a process creates, opens, last-closes or removes
+ *         the object: serialises the stale check against new openers;
+ *   HOLD  shared by every holder for as long as it holds the object. The OS
+ *         drops a dead holder's lock, so "HOLD can be taken exclusively"
+ *         means "nobody holds it": the last closer removes the object, and a
+ *         create that finds a transient object nobody holds removes it as
+ *         stale.
+ * After taking GATE every step re-checks that the name still names the file
+ * it opened (someone may have removed it in between). A new object is built
+ * whole under a temporary name and then published under its own name in
+ * one step that fails if the name exists, so nobody ever sees half an
+ * object. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHM_TRAILER 64
+#define SHM_GATE ((uint64_t)1 << 62)
+#define SHM_HOLD (SHM_GATE + 1)
+#define SHM_MAGIC "MMFSHM01"
+#define SHM_CREATE_RETRIES 1000
+/* Where an object's data lives (trailer field). */
+enum { WHERE_FILE = 0, WHERE_SECTION = 1 };
+
+struct shm_rec {
+  uint64_t size;
+  unsigned lifetime; /* MMF_SHM_TRANSIENT / MMF_SHM_PERSISTENT */
+  unsigned where;
+};
+
+/* What a named object's mmf_map carries (map->ext). */
+struct shm_ext {
+  char *path;         /* its file in the runtime directory */
+  char *oname;        /* "mmf.NAME" (the Windows section's name too) */
+  mmf_os_file lockf;  /* the file holding GATE/HOLD */
+  int own_lockf;      /* lockf is not map->file: close it here */
+  int transient;
+};
+
+/* ---- names and paths -----------------------------------------------------*/
+
+static int check_name(const char *api, const char *name) {
+  size_t i, n = strlen(name);
+  if (n == 0)
+    return mmf__error(MMF_EINVAL, "%s: the name is empty", api);
+  if (n > MMF_SHM_NAME_MAX)
+    return mmf__error(MMF_EINVAL,
+                      "%s \"%.40s...\": the name is %zu bytes long, the most "
+                      "is %d",
+                      api, name, n, MMF_SHM_NAME_MAX);
+  if (name[0] == '.')
+    return mmf__error(MMF_EINVAL, "%s \"%s\": a name may not start with '.'",
+                      api, name);
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+      if (c == '/' || c == '\\')
+        return mmf__error(MMF_EINVAL,
+                          "%s \"%s\": a name may not contain a path "
+                          "separator ('%c')",
+                          api, name, c);
+      return mmf__error(MMF_EINVAL,
+                        "%s \"%s\": byte 0x%02x at %zu is outside the name "
+                        "alphabet [A-Za-z0-9._-]",
+                        api, name, c, i);
+    }
+  }
+  return 0;
+}
+
+/* A new shm_ext for NAME with its file's path; NULL when out of memory or
+ * the runtime directory is unavailable (*rc says which). */
+static struct shm_ext *ext_new(const char *name, int *rc) {
+  char dir[1024];
+  struct shm_ext *e;
+  size_t dn, nn = strlen(name);
+  *rc = mmf__os_runtime_dir(dir, sizeof dir);
+  if (*rc)
+    return NULL;
+  dn = strlen(dir);
+  e = calloc(1, sizeof *e);
+  if (e) {
+    e->path = malloc(dn + nn + 6);
+    e->oname = malloc(nn + 5);
+  }
+  if (!e || !e->path || !e->oname) {
+    if (e) {
+      free(e->path);
+      free(e->oname);
+      free(e);
+    }
+    *rc = mmf__error(MMF_ENOMEM, "out of memory");
+    return NULL;
+  }
+  memcpy(e->oname, "mmf.", 4);
+  memcpy(e->oname + 4, name, nn + 1);
+  memcpy(e->path, dir, dn);
+  e->path[dn] = '/';
+  memcpy(e->path + dn + 1, e->oname, nn + 5);
+  e->lockf = MMF_OS_FILE_INVALID;
+  return e;
+}
+
+static void ext_free(struct shm_ext *e) {
+  if (!e)
+    return;
+  free(e->path);
+  free(e->oname);
+  free(e);
+}
+
+/* ---- the trailer -----------------------------------------------------------
+ * Little-endian, fixed layout: magic[8] size:u64 lifetime:u32 where:u32,
+ * zeros to 64 bytes. It comes from a file other processes write: every
+ * field is checked before use. */
+
+static void put_u64(unsigned char *p, uint64_t v) {
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static int write_rec(mmf_os_file f, uint64_t at, const struct shm_rec *r) {
+  unsigned char b[SHM_TRAILER];
+  memset(b, 0, sizeof b);
+  memcpy(b, SHM_MAGIC, 8);
+  put_u64(b + 8, r->size);
+  put_u64(b + 16, (uint64_t)r->lifetime | (uint64_t)r->where << 32);
+  return mmf__os_write(f, at, b, sizeof b);
+}
+
+/* Read and check the trailer. MMF_ECORRUPT (with the reason) when the file
+ * is not a whole mmf object. */
+static int read_rec(mmf_os_file f, struct shm_rec *r) {
+  unsigned char b[SHM_TRAILER];
+  uint64_t fsize, w;
+  size_t got = 0;
+  int rc = mmf__os_file_size(f, &fsize);
+  if (rc)
+    return rc;
+  if (fsize == 0) /* a create between its open and its GATE, or one that
+                     died there */
+    return mmf__error(MMF_ENOENT, "no such object yet (its creator has not "
+                      "finished)");
+  if (fsize < SHM_TRAILER)
+    return mmf__error(MMF_ECORRUPT, "the object is %llu bytes, too short for "
+                      "its trailer (unfinished or not mmf's)",
+                      (unsigned long long)fsize);
+  rc = mmf__os_read(f, fsize - SHM_TRAILER, b, sizeof b, &got);
+  if (rc)
+    return rc;
+  if (got != sizeof b || memcmp(b, SHM_MAGIC, 8) != 0)
+    return mmf__error(MMF_ECORRUPT, "the object's trailer has no mmf magic");
+  r->size = get_u64(b + 8);
+  w = get_u64(b + 16);
+  r->lifetime = (unsigned)(w & 0xffffffffu);
+  r->where = (unsigned)(w >> 32);
+  if (r->lifetime > MMF_SHM_PERSISTENT || r->where > WHERE_SECTION)
+    return mmf__error(MMF_ECORRUPT, "the object's trailer has an unknown "
+                      "lifetime %u or place %u", r->lifetime, r->where);
+  if (r->where == WHERE_FILE && r->size != fsize - SHM_TRAILER)
+    return mmf__error(MMF_ECORRUPT,
+                      "the trailer says %llu bytes but the object holds "
+                      "%llu", (unsigned long long)r->size,
+                      (unsigned long long)(fsize - SHM_TRAILER));
+  if (r->where == WHERE_SECTION &&
+      (fsize != SHM_TRAILER || r->lifetime != MMF_SHM_TRANSIENT ||
+       !mmf__os_shm_named_sections()))
+    return mmf__error(MMF_ECORRUPT, "the trailer's section place does not "
+                      "fit this object");
+  return 0;
+}
+
+/* ---- locks -----------------------------------------------------------------*/
+
+static int gate_lock(mmf_os_file f) {
+  return mmf__os_file_lock(f, SHM_GATE, 1, MMF__OS_LOCK_WAIT);
+}
+
+static int gate_unlock(mmf_os_file f) {
+  return mmf__os_file_unlock(f, SHM_GATE, 1);
+}
+
+/* With GATE held: *live = 1 when some open file holds HOLD. */
+static int hold_probe(mmf_os_file f, int *live) {
+  int rc = mmf__os_file_lock(f, SHM_HOLD, 1, 0);
+  *live = 0;
+  if (rc == MMF_EBUSY) {
+    *live = 1;
+    return 0;
+  }
+  if (rc)
+    return rc;
+  return mmf__os_file_unlock(f, SHM_HOLD, 1);
+}
+
+/* Open the object's file (read-write, never through a symbolic link) and
+ * take GATE, making sure the name still names that file. On success GATE is
+ * held on *f. MMF_ENOENT when there is no such object (or it was removed
+ * meanwhile). */
+static int attach(const char *path, mmf_os_file *f) {
+  int same = 0, created, rc;
+  rc = mmf__os_open(path, MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW, f,
+                    &created);
+  if (rc)
+    return rc;
+  rc = gate_lock(*f);
+  if (!rc)
+    rc = mmf__os_file_is_at(*f, path, &same);
+  if (!rc && !same)
+    rc = mmf__error(MMF_ENOENT, "\"%s\" was removed while opening it", path);
+  if (rc) {
+    mmf__os_close(*f); /* drops GATE */
+    *f = MMF_OS_FILE_INVALID;
+  }
+  return rc;
+}
+
+/* ---- the release hook: the lifetime rule at the last close ---------------*/
+
+static int shm_release(mmf_map *map) {
+  struct shm_ext *e = map->ext;
+  int rc, live = 1, same = 0;
+  rc = gate_lock(e->lockf);
+  if (!rc)
+    rc = mmf__os_file_unlock(e->lockf, SHM_HOLD, 1);
+  if (!rc && e->transient)
+    rc = hold_probe(e->lockf, &live);
+  if (!rc && !live)
+    rc = mmf__os_file_is_at(e->lockf, e->path, &same);
+  if (!rc && !live && same) {
+    /* The last holder: the memory goes first (a Windows section's name is
+     * free once its last handle closes), then the name. */
+    mmf__os_section_close(&map->section);
+    rc = mmf__os_remove_open(e->path);
+  }
+  /* Closing the file releases GATE and HOLD whatever happened above. */
+  if (e->own_lockf) {
+    int crc = mmf__os_close(e->lockf);
+    if (!rc)
+      rc = crc;
+  }
+  ext_free(e);
+  map->ext = NULL;
+  return rc;
+}
+
+/* ---- opening an object under GATE ------------------------------------------*/
+
+/* GATE is held on f (an object with trailer `r`); make `m` a holder of it:
+ * its section, HOLD, then let GATE go. On failure f is still open and GATE
+ * held; m has no section. */
+static int become_holder(mmf_map *m, struct shm_ext *e, mmf_os_file f,
+                         const struct shm_rec *r) {
+  int rc;
+  if (r->where == WHERE_SECTION)
+    rc = mmf__os_named_section_open(e->oname,
+                                    (m->os_prot & MMF__OS_PROT_WRITE) != 0,
+                                    &m->section);
+  else
+    rc = mmf__os_section_open(f, m->os_prot, r->size + SHM_TRAILER,
+                              &m->section);
+  if (rc)
+    return rc;
+  rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_SHARED);
+  if (!rc)
+    rc = gate_unlock(f);
+  if (rc) {
+    mmf__os_section_close(&m->section);
+    return rc;
+  }
+  m->size = r->size;
+  e->lockf = f;
+  e->transient = r->lifetime == MMF_SHM_TRANSIENT;
+  if (r->where == WHERE_SECTION) {
+    e->own_lockf = 1;
+  } else {
+    m->file = f;
+  }
+  m->ext = e;
+  m->release = shm_release;
+  return 0;
+}
+
+/* GATE held on an existing object's file f: read its trailer and whether
+ * anyone holds it. A transient object nobody holds, or one without a whole
+ * trailer that nobody holds, is stale (*stale = 1). A bad trailer is
+ * MMF_ECORRUPT, an empty file (unfinished create) MMF_ENOENT. */
+static int inspect(mmf_os_file f, struct shm_rec *r, int *stale) {
+  int live, rc = read_rec(f, r);
+  int bad = rc == MMF_ECORRUPT || rc == MMF_ENOENT;
+  int prc;
+  *stale = 0;
+  if (rc && !bad)
+    return rc;
+  prc = hold_probe(f, &live);
+  if (prc)
+    return prc;
+  if (bad) {
+    if (!live)
+      *stale = 1;
+    return rc;
+  }
+  if (r->lifetime == MMF_SHM_TRANSIENT && !live)
+    *stale = 1;
+  return 0;
+}
+
+/* ---- public API --------------------------------------------------------------*/
+
+/* Build a new object complete -- sized, trailer written, HOLD held, on
+ * Windows its section made -- under a temporary name nobody looks for, then
+ * give it its name in one step that fails if the name exists. So no
+ * process ever sees a half-made object. Returns 0 with *lost = 0 when `m`
+ * is now the object's first holder; 0 with *lost = 1 when the name (or on
+ * Windows the section's name) was taken first -- nothing is left behind
+ * then; or an error, also leaving nothing behind. */
+static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
+                       unsigned flags, int *lost, int *section_taken) {
+  static atomic_uint counter;
+  struct shm_rec r;
+  mmf_os_file f;
+  size_t n = strlen(e->path) + 48;
+  char *tmp = malloc(n);
+  int rc, created = 0, published = 0;
+
+  *lost = 0;
+  *section_taken = 0;
+  if (!tmp)
+    return mmf__error(MMF_ENOMEM, "out of memory");
+  /* '~' is outside the name alphabet: never an object, never listed. */
+  snprintf(tmp, n, "%s~%x.%lx", e->path, atomic_fetch_add(&counter, 1),
+           (unsigned long)((uintptr_t)e ^ (uintptr_t)&n));
+  r.size = size;
+  r.lifetime = (flags & MMF_SHM_PERSISTENT) ? MMF_SHM_PERSISTENT
+                                            : MMF_SHM_TRANSIENT;
+  r.where = (r.lifetime == MMF_SHM_TRANSIENT && mmf__os_shm_named_sections())
+                ? WHERE_SECTION
+                : WHERE_FILE;
+  rc = mmf__os_open(tmp,
+                    MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW |
+                        MMF__OS_CREATE | MMF__OS_EXCL |
+                        ((flags & MMF_SHM_ANYONE) ? 0 : MMF__OS_OWNER_ONLY),
+                    &f, &created);
+  if (rc == MMF_EEXIST) { /* another process's temporary name: try again */
+    free(tmp);
+    *lost = 1;
+    return 0;
+  }
+  if (rc) {
+    free(tmp);
+    return rc;
+  }
+  if (flags & MMF_SHM_ANYONE)
+    rc = mmf__os_file_share_all(f);
+  if (!rc && r.where == WHERE_FILE && size > 0)
+    rc = mmf__os_file_extend(f, 0, size); /* real memory now, or ENOSPC */
+  if (!rc)
+    rc = write_rec(f, r.where == WHERE_FILE ? size : 0, &r);
+  if (!rc && r.where == WHERE_SECTION) {
+    /* A zero-sized section cannot exist: give it one byte. */
+    rc = mmf__os_named_section_create(e->oname, size ? size : 1,
+                                      !(flags & MMF_SHM_ANYONE),
+                                      &m->section);
+    if (rc == MMF_EEXIST) {
+      rc = 0;
+      *lost = 1;
+      *section_taken = 1;
+    }
+  } else if (!rc) {
+    rc = mmf__os_section_open(f, m->os_prot, size + SHM_TRAILER,
+                              &m->section);
+  }
+  if (!rc && !*lost)
+    rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_SHARED);
+  if (!rc && !*lost) {
+    rc = mmf__os_publish(tmp, e->path);
+    if (rc == MMF_EEXIST) {
+      rc = 0;
+      *lost = 1;
+    } else if (!rc) {
+      published = 1;
+    }
+  }
+  if (!published) {
+    mmf__os_section_close(&m->section);
+    mmf__os_close(f);
+    mmf__os_remove(tmp);
+    free(tmp);
+    return rc;
+  }
+  free(tmp);
+  m->size = size;
+  e->lockf = f;
+  e->transient = r.lifetime == MMF_SHM_TRANSIENT;
+  if (r.where == WHERE_SECTION)
+    e->own_lockf = 1;
+  else
+    m->file = f;
+  m->ext = e;
+  m->release = shm_release;
+  return 0;
+}
+
+int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
+                   unsigned flags) {
+  static const char api[] = "mmf_shm_create";
+  struct shm_ext *e;
+  mmf_map *m;
+  int rc;
+
+  if (out)
+    *out = NULL;
+  if (!out || !name)
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "name" : "out");
+  rc = check_name(api, name);
+  if (rc)
+    return rc;
+  if (flags & ~(unsigned)(MMF_SHM_PERSISTENT | MMF_SHM_OPEN_EXISTING |
+                          MMF_SHM_ANYONE))
+    return mmf__error(MMF_EINVAL, "%s \"%s\": unknown flags 0x%x", api, name,
+                      flags);
+  if (size > (uint64_t)INT64_MAX - SHM_TRAILER)
+    return mmf__error(MMF_EFBIG, "%s \"%s\": size %llu is too large", api,
+                      name, (unsigned long long)size);
+  e = ext_new(name, &rc);
+  if (!e)
+    return mmf__error_in(api, name, rc);
+  m = mmf__map_new(e->oname, MMF_PROT_READWRITE, 0);
+  if (!m) {
+    ext_free(e);
+    return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, name);
+  }
+  for (int tries = 0;; tries++) {
+    mmf_os_file f;
+    int lost = 0, stale = 0, mine = 0, section_taken = 0;
+    struct shm_rec r;
+    if (tries == SHM_CREATE_RETRIES) {
+      rc = section_taken
+               ? mmf__error(MMF_EEXIST, "the section \"%s\" is still held "
+                            "by processes that removed its name", e->oname)
+               : mmf__error(MMF_EBUSY, "\"%s\" keeps being removed and "
+                            "created by other processes", e->path);
+      break;
+    }
+    if (tries > 0)
+      mmf__os_yield();
+    rc = attach(e->path, &f);
+    if (rc == MMF_ENOENT) {
+      rc = publish_new(m, e, size, flags, &lost, &section_taken);
+      if (rc || !lost)
+        break;
+      continue; /* someone else's name now: look at it */
+    }
+    if (rc)
+      break;
+    /* The name exists: someone else's file is a squatter; a dead transient
+     * object is removed and the create starts over. */
+    rc = mmf__os_file_is_mine(f, &mine);
+    if (!rc && !mine)
+      rc = mmf__error(MMF_EACCES, "\"%s\" exists and belongs to another "
+                      "user (refused)", e->path);
+    if (!rc)
+      rc = inspect(f, &r, &stale);
+    if (stale) {
+      rc = mmf__os_remove_open(e->path);
+      mmf__os_close(f);
+      if (rc)
+        break;
+      continue;
+    }
+    if (!rc && !(flags & MMF_SHM_OPEN_EXISTING))
+      rc = mmf__error(MMF_EEXIST, "\"%s\" already exists (%s)", e->path,
+                      r.lifetime == MMF_SHM_PERSISTENT ? "persistent"
+                                                       : "transient, held");
+    if (!rc)
+      rc = become_holder(m, e, f, &r);
+    if (rc)
+      mmf__os_close(f);
+    break;
+  }
+  if (rc) {
+    ext_free(e);
+    mmf__map_free(m);
+    return mmf__error_in(api, name, rc);
+  }
+  *out = m;
+  return 0;
+}
+
+int mmf_shm_open(mmf_map **out, const char *name, int prot, unsigned flags) {
+  static const char api[] = "mmf_shm_open";
+  struct shm_ext *e;
+  struct shm_rec r;
+  mmf_map *m;
+  mmf_os_file f;
+  int rc, stale = 0;
+
+  if (out)
+    *out = NULL;
+  if (!out || !name)
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "name" : "out");
+  rc = check_name(api, name);
+  if (rc)
+    return rc;
+  if (prot != MMF_PROT_READ && prot != MMF_PROT_READWRITE)
+    return mmf__error(MMF_EINVAL, "%s \"%s\": protection 0x%x is neither "
+                      "MMF_PROT_READ nor MMF_PROT_READWRITE", api, name,
+                      (unsigned)prot);
+  if (flags)
+    return mmf__error(MMF_EINVAL, "%s \"%s\": unknown flags 0x%x", api, name,
+                      flags);
+  e = ext_new(name, &rc);
+  if (!e)
+    return mmf__error_in(api, name, rc);
+  m = mmf__map_new(e->oname, prot, 0);
+  if (!m) {
+    ext_free(e);
+    return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, name);
+  }
+  rc = attach(e->path, &f);
+  if (rc)
+    goto out_free;
+  rc = inspect(f, &r, &stale);
+  if (!rc && stale) {
+    /* A transient object whose holders all died: it is gone by the rule;
+     * take its name away while GATE is ours. */
+    rc = mmf__os_remove_open(e->path);
+    if (!rc)
+      rc = mmf__error(MMF_ENOENT, "\"%s\": no such object (a transient "
+                      "object whose holders are all gone)", e->path);
+  }
+  if (!rc)
+    rc = become_holder(m, e, f, &r);
+  if (rc) {
+    mmf__os_close(f);
+    goto out_free;
+  }
+  *out = m;
+  return 0;
+
+out_free:
+  ext_free(e);
+  mmf__map_free(m);
+  return mmf__error_in(api, name, rc);
+}
+
+int mmf_shm_anonymous(mmf_map **out, uint64_t size) {
+  static const char api[] = "mmf_shm_anonymous";
+  mmf_map *m;
+  int rc;
+  if (out)
+    *out = NULL;
+  if (!out)
+    return mmf__error(MMF_EINVAL, "%s: NULL out", api);
+  if (size == 0)
+    return mmf__error(MMF_EINVAL, "%s: size 0 (an empty mapping cannot be "
+                      "mapped)", api);
+  if (size > (uint64_t)INT64_MAX)
+    return mmf__error(MMF_EFBIG, "%s: size %llu is too large", api,
+                      (unsigned long long)size);
+  m = mmf__map_new("<anonymous>", MMF_PROT_READWRITE, 0);
+  if (!m)
+    return mmf__error(MMF_ENOMEM, "%s: out of memory", api);
+  rc = mmf__os_shm_anonymous(size, &m->file, &m->section);
+  if (rc) {
+    mmf__map_free(m);
+    return mmf__error_in(api, "<anonymous>", rc);
+  }
+  m->size = size;
+  *out = m;
+  return 0;
+}
+
+int mmf_shm_remove(const char *name) {
+  static const char api[] = "mmf_shm_remove";
+  struct shm_ext *e;
+  struct shm_rec r;
+  mmf_os_file f;
+  int rc, stale = 0;
+  if (!name)
+    return mmf__error(MMF_EINVAL, "%s: NULL name", api);
+  rc = check_name(api, name);
+  if (rc)
+    return rc;
+  e = ext_new(name, &rc);
+  if (!e)
+    return mmf__error_in(api, name, rc);
+  rc = attach(e->path, &f);
+  if (!rc) {
+    /* A bad trailer is no reason to keep it: remove it all the same. */
+    rc = inspect(f, &r, &stale);
+    if (rc == MMF_ECORRUPT || rc == MMF_ENOENT) {
+      rc = 0;
+      stale = 0;
+    }
+    if (!rc)
+      rc = mmf__os_remove_open(e->path);
+    if (!rc && stale)
+      rc = mmf__error(MMF_ENOENT, "\"%s\": no such object (a transient "
+                      "object whose holders are all gone)", e->path);
+    mmf__os_close(f);
+  }
+  if (rc)
+    mmf__error_in(api, name, rc);
+  ext_free(e);
+  return rc;
+}
+
+struct list_ctx {
+  mmf_shm_list_fn fn;
+  void *ctx;
+  const char *dir;
+};
+
+static int list_one(void *arg, const char *entry) {
+  struct list_ctx *lc = arg;
+  mmf_shm_info info;
+  struct shm_rec r;
+  struct shm_ext *e;
+  mmf_os_file f;
+  const char *name = entry + 4;
+  int rc, stale = 0;
+  if (strncmp(entry, "mmf.", 4) != 0 || strlen(name) > MMF_SHM_NAME_MAX)
+    return 0;
+  if (check_name("mmf_shm_list", name) != 0)
+    return 0; /* not one of ours */
+  e = ext_new(name, &rc);
+  if (!e)
+    return 0;
+  rc = attach(e->path, &f);
+  if (!rc) {
+    rc = inspect(f, &r, &stale);
+    mmf__os_close(f);
+  }
+  ext_free(e);
+  if (rc || stale)
+    return 0; /* not openable, not whole, or dead: not listed */
+  memset(&info, 0, sizeof info);
+  strcpy(info.name, name);
+  info.size = r.size;
+  info.lifetime = r.lifetime;
+  return lc->fn(lc->ctx, &info);
+}
+
+int mmf_shm_list(mmf_shm_list_fn fn, void *ctx) {
+  static const char api[] = "mmf_shm_list";
+  char dir[1024];
+  struct list_ctx lc;
+  int rc;
+  if (!fn)
+    return mmf__error(MMF_EINVAL, "%s: NULL fn", api);
+  rc = mmf__os_runtime_dir(dir, sizeof dir);
+  if (rc)
+    return mmf__error_in(api, NULL, rc);
+  lc.fn = fn;
+  lc.ctx = ctx;
+  lc.dir = dir;
+  rc = mmf__os_dir_list(dir, list_one, &lc);
+  if (rc < 0 && mmf_last_error() == rc)
+    mmf__error_in(api, dir, rc);
+  return rc;
+}
+
+int mmf_stdio_binary(int fd) {
+  int rc;
+  if (fd < 0 || fd > 2)
+    return mmf__error(MMF_EINVAL, "mmf_stdio_binary: %d is not 0, 1 or 2",
+                      fd);
+  rc = mmf__os_stdio_binary(fd);
+  return rc ? mmf__error_in("mmf_stdio_binary", NULL, rc) : 0;
+}
