@@ -76,6 +76,31 @@ static int child_token_revoked(const char *token) {
   return 2;
 }
 
+/* `--child anon TOKEN`: the parent's anonymous shared memory, which has no
+ * name: the token is the only way in. Check the parent's bytes at 0, write
+ * ours at GRAN. */
+static int child_anon(const char *token) {
+  unsigned char want[1000];
+  mmf_map *m;
+  mmf_view *v;
+  if (mmf_map_from_token(&m, token, MMF_PROT_READWRITE) != 0) {
+    fprintf(stderr, "child: %s\n", mmf_last_error_message());
+    return 2;
+  }
+  if (mmf_map_size(m) != FILE_LEN)
+    return 3;
+  if (mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE) != 0)
+    return 4;
+  th_fill(want, sizeof want, 51);
+  if (memcmp(mmf_view_data(v), want, sizeof want) != 0)
+    return 5;
+  th_fill(want, sizeof want, 52);
+  memcpy((unsigned char *)mmf_view_data(v) + GRAN, want, sizeof want);
+  if (mmf_view_unmap(v) != 0 || mmf_map_close(m) != 0)
+    return 6;
+  return 0;
+}
+
 static intptr_t spawn(const char *const *args) {
   intptr_t child = th_spawn_self(args);
   assert_true(child > 0);
@@ -133,6 +158,32 @@ static void token_hands_the_mapping_to_a_child_until_revoked(void **state) {
   th_fill(want, sizeof want, 43);
   assert_memory_equal((unsigned char *)mmf_view_data(v) + 3 * GRAN, want,
                       sizeof want);
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+}
+
+/* The seed's "handle inheritance" way of sharing: anonymous memory (memfd /
+ * an unnamed pagefile section) reaches a child only through its handle. */
+static void anonymous_shared_memory_reaches_a_child_by_token(void **state) {
+  unsigned char mine[1000];
+  char tok[MMF_TOKEN_MAX];
+  mmf_map *m;
+  mmf_view *v;
+  (void)state;
+  TH_OK(mmf_shm_anonymous(&m, FILE_LEN));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
+  th_fill(mine, sizeof mine, 51);
+  memcpy(mmf_view_data(v), mine, sizeof mine);
+  TH_OK(mmf_map_token(m, tok, sizeof tok));
+  {
+    const char *args[] = {"--child", "anon", tok, NULL};
+    intptr_t child = spawn(args);
+    TH_OK(mmf_map_token_revoke(m));
+    assert_int_equal(th_wait_child(child), 0);
+  }
+  th_fill(mine, sizeof mine, 52);
+  assert_memory_equal((unsigned char *)mmf_view_data(v) + GRAN, mine,
+                      sizeof mine);
   TH_OK(mmf_view_unmap(v));
   TH_OK(mmf_map_close(m));
 }
@@ -392,6 +443,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(token_hands_the_mapping_to_a_child_until_revoked),
       cmocka_unit_test(token_rebuilds_the_mapping_in_the_same_process),
+      cmocka_unit_test(anonymous_shared_memory_reaches_a_child_by_token),
       cmocka_unit_test(malformed_and_foreign_tokens_are_rejected),
       cmocka_unit_test(token_naming_the_wrong_kind_of_handle_is_ebadf),
       cmocka_unit_test(token_operations_fail_cleanly_under_fault_injection),
@@ -399,6 +451,8 @@ int main(int argc, char **argv) {
   if (argc == 4 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "token") == 0)
       return child_token(argv[3]);
+    if (strcmp(argv[2], "anon") == 0)
+      return child_anon(argv[3]);
     if (strcmp(argv[2], "token-revoked") == 0)
       return child_token_revoked(argv[3]);
     return 100;
