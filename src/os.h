@@ -182,6 +182,11 @@ int mmf__os_runtime_dir(char *buf, size_t n);
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */
+/* The full path of this process's executable file, NUL-terminated UTF-8
+ * (readlink /proc/self/exe; GetModuleFileNameW). section.c derives a
+ * program's default section key from it. MMF_ENAMETOOLONG when it does not
+ * fit in `n` bytes. */
+int mmf__os_exe_path(char *buf, size_t n);
 /* @@END OS-SECTION */
 
 #endif /* MMF_OS_H */
