@@ -523,6 +523,11 @@ MMF_API void mmf_memswap_reversed(void *a, void *b, size_t n);
  * mmf_section_path() and the OS when no instance runs.
  *
  * A section object is not thread-safe: use one per thread, or guard it.
+ * On Linux a child made by fork() without exec shares its parent's open
+ * file and so its slot (the files are close-on-exec). On Windows the default
+ * key follows the path the executable was started from: started through
+ * another spelling of its path (case, a link) it gets another key; pass a
+ * key when that matters.
  * @{ */
 
 /** A joined section (opaque). */
@@ -614,16 +619,20 @@ MMF_API int mmf_section_instances(mmf_section *s, unsigned *count);
  * @return 0; or ::MMF_EOWNERDEAD: the lock is now held by the caller, but
  *   the previous holder died holding it, so the block may be half-updated:
  *   repair it, then mmf_section_unlock() marks it consistent again. Or
- *   ::MMF_EINVAL (NULL, or already held by this object), ::MMF_EOS.
+ *   ::MMF_EINVAL (NULL, or already held by this object), ::MMF_ENOMEM,
+ *   ::MMF_EOS (the OS's lock call failed; the lock is not held).
  */
 MMF_API int mmf_section_lock(mmf_section *s);
 
 /** @brief As mmf_section_lock() without waiting: ::MMF_EBUSY when another
- * instance holds the lock. */
+ * instance (or another section object) holds the lock; otherwise the same
+ * results. */
 MMF_API int mmf_section_trylock(mmf_section *s);
 
 /** @brief Release the lock taken by mmf_section_lock() or trylock.
- * @return 0, or ::MMF_EINVAL (NULL, or not held by this object), ::MMF_EOS.
+ * @return 0, or ::MMF_EINVAL (NULL, or not held by this object),
+ *   ::MMF_ENOMEM, ::MMF_EOS (the OS's unlock call failed: the lock is still
+ *   held; call again).
  */
 MMF_API int mmf_section_unlock(mmf_section *s);
 

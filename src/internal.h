@@ -114,7 +114,9 @@ struct mmf__section_hdr {
   uint32_t slots;     /* MMF_SECTION_MAX_INSTANCES */
   uint32_t hdr_size;  /* MMF__SECTION_HDR */
   uint32_t dirty;     /* 1 while the section lock is held (owner-died flag) */
-  uint32_t reserved[9];
+  uint32_t used;      /* 1 + the highest slot claimed since the block began:
+                       * where counting looks first (a hint, never trusted) */
+  uint32_t reserved[8];
 };
 /* @@END SECTION */
 

@@ -91,7 +91,10 @@ int mmf_section_default_key(char *buf, size_t n) {
 static int count_held(mmf_os_file probe, uint64_t lo, uint64_t hi,
                       unsigned *n) {
   uint64_t mid;
-  int rc = mmf__os_file_lock(probe, lo, hi - lo, 0);
+  int rc;
+  if (lo == hi)
+    return 0;
+  rc = mmf__os_file_lock(probe, lo, hi - lo, 0);
   if (rc == 0) {
     rc = mmf__os_file_unlock(probe, lo, hi - lo);
     if (rc) /* never leave the probe holding slots: they would look busy */
@@ -109,10 +112,41 @@ static int count_held(mmf_os_file probe, uint64_t lo, uint64_t hi,
   return rc ? rc : count_held(probe, mid, hi, n);
 }
 
+static atomic_uint *hdr_field(const mmf_section *s, size_t off) {
+  return (atomic_uint *)((unsigned char *)mmf_view_data(s->view) + off);
+}
+
+#define DIRTY offsetof(struct mmf__section_hdr, dirty)
+#define USED offsetof(struct mmf__section_hdr, used)
+
+/* Count every held slot. Instances take the lowest free slot, so the held
+ * ones sit below the header's `used` hint: the slots above it are checked
+ * with one lock call, and only searched when that finds some (a hint
+ * another instance may have spoiled must not spoil the count). */
 static int count_all(mmf_section *s, unsigned *n) {
+  unsigned used = atomic_load(hdr_field(s, USED)), above = 0;
+  int rc;
   *n = 0;
-  return count_held(s->probe, LOCK_SLOTS, LOCK_SLOTS + MMF_SECTION_MAX_INSTANCES,
-                    n);
+  if (used > MMF_SECTION_MAX_INSTANCES)
+    used = MMF_SECTION_MAX_INSTANCES;
+  rc = count_held(s->probe, LOCK_SLOTS + used,
+                  LOCK_SLOTS + MMF_SECTION_MAX_INSTANCES, &above);
+  if (!rc)
+    rc = count_held(s->probe, LOCK_SLOTS, LOCK_SLOTS + used, n);
+  *n += above;
+  return rc;
+}
+
+/* 1 in *any when a slot other than this instance's is held. */
+static int others_held(mmf_section *s, int *any) {
+  unsigned n = 0;
+  uint64_t mine = LOCK_SLOTS + s->slot;
+  int rc = count_held(s->probe, LOCK_SLOTS, mine, &n);
+  if (!rc && n == 0)
+    rc = count_held(s->probe, mine + 1,
+                    LOCK_SLOTS + MMF_SECTION_MAX_INSTANCES, &n);
+  *any = n > 0;
+  return rc;
 }
 
 /* Take the first free slot through s->file. */
@@ -246,8 +280,14 @@ static int map_file(mmf_section *s) {
 }
 
 static atomic_uint *dirty_flag(const mmf_section *s) {
-  return (atomic_uint *)((unsigned char *)mmf_view_data(s->view) +
-                         offsetof(struct mmf__section_hdr, dirty));
+  return hdr_field(s, DIRTY);
+}
+
+/* Raise the `used` hint to cover this instance's slot (registry held). */
+static void note_slot(mmf_section *s) {
+  atomic_uint *used = hdr_field(s, USED);
+  if (atomic_load(used) < s->slot + 1)
+    atomic_store(used, s->slot + 1);
 }
 
 /* ---- the API -------------------------------------------------------------*/
@@ -262,8 +302,7 @@ int mmf_section_open(mmf_section **out, const char *key, size_t size,
   static const char api[] = "mmf_section_open";
   char dir[1024];
   mmf_section *s;
-  unsigned total = 0;
-  int created, rc;
+  int created, others = 0, rc;
   size_t n;
 
   if (out)
@@ -313,13 +352,15 @@ int mmf_section_open(mmf_section **out, const char *key, size_t size,
     goto out_close;
   rc = claim_slot(s);
   if (!rc)
-    rc = count_all(s, &total);
+    rc = others_held(s, &others);
   if (!rc)
-    rc = total <= 1 ? init_file(s, size) : check_file(s, size);
+    rc = others ? check_file(s, size) : init_file(s, size);
   if (!rc)
     rc = map_file(s);
-  if (!rc)
+  if (!rc) {
+    note_slot(s);
     rc = mmf__os_file_unlock(s->file, LOCK_REGISTRY, 1);
+  }
   if (rc)
     goto out_close; /* closing the file drops the slot and the registry */
   *out = s;

@@ -424,6 +424,18 @@ static void a_corrupt_header_is_rejected(void **state) {
   poke(path, 0, &good, sizeof good);
   TH_OK(mmf_section_open(&t, key, 256, 0));
   assert_int_equal(count_of(s), 2);
+  /* The counting hint in the header is only a hint: spoiled either way,
+   * the count stays right. */
+  bad = good;
+  bad.used = 0;
+  poke(path, 0, &bad, sizeof bad);
+  assert_int_equal(count_of(s), 2);
+  bad.used = 1; /* t's slot (1) lies above it */
+  poke(path, 0, &bad, sizeof bad);
+  assert_int_equal(count_of(s), 2);
+  bad.used = 0xffffffffu;
+  poke(path, 0, &bad, sizeof bad);
+  assert_int_equal(count_of(t), 2);
   TH_OK(mmf_section_close(t));
   close_and_remove(s);
 }
@@ -588,6 +600,7 @@ static const int open_codes[] = {
     MMF_EBADF,  MMF_EOS,    0};
 static const int count_codes[] = {MMF_EINVAL, MMF_EOS, MMF_ENOMEM, 0};
 static const int close_codes[] = {MMF_EINVAL, MMF_EIO, MMF_EOS, 0};
+static const int lock_codes[] = {MMF_EINVAL, MMF_EOS, MMF_ENOMEM, 0};
 
 static int code_in(int code, const int *list) {
   for (; *list; list++)
@@ -698,6 +711,39 @@ static void every_failing_os_call_leaves_nothing_behind(void **state) {
     faults++;
   }
   assert_true(faults >= 3);
+  /* Locking and unlocking: a failed lock is not held, a failed unlock
+   * still is (and can be retried). */
+  TH_OK(mmf_section_open(&s, key, BLOCK, 0));
+  for (unsigned long n = 1;; n++) {
+    int rc, fired;
+    mmf__fault_arm(n);
+    rc = mmf_section_lock(s);
+    fired = mmf__fault_fired();
+    mmf__fault_arm(0);
+    if (!fired) {
+      TH_OK(rc);
+      break;
+    }
+    expect_failure(rc, lock_codes, "mmf_section_lock");
+    TH_OK(mmf_section_trylock(obs));
+    TH_OK(mmf_section_unlock(obs));
+  }
+  for (unsigned long n = 1;; n++) {
+    int rc, fired;
+    mmf__fault_arm(n);
+    rc = mmf_section_unlock(s);
+    fired = mmf__fault_fired();
+    mmf__fault_arm(0);
+    if (!fired) {
+      TH_OK(rc);
+      break;
+    }
+    expect_failure(rc, lock_codes, "mmf_section_unlock");
+    TH_EXPECT_ERR(mmf_section_trylock(obs), MMF_EBUSY, "mmf_section_trylock");
+  }
+  TH_OK(mmf_section_lock(obs)); /* a clean release: no owner-died report */
+  TH_OK(mmf_section_unlock(obs));
+  TH_OK(mmf_section_close(s));
   TH_OK(mmf_section_close(obs));
   fault_open(NULL, NULL); /* the default key: the executable's path too */
   TH_OK(mmf_section_open(&s, NULL, BLOCK, 0));
