@@ -851,6 +851,155 @@ MMF_API int mmf_map_from_token(mmf_map **out, const char *token, int prot);
 
 /* ------------------------------------------------------------------------ */
 /* @@SECTION: Shared sections and instance counting (src/section.c) */
+/** @name Shared sections
+ * The classic `#pragma data_seg(".shared")` + `/SECTION:.shared,RWS` block:
+ * data every running instance of a program shares, and a count of running
+ * instances that stays right when an instance is killed (`kill -9`,
+ * TerminateProcess), where the classic shared counter is off by one forever.
+ *
+ * A section is a small file `<runtime dir>/mmf-section.<key>` (`/dev/shm`
+ * on Linux, `%TEMP%\mmf` on Windows), created owner-only (0600 / a DACL
+ * for the current user) and never through a symbolic link. It holds a
+ * 64-byte header and the user's block; every instance maps it read-write,
+ * so a store by one instance is seen at once by all.
+ *
+ * Liveness is not a counter. Each instance holds an exclusive byte-range
+ * lock on its own "slot" byte of the file (far past its end, so it costs
+ * no space); the OS drops the lock when the instance closes the section or
+ * dies in any way. The number of instances is the number of held slots.
+ * Joining, counting and (re)initialising are serialised by another lock
+ * byte. The first instance to join when no slot is held (every earlier
+ * instance gone, cleanly or not) starts the block zeroed: like the classic
+ * shared section, the block lives while at least one instance runs, and
+ * it starts clean after a crash.
+ *
+ * The file is left in place when the last instance leaves (it is as small
+ * as the block; the next first instance reinitialises it). Remove it with
+ * mmf_section_path() and the OS when no instance runs.
+ *
+ * A section object is not thread-safe: use one per thread, or guard it.
+ * On Linux a child made by fork() without exec shares its parent's open
+ * file and so its slot (the files are close-on-exec). On Windows the default
+ * key follows the path the executable was started from: started through
+ * another spelling of its path (case, a link) it gets another key; pass a
+ * key when that matters.
+ * @{ */
+
+/** A joined section (opaque). */
+typedef struct mmf_section mmf_section;
+
+/** Longest key mmf_section_open() accepts, in bytes. */
+#define MMF_SECTION_KEY_MAX 100
+/** Largest user block, in bytes (1 GiB). */
+#define MMF_SECTION_MAX_SIZE ((size_t)1 << 30)
+/** Most instances that can join one section at the same time. */
+#define MMF_SECTION_MAX_INSTANCES 4096u
+
+/**
+ * @brief The default key of this program: its executable's base name
+ * (characters outside `[A-Za-z0-9._-]` replaced by `_`, cut to 40 bytes),
+ * `-`, and 16 hex digits of a 64-bit FNV-1a hash of the executable's full
+ * path -- so two copies of one program at different paths do not share.
+ * @param[out] buf receives the NUL-terminated key
+ * @param[in]  n   size of @p buf (::MMF_SECTION_KEY_MAX + 1 always fits)
+ * @return 0, or ::MMF_EINVAL (NULL buf), ::MMF_ENAMETOOLONG (buf too small,
+ *   or an executable path longer than 4095 bytes), ::MMF_EACCES, ::MMF_EOS
+ *   (the OS would not say).
+ */
+MMF_API int mmf_section_default_key(char *buf, size_t n);
+
+/**
+ * @brief Join a shared section: map its block and count this process as a
+ * running instance until mmf_section_close() (or until it dies).
+ *
+ * @param[out] out   the joined section; NULL on error
+ * @param[in]  key   `[A-Za-z0-9._-]`, 1 to ::MMF_SECTION_KEY_MAX bytes;
+ *   NULL means this program's key (mmf_section_default_key()).
+ * @param[in]  size  bytes of the shared block (at most
+ *   ::MMF_SECTION_MAX_SIZE). 0 means "whatever size the running instances
+ *   use" (an empty block when this is the first instance): for tools that
+ *   only count instances.
+ * @param[in]  flags 0 (reserved).
+ *
+ * When other instances are running, their header is checked (the file is
+ * writable by every instance, so it is untrusted) and @p size must equal
+ * theirs. When none is running, the file is (re)initialised with @p size and
+ * a zeroed block, whatever it held before.
+ * @return 0, or
+ *   ::MMF_EINVAL (NULL out, bad key, unknown flags, size above the maximum,
+ *   or a size different from the running instances' -- the message gives
+ *   both),
+ *   ::MMF_ECORRUPT (running instances' file has a bad header or size),
+ *   ::MMF_EBUSY (::MMF_SECTION_MAX_INSTANCES instances already joined),
+ *   ::MMF_EACCES (the file is another user's, or a symbolic link),
+ *   ::MMF_ENAMETOOLONG, ::MMF_ENOSPC, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
+ *   ::MMF_ENOENT, ::MMF_EBADF, ::MMF_EOS. A failed open leaves no slot held, nothing
+ *   mapped and nothing open.
+ */
+MMF_API int mmf_section_open(mmf_section **out, const char *key, size_t size,
+                             unsigned flags);
+
+/** @return the shared block (NULL for an empty block or a NULL section).
+ * Aligned to 64 bytes. Other instances write it: treat what you read as
+ * untrusted, and update it under mmf_section_lock(). */
+MMF_API void *mmf_section_data(const mmf_section *s);
+
+/** @return the size of the shared block in bytes (0 for NULL). */
+MMF_API size_t mmf_section_size(const mmf_section *s);
+
+/** @return the section's key (NULL for NULL). */
+MMF_API const char *mmf_section_key(const mmf_section *s);
+
+/** @return the path of the section's file (NULL for NULL). */
+MMF_API const char *mmf_section_path(const mmf_section *s);
+
+/** @return 1 when this open found no other running instance and so started
+ * the block zeroed, 0 otherwise. */
+MMF_API int mmf_section_first(const mmf_section *s);
+
+/**
+ * @brief Count the running instances of the section, this one included.
+ * Exact at the moment of the call: an instance that was killed is no
+ * longer counted once it has died.
+ * @return 0, or ::MMF_EINVAL (NULL argument), ::MMF_EOS / ::MMF_ENOMEM
+ *   (the OS's lock calls failed).
+ */
+MMF_API int mmf_section_instances(mmf_section *s, unsigned *count);
+
+/**
+ * @brief Take the section's cross-process lock, waiting for it. Guards
+ * updates of the shared block between instances (processes, or separate
+ * section objects). A holder that dies releases it (the OS drops its
+ * lock).
+ * @return 0; or ::MMF_EOWNERDEAD: the lock is now held by the caller, but
+ *   the previous holder died holding it, so the block may be half-updated:
+ *   repair it, then mmf_section_unlock() marks it consistent again. Or
+ *   ::MMF_EINVAL (NULL, or already held by this object), ::MMF_ENOMEM,
+ *   ::MMF_EOS (the OS's lock call failed; the lock is not held).
+ */
+MMF_API int mmf_section_lock(mmf_section *s);
+
+/** @brief As mmf_section_lock() without waiting: ::MMF_EBUSY when another
+ * instance (or another section object) holds the lock; otherwise the same
+ * results. */
+MMF_API int mmf_section_trylock(mmf_section *s);
+
+/** @brief Release the lock taken by mmf_section_lock() or trylock.
+ * @return 0, or ::MMF_EINVAL (NULL, or not held by this object),
+ *   ::MMF_ENOMEM, ::MMF_EOS (the OS's unlock call failed: the lock is still
+ *   held; call again).
+ */
+MMF_API int mmf_section_unlock(mmf_section *s);
+
+/**
+ * @brief Leave the section: unmap the block and give up this instance's
+ * slot (and the lock, if held). NULL is a no-op. The file stays.
+ * @return 0, or the error of unmapping or closing (the section is freed and
+ *   left anyway).
+ */
+MMF_API int mmf_section_close(mmf_section *s);
+
+/** @} */
 /* @@END SECTION */
 
 #ifdef __cplusplus

@@ -100,6 +100,24 @@ int mmf__check_range(uint64_t off, uint64_t len, uint64_t size);
 /* @@END LOCK-CHANNEL */
 
 /* @@SECTION */
+/* section.c: the file layout, shared with the tests that corrupt it.
+ * Bytes [0, 64): the header; [64, 64 + size): the user's block. Lock bytes
+ * lie at MMF__SECTION_LOCKS and above, far past any section's end. */
+#define MMF__SECTION_MAGIC 0x53464d4du /* "MMFS" little-endian */
+#define MMF__SECTION_VERSION 1u
+#define MMF__SECTION_HDR 64u
+#define MMF__SECTION_LOCKS ((uint64_t)1 << 40)
+struct mmf__section_hdr {
+  uint32_t magic;
+  uint32_t version;
+  uint64_t size;      /* bytes of the user's block */
+  uint32_t slots;     /* MMF_SECTION_MAX_INSTANCES */
+  uint32_t hdr_size;  /* MMF__SECTION_HDR */
+  uint32_t dirty;     /* 1 while the section lock is held (owner-died flag) */
+  uint32_t used;      /* 1 + the highest slot claimed since the block began:
+                       * where counting looks first (a hint, never trusted) */
+  uint32_t reserved[8];
+};
 /* @@END SECTION */
 
 #endif /* MMF_INTERNAL_H */

@@ -280,6 +280,11 @@ int mmf__os_section_inherited(intptr_t section, intptr_t file,
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */
+/* The full path of this process's executable file, NUL-terminated UTF-8
+ * (readlink /proc/self/exe; GetModuleFileNameW). section.c derives a
+ * program's default section key from it. MMF_ENAMETOOLONG when it does not
+ * fit in `n` bytes. */
+int mmf__os_exe_path(char *buf, size_t n);
 /* @@END OS-SECTION */
 
 #endif /* MMF_OS_H */

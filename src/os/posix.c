@@ -709,4 +709,22 @@ out_close:
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */
+int mmf__os_exe_path(char *buf, size_t n) {
+  ssize_t len;
+  if (n < 2)
+    return mmf__error(MMF_ENAMETOOLONG, "readlink \"/proc/self/exe\": "
+                      "buffer of %zu bytes is too small", n);
+  if (FAULT("readlink", EACCES))
+    len = -1;
+  else
+    len = readlink("/proc/self/exe", buf, n - 1);
+  if (len < 0)
+    return posix_fail(errno, "readlink", "/proc/self/exe");
+  /* readlink truncates silently: a full buffer may be a cut path. */
+  if ((size_t)len >= n - 1)
+    return mmf__error(MMF_ENAMETOOLONG, "readlink \"/proc/self/exe\": the "
+                      "path is longer than %zu bytes", n - 2);
+  buf[len] = '\0';
+  return 0;
+}
 /* @@END OS-SECTION */

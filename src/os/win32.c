@@ -1121,4 +1121,23 @@ out_close:
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */
+int mmf__os_exe_path(char *buf, size_t n) {
+  wchar_t w[32768];
+  DWORD len;
+  int got;
+  if (FAULT("GetModuleFileNameW", ERROR_ACCESS_DENIED))
+    len = 0;
+  else
+    len = GetModuleFileNameW(NULL, w, sizeof w / sizeof w[0]);
+  if (len == 0)
+    return win32_fail(GetLastError(), "GetModuleFileNameW", NULL);
+  if (len >= sizeof w / sizeof w[0]) /* truncated */
+    return win32_fail(ERROR_FILENAME_EXCED_RANGE, "GetModuleFileNameW", NULL);
+  got = WideCharToMultiByte(CP_UTF8, 0, w, -1, buf,
+                            (int)(n > INT_MAX ? INT_MAX : n), NULL, NULL);
+  if (got <= 0)
+    return mmf__error(MMF_ENAMETOOLONG, "GetModuleFileNameW: the path does "
+                      "not fit in %zu bytes of UTF-8", n);
+  return 0;
+}
 /* @@END OS-SECTION */
