@@ -225,12 +225,7 @@ int th_native_inheritable(intptr_t h);
 /* @@END LOCK-CHANNEL */
 
 /* @@SECTION */
-/* Start argv[0] (a path) with argv, no shell, stdout to the file out_path
- * and stderr to err_path (created or truncated), stdin empty, WITHOUT
- * waiting for it. Returns a process token for th_wait_child() /
- * th_kill_child(), or -1 if it could not be started. */
-intptr_t th_start(const char *const *argv, const char *out_path,
-                  const char *err_path);
+/* th_start(): see @@SHM above. */
 /* Memory mappings of this process whose file path contains `needle`
  * (Linux: /proc/self/maps). Windows cannot name a view's file cheaply:
  * there it counts every mapped-file view, like th_tmp_mapping_count(). */

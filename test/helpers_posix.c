@@ -375,23 +375,7 @@ int th_native_inheritable(intptr_t h) {
 /* @@END LOCK-CHANNEL */
 
 /* @@SECTION */
-intptr_t th_start(const char *const *argv, const char *out_path,
-                  const char *err_path) {
-  posix_spawn_file_actions_t fa;
-  pid_t pid;
-  int rc;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  fflush(NULL);
-  rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? (intptr_t)pid : -1;
-}
-
+/* th_start(): see @@SHM above. */
 int th_mapping_count_matching(const char *needle) {
   FILE *f = fopen("/proc/self/maps", "r");
   char line[1024];

@@ -603,24 +603,7 @@ int th_native_inheritable(intptr_t h) {
 /* @@END LOCK-CHANNEL */
 
 /* @@SECTION */
-intptr_t th_start(const char *const *argv, const char *out_path,
-                  const char *err_path) {
-  HANDLE in = std_file(NULL, 0), out = std_file(out_path, 1),
-         err = std_file(err_path, 1), proc = NULL;
-  wchar_t *prog = program_path(argv[0]);
-  if (prog && in != INVALID_HANDLE_VALUE && out != INVALID_HANDLE_VALUE &&
-      err != INVALID_HANDLE_VALUE)
-    proc = start(prog, argv, in, out, err, 0, NULL);
-  if (in != INVALID_HANDLE_VALUE)
-    CloseHandle(in);
-  if (out != INVALID_HANDLE_VALUE)
-    CloseHandle(out);
-  if (err != INVALID_HANDLE_VALUE)
-    CloseHandle(err);
-  free(prog);
-  return proc ? (intptr_t)proc : -1;
-}
-
+/* th_start(): see @@SHM above. */
 int th_mapping_count_matching(const char *needle) {
   (void)needle;
   return th_tmp_mapping_count();
