@@ -11,7 +11,8 @@ SRC=$(cd "$(dirname "$0")/.." && pwd) || exit 2
 MMF=$BUILD/tools/mmf
 FILEREV=$BUILD/examples/filerev
 COUNT0S=$BUILD/examples/count0s
-for exe in "$MMF" "$FILEREV" "$COUNT0S"; do
+EX=$BUILD/examples
+for exe in "$MMF" "$FILEREV" "$COUNT0S" "$EX/mmfshare" "$EX/appinst" "$EX/linkedlist"; do
   [ -x "$exe" ] || { echo "demo: $exe is missing: build first (make build)" >&2; exit 2; }
 done
 
@@ -119,6 +120,62 @@ out=$(show "$COUNT0S" big.bin) && echo "$out"
 expect "count0s on big.bin" "${out%% *}" "$BIG_ZEROS"
 out=$(show "$COUNT0S" big.bin 65536) && echo "$out"
 expect "count0s with 64 KiB views" "${out%% *}" "$BIG_ZEROS"
+
+# ---------------------------------------------------------------------------
+step "7. mmf share: named shared memory between processes"
+SHARE=mmf-demo-$$   # a name of this run only
+show "$MMF" share put "$SHARE" big.bin || bad "mmf share put failed"
+show "$MMF" share ls | grep -E "^NAME|^$SHARE " || bad "mmf share ls does not list $SHARE"
+show "$MMF" share get "$SHARE" > big.copy || bad "mmf share get failed"
+if cmp -s big.bin big.copy; then ok "get gives back the $(($(stat -c %s big.bin) >> 20)) MiB put stored, byte for byte"; else bad "get differs from what put stored"; fi
+rm -f big.copy
+show "$MMF" share rm "$SHARE" || bad "mmf share rm failed"
+err=$(show "$MMF" share get "$SHARE" 2>&1 >/dev/null); rc=$?
+echo "$err"
+expect "get after rm: exit status" "$rc" 1
+# A transient object lives exactly as long as a process holds it.
+"$MMF" share put --transient "$SHARE-t" hello.orig > put.out 2>&1 &
+put=$!
+for _ in $(seq 50); do "$MMF" share get "$SHARE-t" > /dev/null 2>&1 && break; sleep 0.1; done
+expect "transient object while put runs" "$(show "$MMF" share get "$SHARE-t")" "hello world"
+kill -KILL "$put"; wait "$put" 2>/dev/null
+"$MMF" share get "$SHARE-t" > /dev/null 2>&1; rc=$?
+expect "transient object after its holder is killed -9: get exit status" "$rc" 1
+show "$MMF" share put "$SHARE-t" zeros.bin && ok "the name is free again: a new create succeeds"
+show "$MMF" share rm "$SHARE-t" || bad "mmf share rm failed"
+
+# ---------------------------------------------------------------------------
+step "8. mmf instances: a count of running instances that survives kill -9"
+KEY=mmf-demo-$$
+"$MMF" instances --key "$KEY" --hold 60 > hold1.out 2>&1 &
+h1=$!
+"$MMF" instances --key "$KEY" --hold 60 > hold2.out 2>&1 &
+h2=$!
+for _ in $(seq 50); do [ -s hold1.out ] && [ -s hold2.out ] && break; sleep 0.1; done
+out=$(show "$MMF" instances --key "$KEY") && echo "$out"
+expect "instances with two holders running" "${out%%	*}" 3
+kill -KILL "$h1" "$h2"; wait "$h1" "$h2" 2>/dev/null
+out=$(show "$MMF" instances --key "$KEY") && echo "$out"
+expect "instances after both were killed -9" "${out%%	*}" 1
+rm -f "/dev/shm/mmf-section.$KEY"
+
+# ---------------------------------------------------------------------------
+step "9. examples: MMFShare, AppInst, a linked list shared through a file"
+(sleep 1; echo) | "$EX/mmfshare" write "$SHARE-x" "greetings from another process" > writer.out &
+w=$!
+for _ in $(seq 50); do [ -s writer.out ] && break; sleep 0.1; done
+out=$(show "$EX/mmfshare" read "$SHARE-x") && echo "$out"
+expect "mmfshare read" "$out" "greetings from another process"
+wait "$w"
+(sleep 1; echo) | "$EX/appinst" > appinst1.out &
+a=$!
+for _ in $(seq 50); do [ -s appinst1.out ] && break; sleep 0.1; done
+out=$(echo | show "$EX/appinst") && echo "$out"
+expect "appinst sees the instance already running" "$(grep -m1 -o 'instances running: [0-9]*' <<<"$out")" "instances running: 2"
+wait "$a"
+show "$EX/linkedlist" build list.bin 5 || bad "linkedlist build failed"
+out=$(show "$EX/linkedlist" walk list.bin) && echo "$out"
+expect "records walked by a second process" "$(grep -c 'record . of 5' <<<"$out")" 5
 
 # ---------------------------------------------------------------------------
 step "done in $(( $(date +%s) - start )) s"
