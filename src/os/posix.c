@@ -321,12 +321,22 @@ int mmf__os_section_open(mmf_os_file f, unsigned prot, uint64_t size,
 
 void mmf__os_section_close(mmf_os_section *s) { s->handle = -1; }
 
-int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
-                unsigned prot, unsigned opts, void **out) {
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack it */
+#endif
+
+/* mmap for mmf__os_map / mmf__os_map_at: `addr` NULL lets the kernel
+ * choose; otherwise the view must land exactly at `addr` without replacing
+ * anything (MAP_FIXED_NOREPLACE), else MMF_EADDRINUSE. */
+static int posix_map(const mmf_os_section *s, uint64_t off, size_t len,
+                     unsigned prot, unsigned opts, void *addr, void **out) {
+  const char *call = addr ? "mmap(MAP_FIXED_NOREPLACE)" : "mmap";
   int mprot = PROT_READ;
   int mflags = (prot & MMF__OS_PROT_COPY) ? MAP_PRIVATE : MAP_SHARED;
   void *p;
 
+  if (addr)
+    mflags |= MAP_FIXED_NOREPLACE;
   if (prot & (MMF__OS_PROT_WRITE | MMF__OS_PROT_COPY))
     mprot |= PROT_WRITE;
   if (prot & MMF__OS_PROT_EXEC)
@@ -336,13 +346,28 @@ int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
   if ((opts & MMF__OS_MAP_POPULATE) && !(prot & MMF__OS_PROT_WRITE))
     mflags |= MAP_POPULATE;
   if (off > (uint64_t)INT64_MAX)
-    return posix_fail(EOVERFLOW, "mmap", NULL);
+    return posix_fail(EOVERFLOW, call, NULL);
   if (FAULT("mmap", ENOMEM))
     p = MAP_FAILED;
   else
-    p = mmap(NULL, len, mprot, mflags, (int)s->file, (off_t)off);
-  if (p == MAP_FAILED)
-    return posix_fail(errno, "mmap", NULL);
+    p = mmap(addr, len, mprot, mflags, (int)s->file, (off_t)off);
+  if (p == MAP_FAILED) {
+    if (addr && errno == EEXIST)
+      return mmf__error_os(MMF_EADDRINUSE, EEXIST,
+                           "%s at %p (%zu bytes): the address range is "
+                           "already in use",
+                           call, addr, len);
+    return posix_fail(errno, call, NULL);
+  }
+  if (addr && p != addr) {
+    /* A kernel older than 4.17 (or valgrind) takes the flag as a mere hint
+     * and maps elsewhere when the range is taken: undo and say so. */
+    munmap(p, len);
+    return mmf__error_os(MMF_EADDRINUSE, EEXIST,
+                         "%s at %p (%zu bytes): the address range is already "
+                         "in use (the system mapped at %p instead)",
+                         call, addr, len, p);
+  }
   if ((opts & MMF__OS_MAP_POPULATE) && (prot & MMF__OS_PROT_WRITE)) {
     /* One call instead of a write fault per 4 KiB page (10x faster for a
      * window that is rewritten whole, see docs/BENCHMARKS.md). A request:
@@ -358,6 +383,11 @@ int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
   }
   *out = p;
   return 0;
+}
+
+int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
+                unsigned prot, unsigned opts, void **out) {
+  return posix_map(s, off, len, prot, opts, NULL, out);
 }
 
 int mmf__os_unmap(void *addr, size_t len) {
@@ -596,59 +626,9 @@ int mmf__os_stdio_binary(int fd) {
 /* @@OS-POINTERS */
 /* ---- fixed-address views and hand-over to child processes ---------------*/
 
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack it */
-#endif
-
 int mmf__os_map_at(const mmf_os_section *s, uint64_t off, size_t len,
                    unsigned prot, unsigned opts, void *addr, void **out) {
-  int mprot = PROT_READ;
-  int mflags = ((prot & MMF__OS_PROT_COPY) ? MAP_PRIVATE : MAP_SHARED) |
-               MAP_FIXED_NOREPLACE;
-  void *p;
-
-  if (prot & (MMF__OS_PROT_WRITE | MMF__OS_PROT_COPY))
-    mprot |= PROT_WRITE;
-  if (prot & MMF__OS_PROT_EXEC)
-    mprot |= PROT_EXEC;
-  if ((opts & MMF__OS_MAP_POPULATE) && !(prot & MMF__OS_PROT_WRITE))
-    mflags |= MAP_POPULATE;
-  if (off > (uint64_t)INT64_MAX)
-    return posix_fail(EOVERFLOW, "mmap", NULL);
-  if (FAULT("mmap", ENOMEM))
-    p = MAP_FAILED;
-  else
-    p = mmap(addr, len, mprot, mflags, (int)s->file, (off_t)off);
-  if (p == MAP_FAILED) {
-    if (errno == EEXIST)
-      return mmf__error_os(MMF_EADDRINUSE, EEXIST,
-                           "mmap(MAP_FIXED_NOREPLACE) at %p (%zu bytes): the "
-                           "address range is already in use",
-                           addr, len);
-    return posix_fail(errno, "mmap(MAP_FIXED_NOREPLACE)", NULL);
-  }
-  if (p != addr) {
-    /* A kernel older than 4.17 (or valgrind) takes the flag as a mere hint
-     * and maps elsewhere when the range is taken: undo and say so. */
-    munmap(p, len);
-    return mmf__error_os(MMF_EADDRINUSE, EEXIST,
-                         "mmap(MAP_FIXED_NOREPLACE) at %p (%zu bytes): the "
-                         "address range is already in use (the system "
-                         "mapped at %p instead)",
-                         addr, len, p);
-  }
-  if ((opts & MMF__OS_MAP_POPULATE) && (prot & MMF__OS_PROT_WRITE)) {
-    if (FAULT("madvise", ENOMEM) ||
-        madvise(p, len, MADV_POPULATE_WRITE) != 0) {
-      int err = errno;
-      if (err != EINVAL) {
-        munmap(p, len);
-        return posix_fail(err, "madvise(MADV_POPULATE_WRITE)", NULL);
-      }
-    }
-  }
-  *out = p;
-  return 0;
+  return posix_map(s, off, len, prot, opts, addr, out);
 }
 
 int mmf__os_inherit(const mmf_os_section *s, mmf_os_file file, int on) {
