@@ -3,6 +3,15 @@
  * helpers_win32.c. */
 #include "helpers.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "internal.h" /* mmf__fault_arm, mmf__fault_fired, mmf__fault_call */
+#include "mmf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,4 +104,54 @@ int th_file_equals(const char *path, const void *data, size_t n) {
   same = got == n && (n == 0 || memcmp(buf, data, n) == 0);
   free(buf);
   return same;
+}
+
+/* ---- fault injection ----------------------------------------------------*/
+
+int th_code_in(int code, const int *list) {
+  for (; *list; list++)
+    if (*list == code)
+      return 1;
+  return 0;
+}
+
+unsigned th_fault_loop(const char *api, const char *what, const int *codes,
+                       int (*run)(void), void (*undo)(void)) {
+  unsigned faults = 0;
+  for (unsigned long n = 1;; n++) {
+    th_res before = th_res_now();
+    int rc, fired;
+    const char *call;
+    mmf__fault_arm(n);
+    rc = run();
+    fired = mmf__fault_fired();
+    call = mmf__fault_call();
+    mmf__fault_arm(0);
+    if (!fired) {
+      if (rc != 0)
+        print_error("%s without a fault: %s\n", api, mmf_last_error_message());
+      assert_int_equal(rc, 0);
+      undo();
+      TH_ASSERT_RES_SAME(before);
+      return faults;
+    }
+    faults++;
+    if (rc == 0 && strcmp(call, "PrefetchVirtualMemory") == 0) {
+      /* populating is a request on Windows, as for mmf_view_map */
+      undo();
+      TH_ASSERT_RES_SAME(before);
+      continue;
+    }
+    if (rc == 0 || !th_code_in(rc, codes) ||
+        !strstr(mmf_last_error_message(), api) ||
+        !strstr(mmf_last_error_message(), what))
+      print_error("%s: fault #%lu in %s gave %s: %s\n", api, n, call,
+                  mmf_err_name(rc), mmf_last_error_message());
+    assert_true(rc < 0);
+    assert_true(th_code_in(rc, codes));
+    assert_int_equal(mmf_last_error(), rc);
+    assert_non_null(strstr(mmf_last_error_message(), api));
+    assert_non_null(strstr(mmf_last_error_message(), what));
+    TH_ASSERT_RES_SAME(before);
+  }
 }

@@ -232,4 +232,19 @@ int th_native_inheritable(intptr_t h);
 int th_mapping_count_matching(const char *needle);
 /* @@END SECTION */
 
+/* ---- fault injection (needs <cmocka.h>) -------------------------------- */
+
+/* 1 when `code` is in the 0-terminated list. */
+int th_code_in(int code, const int *list);
+
+/* Run `run` with the 1st, 2nd, ... OS call failing (mmf__fault_arm) until
+ * no fault fires. Each failure must be one of `codes`, recorded as the
+ * thread's error, with a message naming `api` and `what` (the file or
+ * token), and leave the process's files and mappings as they were; the
+ * final unfaulted run must succeed, after which `undo` releases what it
+ * made. A failed PrefetchVirtualMemory may be absorbed (populating is a
+ * request on Windows). Returns the number of faults seen. */
+unsigned th_fault_loop(const char *api, const char *what, const int *codes,
+                       int (*run)(void), void (*undo)(void));
+
 #endif

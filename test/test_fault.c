@@ -48,13 +48,6 @@ static const int window_codes[] = {
 /* mmf_view_unmap / mmf_map_close: "the error of unmapping / closing". */
 static const int release_codes[] = {MMF_EINVAL, MMF_EIO, MMF_EOS, 0};
 
-static int code_in(int code, const int *list) {
-  for (; *list; list++)
-    if (*list == code)
-      return 1;
-  return 0;
-}
-
 /* ---- the driver ------------------------------------------------------------
  * An operation is set up (files, mappings it needs), then run once per
  * armed fault. After a failure `after_failure` checks and releases what the
@@ -124,7 +117,7 @@ static void run_fault_loop(const struct fault_op *op) {
       const char *msg = mmf_last_error_message();
       int named = 0;
       assert_true(rc < 0);
-      if (!code_in(rc, op->codes)) {
+      if (!th_code_in(rc, op->codes)) {
         /* Reported, and failed at the end, so one run lists them all. */
         print_error("%s: fault #%lu in %s gave %d (%s), not a documented "
                     "code; message: %s\n",

@@ -507,13 +507,6 @@ static const int map_at_codes[] = {MMF_EINVAL, MMF_ERANGE,     MMF_EOVERFLOW,
                                    MMF_EPERM,  MMF_EOS,        MMF_ENOSPC,
                                    MMF_EIO,    MMF_EADDRINUSE, 0};
 
-static int code_in(int code, const int *list) {
-  for (; *list; list++)
-    if (*list == code)
-      return 1;
-  return 0;
-}
-
 static struct {
   char path[1024];
   mmf_map *map;
@@ -521,50 +514,6 @@ static struct {
   unsigned char *addr;
 } g;
 
-/* Run `run` with the 1st, 2nd, ... OS call failing until none fires: each
- * failure a documented code with a message naming `api` and `what` (the
- * file or token). `undo` releases what a successful run made. Returns the
- * faults seen. */
-static unsigned fault_loop(const char *api, const char *what, const int *codes,
-                           int (*run)(void), void (*undo)(void)) {
-  unsigned faults = 0;
-  for (unsigned long n = 1;; n++) {
-    th_res before = th_res_now();
-    int rc, fired;
-    const char *call;
-    mmf__fault_arm(n);
-    rc = run();
-    fired = mmf__fault_fired();
-    call = mmf__fault_call();
-    mmf__fault_arm(0);
-    if (!fired) {
-      if (rc != 0)
-        print_error("%s without a fault: %s\n", api, mmf_last_error_message());
-      assert_int_equal(rc, 0);
-      undo();
-      TH_ASSERT_RES_SAME(before);
-      return faults;
-    }
-    faults++;
-    if (rc == 0 && strcmp(call, "PrefetchVirtualMemory") == 0) {
-      /* populating is a request on Windows, as for mmf_view_map */
-      undo();
-      TH_ASSERT_RES_SAME(before);
-      continue;
-    }
-    if (rc == 0 || !code_in(rc, codes) ||
-        !strstr(mmf_last_error_message(), api) ||
-        !strstr(mmf_last_error_message(), what))
-      print_error("%s: fault #%lu in %s gave %s: %s\n", api, n, call,
-                  mmf_err_name(rc), mmf_last_error_message());
-    assert_true(rc < 0);
-    assert_true(code_in(rc, codes));
-    assert_int_equal(mmf_last_error(), rc);
-    assert_non_null(strstr(mmf_last_error_message(), api));
-    assert_non_null(strstr(mmf_last_error_message(), what));
-    TH_ASSERT_RES_SAME(before);
-  }
-}
 
 static int run_map_at(void) {
   g.view = (mmf_view *)&g;
@@ -590,7 +539,7 @@ static void view_map_at_fails_cleanly_under_fault_injection(void **state) {
   /* mmap(FIXED_NOREPLACE), madvise(POPULATE_WRITE), mlock / MapViewOfFileEx,
    * PrefetchVirtualMemory (a request: its failure is absorbed),
    * VirtualLock */
-  faults = fault_loop("mmf_view_map_at", g.path, map_at_codes, run_map_at,
+  faults = th_fault_loop("mmf_view_map_at", g.path, map_at_codes, run_map_at,
                       undo_map_at);
   print_message("mmf_view_map_at: %u faults\n", faults);
   assert_true(faults >= 2);

@@ -602,18 +602,11 @@ static const int count_codes[] = {MMF_EINVAL, MMF_EOS, MMF_ENOMEM, 0};
 static const int close_codes[] = {MMF_EINVAL, MMF_EIO, MMF_EOS, 0};
 static const int lock_codes[] = {MMF_EINVAL, MMF_EOS, MMF_ENOMEM, 0};
 
-static int code_in(int code, const int *list) {
-  for (; *list; list++)
-    if (*list == code)
-      return 1;
-  return 0;
-}
-
 static void expect_failure(int rc, const int *codes, const char *api) {
-  if (!code_in(rc, codes))
+  if (!th_code_in(rc, codes))
     print_error("%s failed with undocumented %s: %s\n", api,
                 mmf_err_name(rc), mmf_last_error_message());
-  assert_true(code_in(rc, codes));
+  assert_true(th_code_in(rc, codes));
   if (!strstr(mmf_last_error_message(), api))
     print_error("message \"%s\" (fault in %s) does not name %s\n",
                 mmf_last_error_message(), mmf__fault_call(), api);

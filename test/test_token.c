@@ -329,57 +329,12 @@ static const int from_token_codes[] = {
     MMF_ENOTSUP, MMF_EISDIR, MMF_EMFILE, MMF_ENOMEM,
     MMF_EIO,     MMF_EOS,    0};
 
-static int code_in(int code, const int *list) {
-  for (; *list; list++)
-    if (*list == code)
-      return 1;
-  return 0;
-}
-
 static struct {
   char path[1024];
   mmf_map *map, *got;
   char tok[MMF_TOKEN_MAX];
 } g;
 
-/* Run `run` with the 1st, 2nd, ... OS call failing until none fires: each
- * failure a documented code with a message naming `api` and `what` (the
- * file or token). `undo` releases what a successful run made. Returns the
- * faults seen. */
-static unsigned fault_loop(const char *api, const char *what, const int *codes,
-                           int (*run)(void), void (*undo)(void)) {
-  unsigned faults = 0;
-  for (unsigned long n = 1;; n++) {
-    th_res before = th_res_now();
-    int rc, fired;
-    const char *call;
-    mmf__fault_arm(n);
-    rc = run();
-    fired = mmf__fault_fired();
-    call = mmf__fault_call();
-    mmf__fault_arm(0);
-    if (!fired) {
-      if (rc != 0)
-        print_error("%s without a fault: %s\n", api, mmf_last_error_message());
-      assert_int_equal(rc, 0);
-      undo();
-      TH_ASSERT_RES_SAME(before);
-      return faults;
-    }
-    faults++;
-    if (rc == 0 || !code_in(rc, codes) ||
-        !strstr(mmf_last_error_message(), api) ||
-        !strstr(mmf_last_error_message(), what))
-      print_error("%s: fault #%lu in %s gave %s: %s\n", api, n, call,
-                  mmf_err_name(rc), mmf_last_error_message());
-    assert_true(rc < 0);
-    assert_true(code_in(rc, codes));
-    assert_int_equal(mmf_last_error(), rc);
-    assert_non_null(strstr(mmf_last_error_message(), api));
-    assert_non_null(strstr(mmf_last_error_message(), what));
-    TH_ASSERT_RES_SAME(before);
-  }
-}
 
 static long long tok_s, tok_f; /* the handles the mapping's token names */
 
@@ -424,14 +379,14 @@ static void token_operations_fail_cleanly_under_fault_injection(void **state) {
   token_handles(g.tok, &tok_s, &tok_f);
   TH_OK(mmf_map_token_revoke(g.map));
   faults =
-      fault_loop("mmf_map_token", g.path, token_codes, run_token, undo_token);
+      th_fault_loop("mmf_map_token", g.path, token_codes, run_token, undo_token);
   print_message("mmf_map_token: %u faults\n", faults);
   assert_int_equal(faults, 2);
 
   /* fcntl, fstat, fcntl(dup), fstat / GetFileInformationByHandle,
    * DuplicateHandle, GetFileSizeEx, DuplicateHandle, MapViewOfFile */
   TH_OK(mmf_map_token(g.map, g.tok, sizeof g.tok));
-  faults = fault_loop("mmf_map_from_token", "<token s=", from_token_codes,
+  faults = th_fault_loop("mmf_map_from_token", "<token s=", from_token_codes,
                       run_from_token, undo_from_token);
   print_message("mmf_map_from_token: %u faults\n", faults);
   assert_true(faults >= 4);
