@@ -626,7 +626,7 @@ enum mmf_chan_flags {
  * @return 0, or ::MMF_EINVAL (NULL, bad flags, offset not a multiple of 64,
  *   size too small), ::MMF_ERANGE / ::MMF_EOVERFLOW (region outside the
  *   mapping), ::MMF_EPROT (mapping not READWRITE), ::MMF_ENOMEM,
- *   ::MMF_EACCES, ::MMF_EOS.
+ *   ::MMF_EACCES, ::MMF_ENOTSUP (no random source), ::MMF_EOS.
  */
 MMF_API int mmf_chan_create(mmf_chan **out, mmf_map *map, uint64_t offset,
                             size_t size, unsigned flags);

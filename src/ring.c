@@ -286,11 +286,16 @@ static int send_once(mmf_chan *c, const void *msg, size_t len) {
     idx = head & c->mask;
     pad = c->cap - idx < size ? c->cap - idx : 0;
     need = pad + size;
-    if (head - c->seen_tail > c->cap - need || head < c->seen_tail) {
+    if (head < c->seen_tail || head - c->seen_tail > c->cap - need) {
+      /* Tail first, then head again: an honest head is never behind it
+       * (with several senders the head read above may be stale). */
       uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
-      if (!positions_ok(c, head, tail))
-        return corrupt("head/tail out of bounds", head, tail);
+      uint64_t again = atomic_load_explicit(&h->head, memory_order_acquire);
+      if (!positions_ok(c, again, tail))
+        return corrupt("head/tail out of bounds", again, tail);
       c->seen_tail = tail;
+      if (again != head)
+        continue; /* another sender moved it: recompute */
       if (head - tail > c->cap - need)
         return MMF_EAGAIN;
     }
