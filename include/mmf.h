@@ -594,7 +594,11 @@ MMF_API int mmf_lock_detach(mmf_lock *lock);
  * - Everything read from the shared region is untrusted: a header that does
  *   not describe a channel fitting the region, or a position or record
  *   length that is out of bounds, is ::MMF_ECORRUPT, never an out-of-bounds
- *   access.
+ *   access. (A record length that stays inside the ring but exceeds what
+ *   was sent is delivered as such, bytes of the ring, and the receiver's
+ *   next call reports the inconsistency: checking it at once would cost a
+ *   cache miss per message. Garbage in a record's commit word makes the
+ *   channel look empty from there on.)
  * - The ring is the largest power of two that fits in the region after a
  *   ::MMF_CHAN_HEADER_SIZE-byte header; a message takes 16 bytes plus its
  *   length rounded up to 16; one message may be at most half the ring less

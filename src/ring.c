@@ -48,7 +48,6 @@ struct mmf_chan {
   unsigned flags;
   uint32_t spin_ns;
   uint64_t seen_tail; /* sender: a tail read earlier (tail only grows) */
-  uint64_t seen_head; /* receiver: a head read earlier */
   mmf_os_waiter data_w, space_w;
 };
 
@@ -253,13 +252,15 @@ void mmf_chan_set_spin(mmf_chan *c, uint32_t spin_ns) {
 /* ---- wake-ups -------------------------------------------------------------*/
 
 /* After a change the other side may sleep waiting for: wake it if it
- * counted itself as a sleeper. The fence orders our change before the
- * read of the count (the sleeper orders its count before its re-check). */
+ * counted itself as a sleeper. The count is read with a read-modify-write
+ * (adding 0), not a fence and a load: both sides then update the same
+ * word, so either our read sees the sleeper's count or the sleeper's
+ * increment reads ours and, synchronising with it, its re-check sees our
+ * change. A locked add on a line this side owns costs far less than a
+ * full fence (mfence), measured: see docs/BENCHMARKS.md. */
 static int wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters,
                 mmf_os_waiter *w) {
-  uint32_t n;
-  atomic_thread_fence(memory_order_seq_cst);
-  n = atomic_load_explicit(waiters, memory_order_relaxed);
+  uint32_t n = atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
   if (n == 0)
     return 0;
   atomic_fetch_add_explicit(seq, 1, memory_order_release);
@@ -327,6 +328,17 @@ static int send_once(mmf_chan *c, const void *msg, size_t len) {
   return wake(&h->data_seq, &h->data_waiters, &c->data_w);
 }
 
+/* MMF_EAGAIN from try_send / try_recv, recorded as any failure; but busy
+ * pollers call these in a loop, and formatting the message each time
+ * (vsnprintf) would cost more than the poll: when this thread's last error
+ * is already exactly this one, it is left as it is. */
+static int again(const char *msg) {
+  if (mmf_last_error() != MMF_EAGAIN ||
+      strcmp(mmf_last_error_message(), msg) != 0)
+    mmf__error(MMF_EAGAIN, "%s", msg);
+  return MMF_EAGAIN;
+}
+
 int mmf_chan_try_send(mmf_chan *c, const void *msg, size_t len) {
   int rc;
   if (!c || (!msg && len))
@@ -334,7 +346,7 @@ int mmf_chan_try_send(mmf_chan *c, const void *msg, size_t len) {
                       c ? "msg" : "chan");
   rc = send_once(c, msg, len);
   if (rc == MMF_EAGAIN)
-    return mmf__error(MMF_EAGAIN, "mmf_chan_try_send: the channel is full");
+    return again("mmf_chan_try_send: the channel is full");
   return rc ? mmf__error_in("mmf_chan_try_send", NULL, rc) : 0;
 }
 
@@ -451,13 +463,12 @@ static int recv_once(mmf_chan *c, void *buf, size_t cap, size_t *len) {
     } else {
       return corrupt("unknown record kind", kind, idx);
     }
-    /* The record must lie in what senders reserved. */
-    if (tail + size > c->seen_head || c->seen_head - tail > c->cap) {
-      uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
-      if (!positions_ok(c, head, tail) || size > head - tail)
-        return corrupt("record beyond the head", tail + size, head);
-      c->seen_head = head;
-    }
+    /* The record is inside the ring: nothing here can read out of
+     * bounds. Whether it also lies inside what senders reserved is not
+     * checked here: that would read head, a second cache miss per message
+     * (the round trip's largest cost after the record itself). A length
+     * that lies about it moves tail past head, which the next call finds
+     * (head/tail out of bounds). */
     if (kind == REC_PAD) {
       atomic_store_explicit(&h->tail, tail + size, memory_order_release);
       skipped = 1;
@@ -485,7 +496,7 @@ int mmf_chan_try_recv(mmf_chan *c, void *buf, size_t cap, size_t *len) {
   rc = recv_once(c, buf, cap, &got);
   *len = got;
   if (rc == MMF_EAGAIN)
-    return mmf__error(MMF_EAGAIN, "mmf_chan_try_recv: the channel is empty");
+    return again("mmf_chan_try_recv: the channel is empty");
   return rc ? mmf__error_in("mmf_chan_try_recv", NULL, rc) : 0;
 }
 

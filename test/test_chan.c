@@ -450,11 +450,9 @@ static void corrupt_positions_and_records_give_ecorrupt(void **state) {
       TH_OK(mmf_chan_try_send(c, "hello, world", 12));
       TH_OK(mmf_chan_try_recv(c, buf, sizeof buf, &n));
     }
-    TH_OK(mmf_chan_try_send(c, "0123456789", 10));
+    /* Garbage head while the ring is empty: both sides notice. */
     head = atomic_load(&f.hdr->head);
     tail = atomic_load(&f.hdr->tail);
-    r = (struct mmf__chan_rec *)(f.ring + (tail % RING));
-
     atomic_store(&f.hdr->head, tail + 4 * RING);     /* beyond capacity */
     TH_EXPECT_ERR(mmf_chan_try_send(c, "x", 1), MMF_ECORRUPT,
                   "mmf_chan_try_send");
@@ -467,11 +465,18 @@ static void corrupt_positions_and_records_give_ecorrupt(void **state) {
     TH_EXPECT_ERR(mmf_chan_try_recv(c, buf, sizeof buf, &n), MMF_ECORRUPT,
                   "mmf_chan_try_recv");
     atomic_store(&f.hdr->head, head);
+    atomic_store(&f.hdr->tail, tail + 8);            /* misaligned */
+    TH_EXPECT_ERR(mmf_chan_try_recv(c, buf, sizeof buf, &n), MMF_ECORRUPT,
+                  "mmf_chan_try_recv");
+    atomic_store(&f.hdr->tail, tail);
 
+    /* Garbage in a complete record. */
+    TH_OK(mmf_chan_try_send(c, "0123456789", 10));
+    r = (struct mmf__chan_rec *)(f.ring + (tail % RING));
     r->len = 0xFFFFFFF0u;                             /* larger than the ring */
     TH_EXPECT_ERR(mmf_chan_try_recv(c, buf, sizeof buf, &n), MMF_ECORRUPT,
                   "mmf_chan_try_recv");
-    r->len = RING / 2 - 16;        /* fits the limit, not the reserved span */
+    r->len = RING / 2 - 8;                   /* over the limit, by a little */
     TH_EXPECT_ERR(mmf_chan_try_recv(c, buf, sizeof buf, &n), MMF_ECORRUPT,
                   "mmf_chan_try_recv");
     r->len = 10;
@@ -490,6 +495,19 @@ static void corrupt_positions_and_records_give_ecorrupt(void **state) {
     TH_OK(mmf_chan_try_recv(c, buf, sizeof buf, &n));
     assert_int_equal(n, 10);
     assert_memory_equal(buf, "0123456789", 10);
+    /* A length inside the limit but past what was sent: the receiver takes
+     * that many bytes of the ring (never outside it); tail then lies past
+     * head, which the receiver's next call reports (a sender, when it next
+     * reads tail). */
+    TH_OK(mmf_chan_try_send(c, "abc", 3));
+    tail = atomic_load(&f.hdr->tail);
+    r = (struct mmf__chan_rec *)(f.ring + (tail % RING));
+    r->len = 4000;
+    TH_OK(mmf_chan_try_recv(c, buf, sizeof buf, &n));
+    assert_int_equal(n, 4000);
+    TH_EXPECT_ERR(mmf_chan_try_recv(c, buf, sizeof buf, &n), MMF_ECORRUPT,
+                  "mmf_chan_try_recv");
+    atomic_store(&f.hdr->tail, atomic_load(&f.hdr->head)); /* repair */
     /* A record whose commit word is garbage just looks not yet sent. */
     TH_OK(mmf_chan_try_send(c, "abc", 3));
     tail = atomic_load(&f.hdr->tail);
@@ -541,9 +559,11 @@ static void every_os_call_of_create_open_close_fails_cleanly(void **state) {
   for (unsigned long n = 1;; n++) {
     th_res before = th_res_now();
     int rc, fired;
+    const char *call;
     mmf__fault_arm(n);
     rc = chan_cycle(m);
     fired = mmf__fault_fired();
+    call = mmf__fault_call();
     mmf__fault_arm(0);
     if (!fired) {
       TH_OK(rc);
@@ -552,11 +572,11 @@ static void every_os_call_of_create_open_close_fails_cleanly(void **state) {
     }
     faults++;
     if (getenv("TH_VERBOSE"))
-      print_message("  #%lu %s -> %s: %s\n", n, mmf__fault_call(),
+      print_message("  #%lu %s -> %s: %s\n", n, call,
                     mmf_err_name(rc), mmf_last_error_message());
     assert_true(rc < 0);
     if (!code_in(rc, chan_codes))
-      print_error("fault in %s gave %s: %s\n", mmf__fault_call(),
+      print_error("fault in %s gave %s: %s\n", call,
                   mmf_err_name(rc), mmf_last_error_message());
     assert_true(code_in(rc, chan_codes));
     assert_int_equal(mmf_last_error(), rc);

@@ -323,10 +323,12 @@ static void every_os_call_of_a_lock_cycle_fails_cleanly(void **state) {
   for (unsigned long n = 1;; n++) {
     th_res before = th_res_now();
     int rc, fired;
+    const char *call;
     memset(lock_of(&s), 0, sizeof(mmf_lock));
     mmf__fault_arm(n);
     rc = lock_cycle(lock_of(&s));
     fired = mmf__fault_fired();
+    call = mmf__fault_call();
     mmf__fault_arm(0);
     if (!fired) {
       TH_OK(rc);
@@ -335,11 +337,11 @@ static void every_os_call_of_a_lock_cycle_fails_cleanly(void **state) {
     }
     faults++;
     if (getenv("TH_VERBOSE"))
-      print_message("  #%lu %s -> %s: %s\n", n, mmf__fault_call(),
+      print_message("  #%lu %s -> %s: %s\n", n, call,
                     mmf_err_name(rc), mmf_last_error_message());
     assert_true(rc < 0);
     if (!code_in(rc, lock_codes))
-      print_error("fault in %s gave %s: %s\n", mmf__fault_call(),
+      print_error("fault in %s gave %s: %s\n", call,
                   mmf_err_name(rc), mmf_last_error_message());
     assert_true(code_in(rc, lock_codes));
     assert_int_equal(mmf_last_error(), rc);

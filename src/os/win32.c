@@ -866,7 +866,7 @@ int mmf__os_mutex_acquire(void *p, int64_t timeout_ms) {
   int rc = win32_mutex_handle(m, &h), abandoned;
   if (rc)
     return rc;
-  if (FAULT("WaitForSingleObject", ERROR_INVALID_HANDLE))
+  if (FAULT("WaitForSingleObject", ERROR_ACCESS_DENIED))
     r = WAIT_FAILED;
   else
     r = WaitForSingleObject(h, ms);
@@ -961,9 +961,9 @@ int mmf__os_mutex_detach(void *p) {
     }
   ReleaseSRWLockExclusive(&win32_locks_guard);
   if (h) {
-    int injected = FAULT("CloseHandle", ERROR_INVALID_HANDLE);
+    int injected = FAULT("CloseHandle", ERROR_IO_DEVICE);
     if (!CloseHandle(h) || injected)
-      return win32_fail(injected ? ERROR_INVALID_HANDLE : GetLastError(),
+      return win32_fail(injected ? ERROR_IO_DEVICE : GetLastError(),
                         "CloseHandle", NULL);
   }
   return 0;
@@ -1002,9 +1002,9 @@ int mmf__os_waiter_close(mmf_os_waiter *w) {
   if (w->handle == -1)
     return 0;
   w->handle = -1;
-  injected = FAULT("CloseHandle", ERROR_INVALID_HANDLE);
+  injected = FAULT("CloseHandle", ERROR_IO_DEVICE);
   if (!CloseHandle(h) || injected)
-    return win32_fail(injected ? ERROR_INVALID_HANDLE : GetLastError(),
+    return win32_fail(injected ? ERROR_IO_DEVICE : GetLastError(),
                       "CloseHandle", NULL);
   return 0;
 }
@@ -1017,7 +1017,7 @@ int mmf__os_wait(mmf_os_waiter *w, uint32_t *word, uint32_t expect,
   DWORD r;
   if (*(volatile uint32_t *)word != expect)
     return 0;
-  if (FAULT("WaitForSingleObject", ERROR_INVALID_HANDLE))
+  if (FAULT("WaitForSingleObject", ERROR_ACCESS_DENIED))
     r = WAIT_FAILED;
   else
     r = WaitForSingleObject((HANDLE)w->handle, ms);
@@ -1035,7 +1035,7 @@ int mmf__os_wake(mmf_os_waiter *w, uint32_t *word, uint32_t sleepers) {
     return 0;
   if (sleepers > 1024)
     sleepers = 1024;
-  if (FAULT("ReleaseSemaphore", ERROR_INVALID_HANDLE) ||
+  if (FAULT("ReleaseSemaphore", ERROR_ACCESS_DENIED) ||
       !ReleaseSemaphore((HANDLE)w->handle, (LONG)sleepers, NULL)) {
     if (GetLastError() == ERROR_TOO_MANY_POSTS)
       return 0; /* plenty of wake-ups pending already */
