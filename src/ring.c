@@ -288,15 +288,17 @@ static int send_once(mmf_chan *c, const void *msg, size_t len) {
     pad = c->cap - idx < size ? c->cap - idx : 0;
     need = pad + size;
     if (head < c->seen_tail || head - c->seen_tail > c->cap - need) {
-      /* Tail first, then head again: an honest head is never behind it
-       * (with several senders the head read above may be stale). */
+      /* head, tail, head again: when head did not move (it only grows),
+       * the pair is a consistent snapshot; otherwise another sender moved
+       * it and we start over. (Checking a pair read at different moments
+       * would see legitimate motion as corruption.) */
       uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
       uint64_t again = atomic_load_explicit(&h->head, memory_order_acquire);
-      if (!positions_ok(c, again, tail))
-        return corrupt("head/tail out of bounds", again, tail);
-      c->seen_tail = tail;
       if (again != head)
-        continue; /* another sender moved it: recompute */
+        continue;
+      if (!positions_ok(c, head, tail))
+        return corrupt("head/tail out of bounds", head, tail);
+      c->seen_tail = tail;
       if (head - tail > c->cap - need)
         return MMF_EAGAIN;
     }
