@@ -565,7 +565,8 @@ MMF_API int mmf_lock_release(mmf_lock *lock);
  * the named mutex; nothing on Linux). Call it when this process is done
  * with the lock, before unmapping it; a later use opens it again. Must not
  * be called while this process holds the lock.
- * @return 0, or ::MMF_EINVAL, ::MMF_EOS.
+ * @return 0, or ::MMF_EINVAL, ::MMF_EIO / ::MMF_EOS (closing the handle
+ *   failed; it is released anyway).
  */
 MMF_API int mmf_lock_detach(mmf_lock *lock);
 

@@ -369,6 +369,8 @@ static int wait_until(mmf_chan *c, int (*attempt)(mmf_chan *, void *),
   if (c->spin_ns) {
     uint64_t spin_end = start + c->spin_ns;
     unsigned i = 0;
+    if (timeout_ms >= 0 && deadline < spin_end)
+      spin_end = deadline; /* never spin past the caller's limit */
     do {
       cpu_relax();
       rc = attempt(c, arg);

@@ -285,7 +285,7 @@ static void misuse_is_reported(void **state) {
 
 static const int lock_codes[] = {MMF_EINVAL, MMF_ENOMEM, MMF_EACCES,
                                  MMF_EEXIST, MMF_EOS,    MMF_EPERM,
-                                 MMF_EBADF,  MMF_EBUSY,  0};
+                                 MMF_EBADF,  MMF_EBUSY,  MMF_EIO, 0};
 
 static int code_in(int code, const int *list) {
   for (; *list; list++)
