@@ -61,7 +61,11 @@ static struct {
   unsigned char *buf; /* LARGE bytes, touched */
 } B;
 
-static inline void relax(void) { __builtin_ia32_pause(); }
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 static void pin(int cpu) {
   cpu_set_t set;
