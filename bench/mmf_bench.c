@@ -19,6 +19,7 @@
  * Linux-first: besides POSIX it uses mincore, fork + wait4 (per-method peak
  * RSS), RUSAGE_THREAD and MADV_HUGEPAGE, all in the "Linux-only" section. */
 #include <mmf.h>
+#include "bench.h"
 #include "ops.h"
 
 #include <errno.h>
@@ -56,7 +57,7 @@ static struct {
   char path[4096];
 } opt = {0, (uint64_t)GIB, 5, "/var/tmp", ""};
 
-static void die(const char *fmt, ...) {
+void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("mmf-bench: ", stderr);
@@ -68,11 +69,11 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
-static void die_mmf(const char *what, int rc) {
+void die_mmf(const char *what, int rc) {
   die("%s: %s (%s)", what, mmf_err_name(rc), mmf_last_error_message());
 }
 
-static void note(const char *fmt, ...) {
+void note(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -80,7 +81,7 @@ static void note(const char *fmt, ...) {
   fflush(stderr);
 }
 
-static double now(void) {
+double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -112,11 +113,9 @@ static double median(const series *s) {
   return s->n % 2 ? t[s->n / 2] : (t[s->n / 2 - 1] + t[s->n / 2]) / 2;
 }
 
-enum target_kind { T_NONE, T_RATIO_GE, T_RATIO_LE, T_ABS_LE };
-
 /* One comparison line: mmf's figure, one baseline's, the ratio mmf/baseline
  * of the figure (a rate or a time, as `unit` says) and the target if any. */
-static void report(const char *bench, const char *kase, const char *unit,
+void report(const char *bench, const char *kase, const char *unit,
                    const char *mmf_name, double mmf_value,
                    const char *base_name, double base_value,
                    enum target_kind tk, double target) {
@@ -152,7 +151,7 @@ static void report(const char *bench, const char *kase, const char *unit,
 }
 
 /* A figure with nothing to compare it with (fault counts, choices made). */
-static void info(const char *bench, const char *kase, const char *key,
+void info(const char *bench, const char *kase, const char *key,
                  double value, const char *unit) {
   if (opt.json)
     printf("{\"bench\":\"%s\",\"case\":\"%s\",\"info\":\"%s\","
@@ -848,6 +847,8 @@ static void bench_random(void) {
 
 /* ---- main ----------------------------------------------------------------- */
 
+static void bench_channel_run(void) { bench_channel(opt.repeat); }
+
 static const struct {
   const char *name;
   void (*run)(void);
@@ -865,6 +866,10 @@ static const struct {
     {"window", bench_window,
      "scan with windows of 256 KiB .. 64 MiB on small and large folios "
      "(justifies MMF_WINDOW_DEFAULT_SIZE)"},
+    {"channel", bench_channel_run,
+     "two processes on two cores: mmf_chan vs pipe vs Unix socket "
+     "(messages/s, MB/s at 64 B and 64 KiB) and round trips vs a bare "
+     "shared-flag ping-pong (bench_channel.c)"},
 };
 #define N_BENCHES (sizeof benches / sizeof benches[0])
 

@@ -843,10 +843,212 @@ MMF_API int mmf_map_from_token(mmf_map **out, const char *token, int prot);
 
 /* ------------------------------------------------------------------------ */
 /* @@LOCK: Process-shared robust lock (src/lock.c) */
+/** @name Process-shared robust lock
+ * A lock the caller places in memory shared between processes (any shared
+ * view: a file mapping, shared memory), initialised once by its creator and
+ * then used by every process that maps it. When a holder dies, the next
+ * acquirer is told (::MMF_EOWNERDEAD) and holds the lock: it repairs the
+ * data the lock protects, calls mmf_lock_consistent(), then releases as
+ * usual. Releasing without that makes the lock ::MMF_ENOTRECOVERABLE for
+ * everyone, for good (the data cannot be trusted).
+ *
+ * The lock belongs to the *thread* that acquired it: that thread releases
+ * it. It is not recursive. Linux: a robust, process-shared pthread mutex
+ * inside the struct. Windows: a named mutex `Local\mmf-lock-<random id>`
+ * (owner-only DACL) that each process opens on first use and keeps open
+ * until mmf_lock_detach(), plus state words inside the struct.
+ *
+ * Functions taking an mmf_lock return ::MMF_EINVAL for NULL or a struct
+ * mmf_lock_init() never initialised.
+ * @{ */
+
+/** A process-shared lock: 64 bytes, 8-byte aligned, in shared memory.
+ * Copying it does not copy the lock. */
+typedef struct mmf_lock {
+  uint64_t opaque[8];
+} mmf_lock;
+
+/**
+ * @brief Initialise a lock in shared memory, once, before any process uses
+ * it (re-initialising a lock in use is undefined).
+ * @return 0, or ::MMF_EINVAL, ::MMF_ENOMEM, ::MMF_EACCES, ::MMF_EEXIST (no
+ *   unused random name, Windows), ::MMF_EOS.
+ */
+MMF_API int mmf_lock_init(mmf_lock *lock);
+
+/**
+ * @brief Acquire, waiting as long as it takes.
+ * @return 0 (held), ::MMF_EOWNERDEAD (held; the previous holder died: repair,
+ *   then mmf_lock_consistent()), ::MMF_ENOTRECOVERABLE (not held: a holder
+ *   released it without marking it consistent), ::MMF_EBUSY (this thread
+ *   already holds it), ::MMF_EINVAL, ::MMF_ENOMEM, ::MMF_EACCES, ::MMF_EOS.
+ */
+MMF_API int mmf_lock_acquire(mmf_lock *lock);
+
+/**
+ * @brief Acquire if free now.
+ * @return as mmf_lock_acquire(), and ::MMF_EBUSY when another thread or
+ *   process holds it.
+ */
+MMF_API int mmf_lock_try_acquire(mmf_lock *lock);
+
+/**
+ * @brief Acquire, waiting at most @p timeout_ms milliseconds (0: try once,
+ *   giving ::MMF_EBUSY as mmf_lock_try_acquire()).
+ * @return as mmf_lock_acquire(), and ::MMF_ETIMEDOUT.
+ */
+MMF_API int mmf_lock_acquire_timeout(mmf_lock *lock, uint32_t timeout_ms);
+
+/**
+ * @brief After ::MMF_EOWNERDEAD, declare the protected data repaired; the
+ * lock stays held (release it as usual).
+ * @return 0, or ::MMF_EINVAL (not in the owner-died state),
+ *   ::MMF_EPERM (this thread does not hold it, Windows; Linux may give
+ *   ::MMF_EINVAL), ::MMF_EOS.
+ */
+MMF_API int mmf_lock_consistent(mmf_lock *lock);
+
+/**
+ * @brief Release a lock this thread holds.
+ * @return 0, or ::MMF_EPERM (this thread does not hold it), ::MMF_EINVAL,
+ *   ::MMF_ENOMEM, ::MMF_EACCES, ::MMF_EOS.
+ */
+MMF_API int mmf_lock_release(mmf_lock *lock);
+
+/**
+ * @brief Free what this process keeps for the lock (Windows: its handle of
+ * the named mutex; nothing on Linux). Call it when this process is done
+ * with the lock, before unmapping it; a later use opens it again. Must not
+ * be called while this process holds the lock.
+ * @return 0, or ::MMF_EINVAL, ::MMF_EIO / ::MMF_EOS (closing the handle
+ *   failed; it is released anyway).
+ */
+MMF_API int mmf_lock_detach(mmf_lock *lock);
+
+/** @} */
 /* @@END LOCK */
 
 /* ------------------------------------------------------------------------ */
 /* @@CHANNEL: Shared-memory channel (src/ring.c) */
+/** @name Shared-memory channel
+ * A ring of variable-size messages between processes, placed in a region of
+ * any read-write mapping that the processes share (a file mapping, shared
+ * memory). One process creates it (mmf_chan_create()), the others attach
+ * (mmf_chan_open()). Each message is sent and received whole.
+ *
+ * - ::MMF_CHAN_SPSC: one sending thread and one receiving thread at a time.
+ *   ::MMF_CHAN_MPSC: any number of senders (threads or processes), one
+ *   receiver. Senders reserve space with a compare-and-swap and then copy;
+ *   the receiver stops at the first message not yet fully written. A sender
+ *   killed between reserving and finishing a message therefore stalls the
+ *   channel for good (the receiver sees it empty from there on): this is
+ *   not repaired. Receiving is single-consumer in both modes.
+ * - Blocking calls spin briefly (see mmf_chan_set_spin()), then sleep: on a
+ *   futex on Linux, on named semaphores `Local\mmf-chan-<id>-data|space`
+ *   (owner-only DACL) on Windows. A sender makes a system call only when a
+ *   receiver may be asleep, and the other way round.
+ * - Everything read from the shared region is untrusted: a header that does
+ *   not describe a channel fitting the region, or a position or record
+ *   length that is out of bounds, is ::MMF_ECORRUPT, never an out-of-bounds
+ *   access. (A record length that stays inside the ring but exceeds what
+ *   was sent is delivered as such, bytes of the ring, and the receiver's
+ *   next call reports the inconsistency: checking it at once would cost a
+ *   cache miss per message. Garbage in a record's commit word makes the
+ *   channel look empty from there on.)
+ * - The ring is the largest power of two that fits in the region after a
+ *   ::MMF_CHAN_HEADER_SIZE-byte header; a message takes 16 bytes plus its
+ *   length rounded up to 16; one message may be at most half the ring less
+ *   16 bytes (mmf_chan_max_msg()).
+ * @{ */
+
+/** A process's handle on a channel. */
+typedef struct mmf_chan mmf_chan;
+
+/** Producer mode for mmf_chan_create(). */
+enum mmf_chan_flags {
+  MMF_CHAN_SPSC = 0, /**< one sender, one receiver */
+  MMF_CHAN_MPSC = 1  /**< many senders, one receiver */
+};
+
+/** Bytes of the region the channel's header takes. */
+#define MMF_CHAN_HEADER_SIZE 640
+/** The smallest region mmf_chan_create() takes: header and a 1 KiB ring. */
+#define MMF_CHAN_MIN_SIZE (MMF_CHAN_HEADER_SIZE + 1024)
+/** A timeout meaning "wait as long as it takes". */
+#define MMF_CHAN_FOREVER (-1)
+
+/**
+ * @brief Create a channel in `[offset, offset + size)` of @p map, which
+ * must be READWRITE. Whatever the region held is overwritten.
+ * @param[in] offset a multiple of 64
+ * @param[in] size   at least ::MMF_CHAN_MIN_SIZE
+ * @param[in] flags  ::MMF_CHAN_SPSC or ::MMF_CHAN_MPSC
+ * @return 0, or ::MMF_EINVAL (NULL, bad flags, offset not a multiple of 64,
+ *   size too small), ::MMF_ERANGE / ::MMF_EOVERFLOW (region outside the
+ *   mapping), ::MMF_EPROT (mapping not READWRITE), ::MMF_ENOMEM,
+ *   ::MMF_EACCES, ::MMF_ENOTSUP (no random source), ::MMF_EOS.
+ */
+MMF_API int mmf_chan_create(mmf_chan **out, mmf_map *map, uint64_t offset,
+                            size_t size, unsigned flags);
+
+/**
+ * @brief Attach to the channel another process created at @p offset of
+ * @p map (READWRITE). The header is validated once; its sizes are then
+ * kept privately.
+ * @return 0, or ::MMF_ECORRUPT (no channel there, an unknown version, or
+ *   sizes that do not fit the mapping), ::MMF_EINVAL, ::MMF_ERANGE,
+ *   ::MMF_EPROT, ::MMF_ENOMEM, ::MMF_EACCES, ::MMF_EOS.
+ */
+MMF_API int mmf_chan_open(mmf_chan **out, mmf_map *map, uint64_t offset);
+
+/** @brief Detach (the channel itself stays in the mapping). NULL is a
+ * no-op. @return 0, or the error of unmapping / closing (freed anyway). */
+MMF_API int mmf_chan_close(mmf_chan *chan);
+
+/** @return the largest message @p chan carries (0 for NULL). */
+MMF_API size_t mmf_chan_max_msg(const mmf_chan *chan);
+
+/** @brief How long blocking calls of this handle spin before they sleep,
+ * in nanoseconds (default 20000; 0 sleeps at once). */
+MMF_API void mmf_chan_set_spin(mmf_chan *chan, uint32_t spin_ns);
+
+/**
+ * @brief Send one message of @p len bytes (0 is allowed) if there is room.
+ * @return 0, ::MMF_EAGAIN (full now), ::MMF_EMSGSIZE (larger than
+ *   mmf_chan_max_msg(): never fits), ::MMF_ECORRUPT, ::MMF_EINVAL, ::MMF_EOS
+ *   (waking a sleeping receiver failed; the message was sent).
+ */
+MMF_API int mmf_chan_try_send(mmf_chan *chan, const void *msg, size_t len);
+
+/**
+ * @brief Send, waiting for room at most @p timeout_ms milliseconds
+ * (::MMF_CHAN_FOREVER: no limit).
+ * @return as mmf_chan_try_send(), with ::MMF_ETIMEDOUT instead of
+ *   ::MMF_EAGAIN.
+ */
+MMF_API int mmf_chan_send(mmf_chan *chan, const void *msg, size_t len,
+                          int timeout_ms);
+
+/**
+ * @brief Receive the next message into `buf[0..cap)` if there is one;
+ * *len gets its length.
+ * @return 0, ::MMF_EAGAIN (empty now), ::MMF_EMSGSIZE (*len is set to the
+ *   length needed; the message stays queued), ::MMF_ECORRUPT (the shared
+ *   state is out of bounds or inconsistent), ::MMF_EINVAL, ::MMF_EOS.
+ */
+MMF_API int mmf_chan_try_recv(mmf_chan *chan, void *buf, size_t cap,
+                              size_t *len);
+
+/**
+ * @brief Receive, waiting for a message at most @p timeout_ms milliseconds
+ * (::MMF_CHAN_FOREVER: no limit).
+ * @return as mmf_chan_try_recv(), with ::MMF_ETIMEDOUT instead of
+ *   ::MMF_EAGAIN.
+ */
+MMF_API int mmf_chan_recv(mmf_chan *chan, void *buf, size_t cap, size_t *len,
+                          int timeout_ms);
+
+/** @} */
 /* @@END CHANNEL */
 
 /* ------------------------------------------------------------------------ */

@@ -97,6 +97,40 @@ int mmf__check_range(uint64_t off, uint64_t len, uint64_t size);
 /* @@END POINTERS */
 
 /* @@LOCK-CHANNEL */
+/* ring.c: the channel's layout in shared memory (tests write garbage into
+ * it to check the receiver's bounds checks). */
+/* The shared header. Each group written by a different side has its own
+ * 128 bytes (two cache lines: adjacent-line prefetch shares pairs). */
+struct mmf__chan_hdr {
+  /* written once by the creator; `magic` last */
+  _Atomic uint64_t magic;
+  uint32_t version;
+  uint32_t flags;
+  uint64_t hdr_size;
+  uint64_t capacity;
+  uint64_t region_size;
+  uint64_t id;
+  unsigned char pad0[128 - 48];
+  _Atomic uint64_t head; /* senders: end of the reserved space */
+  unsigned char pad1[120];
+  _Atomic uint64_t tail; /* receiver: start of the unread records */
+  unsigned char pad2[120];
+  _Atomic uint32_t data_seq; /* bumped when a sleeping receiver is woken */
+  _Atomic uint32_t data_waiters;
+  unsigned char pad3[120];
+  _Atomic uint32_t space_seq; /* bumped when sleeping senders are woken */
+  _Atomic uint32_t space_waiters;
+  unsigned char pad4[120];
+};
+_Static_assert(sizeof(struct mmf__chan_hdr) == MMF_CHAN_HEADER_SIZE,
+               "MMF_CHAN_HEADER_SIZE is the header's size");
+
+struct mmf__chan_rec {
+  _Atomic uint64_t commit;
+  uint32_t len;
+  uint32_t kind;
+};
+_Static_assert(sizeof(struct mmf__chan_rec) == 16, "record header size");
 /* @@END LOCK-CHANNEL */
 
 /* @@SECTION */

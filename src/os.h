@@ -277,6 +277,65 @@ int mmf__os_section_inherited(intptr_t section, intptr_t file,
 /* @@END OS-POINTERS */
 
 /* @@OS-LOCK-CHANNEL */
+/* ---- process-shared robust mutex (lock.c) ------------------------------
+ * The OS part of an mmf_lock: MMF__OS_MUTEX_BYTES bytes, 8-byte aligned,
+ * inside memory shared between processes (any shared mapping). Precondition
+ * for all but init: `m` was initialised by mmf__os_mutex_init (in any
+ * process). A holder that dies makes the next acquire return
+ * MMF_EOWNERDEAD with the lock held; releasing it without
+ * mmf__os_mutex_consistent makes every later acquire MMF_ENOTRECOVERABLE.
+ * The lock is owned by a thread: the acquiring thread releases it.
+ * Linux: a robust, process-shared, error-checking pthread mutex. Windows: a
+ * named mutex "Local\mmf-lock-<id>" (owner-only DACL; id random, kept in
+ * `m`) opened once per process and cached, plus state words in `m` that
+ * emulate ENOTRECOVERABLE and see a holder's death even when the named
+ * mutex disappeared with the last handle. */
+#define MMF__OS_MUTEX_BYTES 48
+int mmf__os_mutex_init(void *m);
+/* Acquire: timeout_ms < 0 waits forever, 0 tries once. Returns 0,
+ * MMF_EOWNERDEAD (held; repair, then consistent), MMF_ENOTRECOVERABLE (not
+ * held), MMF_EBUSY (try and held elsewhere, or this thread holds it
+ * already), MMF_ETIMEDOUT, or an OS error. */
+int mmf__os_mutex_acquire(void *m, int64_t timeout_ms);
+/* Mark the state repaired after MMF_EOWNERDEAD. MMF_EINVAL when the lock is
+ * not in that state, MMF_EPERM when this thread does not hold it. */
+int mmf__os_mutex_consistent(void *m);
+/* Release. MMF_EPERM when this thread does not hold it. */
+int mmf__os_mutex_release(void *m);
+/* Drop this process's OS resources for the lock (Windows: the cached mutex
+ * handle); POSIX: nothing. Precondition: this process does not hold it. */
+int mmf__os_mutex_detach(void *m);
+
+/* ---- waiting on a 32-bit word in shared memory (ring.c) ---------------
+ * A waiter sleeps while `*word == expect`; a waker changes the word first,
+ * then wakes. Linux: futex (not PRIVATE: works across processes) on the
+ * word itself, the waiter object is empty. Windows: a named semaphore
+ * "Local\mmf-chan-<id hex>-<what>" (owner-only DACL) opened per process;
+ * the caller keeps the count of sleepers in shared memory and passes it to
+ * mmf__os_wake so each sleeper gets a release (extra releases only cause a
+ * spurious wake-up, which callers tolerate). */
+typedef struct mmf_os_waiter {
+  intptr_t handle; /* -1 when none */
+} mmf_os_waiter;
+/* Open (or create) the waiter for channel `id`, `what` a short tag. On
+ * success *out must be closed with mmf__os_waiter_close. */
+int mmf__os_waiter_open(uint64_t id, const char *what, mmf_os_waiter *out);
+int mmf__os_waiter_close(mmf_os_waiter *w);
+/* Sleep until woken, while *word == expect (returns at once otherwise), or
+ * until timeout_ms passes (< 0: no limit). Returns 0 (woken, word changed,
+ * or spurious: the caller re-checks) or MMF_ETIMEDOUT. */
+int mmf__os_wait(mmf_os_waiter *w, uint32_t *word, uint32_t expect,
+                 int64_t timeout_ms);
+/* Wake up to `sleepers` waiters sleeping on `word` (which the caller has
+ * already changed). */
+int mmf__os_wake(mmf_os_waiter *w, uint32_t *word, uint32_t sleepers);
+
+/* n bytes from the OS's random source (getrandom / RtlGenRandom). */
+int mmf__os_random(void *buf, size_t n);
+/* A monotonic clock in nanoseconds. Cannot fail. */
+uint64_t mmf__os_now_ns(void);
+/* Give up the CPU to another ready thread. Cannot fail. */
+void mmf__os_yield(void);
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */

@@ -686,6 +686,240 @@ out_close:
 /* @@END OS-POINTERS */
 
 /* @@OS-LOCK-CHANNEL */
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+/* The OS part of an mmf_lock. glibc's own ENOTRECOVERABLE is not used:
+ * after an unlock without pthread_mutex_consistent its lock word keeps the
+ * last owner's tid, so other processes block forever instead of getting
+ * ENOTRECOVERABLE (measured, glibc 2.36). The mutex is made consistent at
+ * once on EOWNERDEAD and the owner-died / not-recoverable states are kept
+ * in `state` (changed only by the holder), as on Windows. */
+struct posix_mutex {
+  pthread_mutex_t mx;
+  volatile uint32_t state; /* POSIX_LOCK_* */
+  volatile uint32_t owner; /* tid of the holder, 0 when free */
+};
+_Static_assert(sizeof(struct posix_mutex) <= MMF__OS_MUTEX_BYTES,
+               "pthread_mutex_t does not fit in an mmf_lock");
+enum { POSIX_LOCK_OK = 0, POSIX_LOCK_INCONSISTENT = 1, POSIX_LOCK_DEAD = 2 };
+
+static uint32_t posix_tid(void) { return (uint32_t)gettid(); }
+
+/* A robust, process-shared, error-checking mutex: a dead holder is
+ * reported (EOWNERDEAD), a relock by the holder is EDEADLK instead of a
+ * hang, an unlock by a non-holder EPERM. */
+int mmf__os_mutex_init(void *p) {
+  struct posix_mutex *m = p;
+  pthread_mutexattr_t a;
+  int err;
+  if (FAULT("pthread_mutexattr_init", ENOMEM))
+    return posix_fail(errno, "pthread_mutexattr_init", NULL);
+  if ((err = pthread_mutexattr_init(&a)) != 0)
+    return posix_fail(err, "pthread_mutexattr_init", NULL);
+  if (FAULT("pthread_mutexattr_setrobust", EINVAL))
+    err = errno;
+  else
+    err = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  if (!err)
+    err = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  if (!err)
+    err = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+  if (err) {
+    pthread_mutexattr_destroy(&a);
+    return posix_fail(err, "pthread_mutexattr_setrobust", NULL);
+  }
+  if (FAULT("pthread_mutex_init", ENOMEM))
+    err = errno;
+  else
+    err = pthread_mutex_init(&m->mx, &a);
+  pthread_mutexattr_destroy(&a);
+  if (err)
+    return posix_fail(err, "pthread_mutex_init", NULL);
+  m->state = POSIX_LOCK_OK;
+  m->owner = 0;
+  return 0;
+}
+
+int mmf__os_mutex_acquire(void *p, int64_t timeout_ms) {
+  struct posix_mutex *m = p;
+  const char *call = timeout_ms < 0    ? "pthread_mutex_lock"
+                     : timeout_ms == 0 ? "pthread_mutex_trylock"
+                                       : "pthread_mutex_clocklock";
+  int err;
+  if (FAULT(call, EINVAL))
+    return posix_fail(errno, call, NULL);
+  if (timeout_ms < 0) {
+    err = pthread_mutex_lock(&m->mx);
+  } else if (timeout_ms == 0) {
+    err = pthread_mutex_trylock(&m->mx);
+  } else {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(timeout_ms / 1000);
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    err = pthread_mutex_clocklock(&m->mx, CLOCK_MONOTONIC, &ts);
+  }
+  switch (err) {
+  case 0:
+    if (m->state == POSIX_LOCK_DEAD) {
+      pthread_mutex_unlock(&m->mx);
+      return mmf__error_os(MMF_ENOTRECOVERABLE, ENOTRECOVERABLE, "%s: the "
+                           "lock was released without being marked "
+                           "consistent after its holder died", call);
+    }
+    m->owner = posix_tid();
+    return 0;
+  case EOWNERDEAD:
+    /* Cannot fail here (a robust mutex, owner-died, held by this thread:
+     * its only error, EINVAL, does not apply), and is not fault-injected:
+     * a failure would leave a held lock that could not be reported. */
+    (void)pthread_mutex_consistent(&m->mx);
+    m->state = POSIX_LOCK_INCONSISTENT;
+    m->owner = posix_tid();
+    return mmf__error_os(MMF_EOWNERDEAD, err, "%s: the previous holder died "
+                         "holding the lock (now held: repair, then mark it "
+                         "consistent)", call);
+  case ENOTRECOVERABLE:
+    return mmf__error_os(MMF_ENOTRECOVERABLE, err, "%s: the lock was "
+                         "released without being marked consistent after "
+                         "its holder died", call);
+  case EDEADLK:
+    return mmf__error_os(MMF_EBUSY, err, "%s: this thread already holds the "
+                         "lock", call);
+  case EBUSY:
+    /* trylock gives EBUSY to the holder too: tell it apart. */
+    if (m->owner == posix_tid())
+      return mmf__error_os(MMF_EBUSY, EDEADLK, "%s: this thread already "
+                           "holds the lock", call);
+    return mmf__error_os(MMF_EBUSY, err, "%s: held by another thread or "
+                         "process", call);
+  case ETIMEDOUT:
+    return mmf__error_os(MMF_ETIMEDOUT, err, "%s: still held after %lld ms",
+                         call, (long long)timeout_ms);
+  default:
+    return posix_fail(err, call, NULL);
+  }
+}
+
+int mmf__os_mutex_consistent(void *p) {
+  struct posix_mutex *m = p;
+  if (m->owner != posix_tid())
+    return mmf__error(MMF_EPERM, "consistent: this thread does not hold the "
+                                 "lock");
+  if (m->state != POSIX_LOCK_INCONSISTENT)
+    return mmf__error(MMF_EINVAL, "consistent: the lock is not in the "
+                                  "owner-died state");
+  m->state = POSIX_LOCK_OK;
+  return 0;
+}
+
+int mmf__os_mutex_release(void *p) {
+  struct posix_mutex *m = p;
+  uint32_t state = m->state;
+  int err;
+  if (m->owner != posix_tid())
+    return mmf__error_os(MMF_EPERM, EPERM, "pthread_mutex_unlock: this thread "
+                         "does not hold the lock");
+  if (FAULT("pthread_mutex_unlock", EPERM))
+    return posix_fail(errno, "pthread_mutex_unlock", NULL);
+  if (state == POSIX_LOCK_INCONSISTENT)
+    m->state = POSIX_LOCK_DEAD;
+  m->owner = 0;
+  err = pthread_mutex_unlock(&m->mx);
+  if (err) {
+    m->state = state;
+    m->owner = posix_tid();
+    if (err == EPERM)
+      return mmf__error_os(MMF_EPERM, err, "pthread_mutex_unlock: this "
+                           "thread does not hold the lock");
+    return posix_fail(err, "pthread_mutex_unlock", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_mutex_detach(void *m) {
+  (void)m; /* the mutex lives wholly in the shared memory */
+  return 0;
+}
+
+int mmf__os_waiter_open(uint64_t id, const char *what, mmf_os_waiter *out) {
+  (void)id; /* a futex needs nothing but the word itself */
+  (void)what;
+  out->handle = -1;
+  return 0;
+}
+
+int mmf__os_waiter_close(mmf_os_waiter *w) {
+  w->handle = -1;
+  return 0;
+}
+
+int mmf__os_wait(mmf_os_waiter *w, uint32_t *word, uint32_t expect,
+                 int64_t timeout_ms) {
+  struct timespec ts, *pts = NULL;
+  (void)w;
+  if (timeout_ms >= 0) {
+    ts.tv_sec = (time_t)(timeout_ms / 1000);
+    ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    pts = &ts;
+  }
+  /* No FUTEX_PRIVATE_FLAG: the word is in memory shared with other
+   * processes, so the kernel keys the wait on the page, not the address. */
+  if (FAULT("futex(FUTEX_WAIT)", EINVAL) ||
+      syscall(SYS_futex, word, FUTEX_WAIT, expect, pts, NULL, 0) != 0) {
+    if (errno == EAGAIN || errno == EINTR)
+      return 0; /* the word changed already, or a signal: re-check */
+    if (errno == ETIMEDOUT)
+      return mmf__error_os(MMF_ETIMEDOUT, errno, "futex(FUTEX_WAIT): timed "
+                           "out after %lld ms", (long long)timeout_ms);
+    return posix_fail(errno, "futex(FUTEX_WAIT)", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_wake(mmf_os_waiter *w, uint32_t *word, uint32_t sleepers) {
+  (void)w;
+  (void)sleepers; /* wake all: a woken waiter re-checks and may sleep again */
+  if (FAULT("futex(FUTEX_WAKE)", EINVAL) ||
+      syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0) < 0)
+    return posix_fail(errno, "futex(FUTEX_WAKE)", NULL);
+  return 0;
+}
+
+int mmf__os_random(void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r;
+    if (FAULT("getrandom", ENOSYS))
+      r = -1;
+    else
+      r = getrandom((char *)buf + got, n - got, 0);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return posix_fail(errno, "getrandom", NULL);
+    }
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+uint64_t mmf__os_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void mmf__os_yield(void) { sched_yield(); }
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */

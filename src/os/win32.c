@@ -1118,6 +1118,332 @@ out_close:
 /* @@END OS-POINTERS */
 
 /* @@OS-LOCK-CHANNEL */
+/* RtlGenRandom: advapi32's documented random source (no bcrypt needed). */
+BOOLEAN WINAPI SystemFunction036(PVOID buf, ULONG len);
+
+/* The shared part of a lock (inside the mmf_lock, written only by the
+ * thread holding the named mutex). */
+struct win32_mutex {
+  uint64_t id;             /* names the mutex: Local\mmf-lock-<id hex> */
+  volatile LONG state;     /* WIN32_LOCK_* */
+  volatile LONG held;      /* 1 while a thread holds it: seen set by the
+                            * next acquirer = the holder died */
+  volatile LONG64 owner;   /* pid << 32 | tid of the holder */
+};
+_Static_assert(sizeof(struct win32_mutex) <= MMF__OS_MUTEX_BYTES,
+               "win32_mutex does not fit in an mmf_lock");
+enum { WIN32_LOCK_OK = 0, WIN32_LOCK_INCONSISTENT = 1, WIN32_LOCK_DEAD = 2 };
+
+/* This process's handles of the named mutexes, by id. */
+static SRWLOCK win32_locks_guard = SRWLOCK_INIT;
+static struct win32_lock_handle {
+  uint64_t id;
+  HANDLE h;
+} *win32_locks;
+static size_t win32_nlocks, win32_caplocks;
+
+static LONG64 win32_self(void) {
+  return (LONG64)(((uint64_t)GetCurrentProcessId() << 32) |
+                  GetCurrentThreadId());
+}
+
+/* CreateMutexW (open or create) "Local\mmf-lock-<id>", owner-only. */
+static int win32_mutex_create(uint64_t id, HANDLE *out, int *existed) {
+  SECURITY_ATTRIBUTES sa;
+  wchar_t name[64];
+  char what[64];
+  HANDLE h;
+  int rc;
+  snprintf(what, sizeof what, "Local\\mmf-lock-%016llx",
+           (unsigned long long)id);
+  _snwprintf(name, 64, L"Local\\mmf-lock-%016llx", (unsigned long long)id);
+  name[63] = L'\0';
+  rc = win32_owner_only_sa(&sa, what);
+  if (rc)
+    return rc;
+  if (FAULT("CreateMutexW", ERROR_ACCESS_DENIED))
+    h = NULL;
+  else
+    h = CreateMutexW(&sa, FALSE, name);
+  *existed = h && GetLastError() == ERROR_ALREADY_EXISTS;
+  LocalFree(sa.lpSecurityDescriptor);
+  if (!h)
+    return win32_fail(GetLastError(), "CreateMutexW", what);
+  *out = h;
+  return 0;
+}
+
+/* Remember `h` for `id`; on failure `h` is closed. Caller holds the guard. */
+static int win32_lock_remember(uint64_t id, HANDLE h) {
+  if (win32_nlocks == win32_caplocks) {
+    size_t cap = win32_caplocks ? 2 * win32_caplocks : 8;
+    struct win32_lock_handle *t = realloc(win32_locks, cap * sizeof *t);
+    if (!t) {
+      CloseHandle(h);
+      return mmf__error(MMF_ENOMEM, "lock handle table: out of memory");
+    }
+    win32_locks = t;
+    win32_caplocks = cap;
+  }
+  win32_locks[win32_nlocks].id = id;
+  win32_locks[win32_nlocks].h = h;
+  win32_nlocks++;
+  return 0;
+}
+
+/* This process's handle of the lock's named mutex, opened on first use. */
+static int win32_mutex_handle(struct win32_mutex *m, HANDLE *out) {
+  uint64_t id = m->id;
+  int rc = 0, existed;
+  size_t i;
+  AcquireSRWLockExclusive(&win32_locks_guard);
+  for (i = 0; i < win32_nlocks; i++)
+    if (win32_locks[i].id == id) {
+      *out = win32_locks[i].h;
+      goto out;
+    }
+  rc = win32_mutex_create(id, out, &existed);
+  if (!rc)
+    rc = win32_lock_remember(id, *out);
+out:
+  ReleaseSRWLockExclusive(&win32_locks_guard);
+  return rc;
+}
+
+int mmf__os_mutex_init(void *p) {
+  struct win32_mutex *m = p;
+  HANDLE h = NULL;
+  uint64_t id = 0;
+  int rc, existed = 1, tries;
+  /* A fresh random name nobody has open: a clash is retried. */
+  for (tries = 0; existed && tries < 8; tries++) {
+    if (h)
+      CloseHandle(h);
+    h = NULL;
+    rc = mmf__os_random(&id, sizeof id);
+    if (!rc)
+      rc = win32_mutex_create(id, &h, &existed);
+    if (rc)
+      return rc;
+  }
+  if (existed) {
+    CloseHandle(h);
+    return mmf__error(MMF_EEXIST, "CreateMutexW: no unused random name");
+  }
+  m->id = id;
+  m->state = WIN32_LOCK_OK;
+  m->held = 0;
+  m->owner = 0;
+  AcquireSRWLockExclusive(&win32_locks_guard);
+  rc = win32_lock_remember(id, h);
+  ReleaseSRWLockExclusive(&win32_locks_guard);
+  return rc;
+}
+
+int mmf__os_mutex_acquire(void *p, int64_t timeout_ms) {
+  struct win32_mutex *m = p;
+  HANDLE h;
+  DWORD r, ms = timeout_ms < 0             ? INFINITE
+                : timeout_ms >= 0xFFFFFFFE ? 0xFFFFFFFE
+                                           : (DWORD)timeout_ms;
+  int rc = win32_mutex_handle(m, &h), abandoned;
+  if (rc)
+    return rc;
+  if (FAULT("WaitForSingleObject", ERROR_ACCESS_DENIED))
+    r = WAIT_FAILED;
+  else
+    r = WaitForSingleObject(h, ms);
+  if (r == WAIT_TIMEOUT) {
+    if (timeout_ms == 0)
+      return mmf__error(MMF_EBUSY, "WaitForSingleObject: held by another "
+                                   "thread or process");
+    return mmf__error(MMF_ETIMEDOUT, "WaitForSingleObject: still held after "
+                      "%lld ms", (long long)timeout_ms);
+  }
+  if (r != WAIT_OBJECT_0 && r != WAIT_ABANDONED)
+    return win32_fail(GetLastError(), "WaitForSingleObject", NULL);
+  if (r == WAIT_OBJECT_0 && m->held && m->owner == win32_self()) {
+    /* A Windows mutex is recursive; mmf's lock is not (as on POSIX). */
+    ReleaseMutex(h);
+    return mmf__error(MMF_EBUSY, "WaitForSingleObject: this thread already "
+                                 "holds the lock");
+  }
+  /* `held` still set: the holder died, and if no other process had the
+   * mutex open it vanished with its handles, so no WAIT_ABANDONED. */
+  abandoned = r == WAIT_ABANDONED || m->held;
+  if (m->state == WIN32_LOCK_DEAD) {
+    m->held = 0;
+    ReleaseMutex(h);
+    return mmf__error(MMF_ENOTRECOVERABLE, "WaitForSingleObject: the lock "
+                      "was released without being marked consistent after "
+                      "its holder died");
+  }
+  m->held = 1;
+  m->owner = win32_self();
+  if (abandoned) {
+    m->state = WIN32_LOCK_INCONSISTENT;
+    return mmf__error_os(MMF_EOWNERDEAD, WAIT_ABANDONED, "WaitForSingleObject:"
+                         " the previous holder died holding the lock (now "
+                         "held: repair, then mark it consistent)");
+  }
+  if (m->state == WIN32_LOCK_INCONSISTENT) /* the repairer died too */
+    return mmf__error_os(MMF_EOWNERDEAD, WAIT_ABANDONED, "WaitForSingleObject:"
+                         " the previous holder died before marking the lock "
+                         "consistent (now held: repair, then mark it "
+                         "consistent)");
+  return 0;
+}
+
+int mmf__os_mutex_consistent(void *p) {
+  struct win32_mutex *m = p;
+  if (!m->held || m->owner != win32_self())
+    return mmf__error(MMF_EPERM, "consistent: this thread does not hold the "
+                                 "lock");
+  if (m->state != WIN32_LOCK_INCONSISTENT)
+    return mmf__error(MMF_EINVAL, "consistent: the lock is not in the "
+                                  "owner-died state");
+  m->state = WIN32_LOCK_OK;
+  return 0;
+}
+
+int mmf__os_mutex_release(void *p) {
+  struct win32_mutex *m = p;
+  HANDLE h;
+  int rc;
+  if (!m->held || m->owner != win32_self())
+    return mmf__error(MMF_EPERM, "ReleaseMutex: this thread does not hold "
+                                 "the lock");
+  rc = win32_mutex_handle(m, &h);
+  if (rc)
+    return rc;
+  if (FAULT("ReleaseMutex", ERROR_NOT_OWNER))
+    return win32_fail(GetLastError(), "ReleaseMutex", NULL);
+  if (m->state == WIN32_LOCK_INCONSISTENT)
+    m->state = WIN32_LOCK_DEAD;
+  m->held = 0;
+  m->owner = 0;
+  if (!ReleaseMutex(h)) {
+    DWORD err = GetLastError();
+    m->held = 1;
+    m->owner = win32_self();
+    return win32_fail(err, "ReleaseMutex", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_mutex_detach(void *p) {
+  struct win32_mutex *m = p;
+  HANDLE h = NULL;
+  size_t i;
+  AcquireSRWLockExclusive(&win32_locks_guard);
+  for (i = 0; i < win32_nlocks; i++)
+    if (win32_locks[i].id == m->id) {
+      h = win32_locks[i].h;
+      win32_locks[i] = win32_locks[--win32_nlocks];
+      break;
+    }
+  ReleaseSRWLockExclusive(&win32_locks_guard);
+  if (h) {
+    int injected = FAULT("CloseHandle", ERROR_IO_DEVICE);
+    if (!CloseHandle(h) || injected)
+      return win32_fail(injected ? ERROR_IO_DEVICE : GetLastError(),
+                        "CloseHandle", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_waiter_open(uint64_t id, const char *what, mmf_os_waiter *out) {
+  SECURITY_ATTRIBUTES sa;
+  wchar_t wname[96];
+  char name[96];
+  HANDLE h;
+  int rc;
+  out->handle = -1;
+  snprintf(name, sizeof name, "Local\\mmf-chan-%016llx-%s",
+           (unsigned long long)id, what);
+  if (MultiByteToWideChar(CP_UTF8, 0, name, -1, wname, 96) <= 0)
+    return win32_fail(GetLastError(), "MultiByteToWideChar", name);
+  rc = win32_owner_only_sa(&sa, name);
+  if (rc)
+    return rc;
+  /* A semaphore, not an event: the waker releases one unit per sleeper, so
+   * no sleeper misses a wake-up when several wait (blocked senders). */
+  if (FAULT("CreateSemaphoreW", ERROR_ACCESS_DENIED))
+    h = NULL;
+  else
+    h = CreateSemaphoreW(&sa, 0, LONG_MAX, wname);
+  LocalFree(sa.lpSecurityDescriptor);
+  if (!h)
+    return win32_fail(GetLastError(), "CreateSemaphoreW", name);
+  out->handle = (intptr_t)h;
+  return 0;
+}
+
+int mmf__os_waiter_close(mmf_os_waiter *w) {
+  int injected;
+  HANDLE h = (HANDLE)w->handle;
+  if (w->handle == -1)
+    return 0;
+  w->handle = -1;
+  injected = FAULT("CloseHandle", ERROR_IO_DEVICE);
+  if (!CloseHandle(h) || injected)
+    return win32_fail(injected ? ERROR_IO_DEVICE : GetLastError(),
+                      "CloseHandle", NULL);
+  return 0;
+}
+
+int mmf__os_wait(mmf_os_waiter *w, uint32_t *word, uint32_t expect,
+                 int64_t timeout_ms) {
+  DWORD ms = timeout_ms < 0             ? INFINITE
+             : timeout_ms >= 0xFFFFFFFE ? 0xFFFFFFFE
+                                        : (DWORD)timeout_ms;
+  DWORD r;
+  if (*(volatile uint32_t *)word != expect)
+    return 0;
+  if (FAULT("WaitForSingleObject", ERROR_ACCESS_DENIED))
+    r = WAIT_FAILED;
+  else
+    r = WaitForSingleObject((HANDLE)w->handle, ms);
+  if (r == WAIT_OBJECT_0)
+    return 0;
+  if (r == WAIT_TIMEOUT)
+    return mmf__error(MMF_ETIMEDOUT, "WaitForSingleObject: timed out after "
+                      "%lld ms", (long long)timeout_ms);
+  return win32_fail(GetLastError(), "WaitForSingleObject", NULL);
+}
+
+int mmf__os_wake(mmf_os_waiter *w, uint32_t *word, uint32_t sleepers) {
+  (void)word;
+  if (sleepers == 0)
+    return 0;
+  if (sleepers > 1024)
+    sleepers = 1024;
+  if (FAULT("ReleaseSemaphore", ERROR_ACCESS_DENIED) ||
+      !ReleaseSemaphore((HANDLE)w->handle, (LONG)sleepers, NULL)) {
+    if (GetLastError() == ERROR_TOO_MANY_POSTS)
+      return 0; /* plenty of wake-ups pending already */
+    return win32_fail(GetLastError(), "ReleaseSemaphore", NULL);
+  }
+  return 0;
+}
+
+int mmf__os_random(void *buf, size_t n) {
+  if (n > 0xFFFFFFFFu || FAULT("RtlGenRandom", ERROR_NOT_ENOUGH_MEMORY) ||
+      !SystemFunction036(buf, (ULONG)n))
+    return win32_fail(GetLastError(), "RtlGenRandom", NULL);
+  return 0;
+}
+
+uint64_t mmf__os_now_ns(void) {
+  static LARGE_INTEGER freq;
+  LARGE_INTEGER c;
+  if (freq.QuadPart == 0)
+    QueryPerformanceFrequency(&freq);
+  QueryPerformanceCounter(&c);
+  return (uint64_t)((double)c.QuadPart * 1e9 / (double)freq.QuadPart);
+}
+
+void mmf__os_yield(void) { SwitchToThread(); }
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */
