@@ -334,8 +334,7 @@ int mmf__os_wake(mmf_os_waiter *w, uint32_t *word, uint32_t sleepers);
 int mmf__os_random(void *buf, size_t n);
 /* A monotonic clock in nanoseconds. Cannot fail. */
 uint64_t mmf__os_now_ns(void);
-/* Give up the CPU to another ready thread. Cannot fail. */
-void mmf__os_yield(void);
+/* mmf__os_yield(): see @@OS-SHM. */
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */

@@ -919,7 +919,6 @@ uint64_t mmf__os_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void mmf__os_yield(void) { sched_yield(); }
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */

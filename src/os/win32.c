@@ -1443,7 +1443,6 @@ uint64_t mmf__os_now_ns(void) {
   return (uint64_t)((double)c.QuadPart * 1e9 / (double)freq.QuadPart);
 }
 
-void mmf__os_yield(void) { SwitchToThread(); }
 /* @@END OS-LOCK-CHANNEL */
 
 /* @@OS-SECTION */
