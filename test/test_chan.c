@@ -84,10 +84,17 @@ static const char *make_file(const char *name) {
   return p;
 }
 
+/* `path` is a file, or "shm:NAME" for a named shared-memory object (the
+ * channel lives in any read-write mapping). */
 static mmf_map *open_map(const char *path) {
   mmf_map *m = NULL;
-  if (mmf_map_open(&m, path, MMF_PROT_READWRITE, 0, 0) != 0)
+  int rc = strncmp(path, "shm:", 4) == 0
+               ? mmf_shm_open(&m, path + 4, MMF_PROT_READWRITE, 0)
+               : mmf_map_open(&m, path, MMF_PROT_READWRITE, 0, 0);
+  if (rc != 0) {
+    fprintf(stderr, "open_map %s: %s\n", path, mmf_last_error_message());
     return NULL;
+  }
   return m;
 }
 
@@ -201,16 +208,19 @@ static void spsc_child_to_parent_keeps_order_and_bytes(void **state) {
   TH_OK(mmf_map_close(m));
 }
 
+/* Over a named (transient) shared-memory object, as a user would set up a
+ * channel between unrelated processes: the producers find it by name. */
 static void mpsc_two_producer_processes_lose_and_duplicate_nothing(
     void **state) {
-  const char *p = make_file("mpsc");
+  char p[64];
   unsigned char buf[sizeof(struct msg_head) + MAX_BODY];
   uint32_t next[3] = {0, 0, 0};
-  mmf_map *m = open_map(p);
+  mmf_map *m = NULL;
   mmf_chan *c;
   intptr_t a, b;
   (void)state;
-  assert_non_null(m);
+  snprintf(p, sizeof p, "shm:test-chan-mpsc-%ld", (long)th_pid());
+  TH_OK(mmf_shm_create(&m, p + 4, FILE_LEN, MMF_SHM_TRANSIENT));
   TH_OK(mmf_chan_create(&c, m, CHAN_OFF, REGION, MMF_CHAN_MPSC));
   a = spawn("send", p, "1");
   b = spawn("send", p, "2");
@@ -232,6 +242,9 @@ static void mpsc_two_producer_processes_lose_and_duplicate_nothing(
   assert_int_equal(next[2], N_MSGS);
   TH_OK(mmf_chan_close(c));
   TH_OK(mmf_map_close(m));
+  /* Transient: the channel's memory went with its last holder. */
+  TH_EXPECT_ERR(mmf_shm_open(&m, p + 4, MMF_PROT_READWRITE, 0), MMF_ENOENT,
+                "mmf_shm_open");
 }
 
 static void blocking_recv_wakes_when_another_process_sends(void **state) {
