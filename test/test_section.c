@@ -554,6 +554,12 @@ static void mmf_instances_counts_a_held_instance(void **state) {
     assert_true(i < 10000000UL);
     th_yield();
   }
+  /* It joins before it prints its count: wait for the line too, or the
+   * kill below may come first. */
+  for (unsigned long i = 0; th_file_size(bg_out) < 2; i++) {
+    assert_true(i < 10000000UL);
+    th_yield();
+  }
   TH_OK(mmf_section_close(s));
   /* The held one and this one. */
   snprintf(want, sizeof want, "2\t%s\n", key);
