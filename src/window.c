@@ -1,6 +1,7 @@
 /* window.c -- sliding windows: walk a mapping of any size a bounded window
  * at a time, forward or backward; with MMF_WINDOW_AUTO, switch a read-only
- * walk to the OS's read path when the kernel maps the file 4 KiB at a time. */
+ * walk to the OS's read path when the kernel maps the file 4 KiB at a time
+ * or when reading measures cheaper than mapping on this machine. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -25,7 +26,18 @@
  * read path from the start. */
 #define PROBE_MIN_WINDOW ((size_t)2 << 20)
 
-enum { MODE_MAP = 0, MODE_PROBE, MODE_READ };
+/* After the fault probe finds large folios, the read path is tried on the
+ * next windows too (as many bytes as the mapped probe window) and the walk
+ * keeps the mapped path unless reading cost less than this fraction of it,
+ * per byte, from one call to mmf_window_next to the next (so the caller's
+ * own work on the data, first touches of mapped pages included, counts).
+ * Large folios make mapping the winner on most machines (1.5x read(), see
+ * docs/BENCHMARKS.md) but not where every new page-table entry is
+ * expensive (nested virtualisation: ~1 us per 4 KiB page measured), where
+ * read() wins by 7x. */
+#define TRIAL_READ_WINS_BELOW 0.9
+
+enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
 
 struct mmf_window {
   mmf_map *map;
@@ -37,6 +49,9 @@ struct mmf_window {
   mmf_view *cur;    /* the mapped window, if any */
   uint64_t probe_faults; /* minor faults when the probe window was handed out */
   size_t probe_len;
+  uint64_t probe_ns;     /* the probe window: mapping it, using it, unmapping */
+  uint64_t mark_ns;      /* when the current probe/trial window was started */
+  uint64_t trial_ns, trial_bytes; /* the read path's trial so far */
   void *buf_block;       /* READ mode buffer as allocated */
   unsigned char *buf;    /* ... aligned to READ_ALIGN */
   uint64_t buffered;
@@ -117,28 +132,52 @@ static uint64_t take(mmf_window *w, size_t want, size_t *n) {
 }
 
 /* Decide, after the caller processed the first mapped window, whether the
- * rest of the walk should go through the read path. */
+ * rest of the walk should go through the read path (small folios), or the
+ * read path should be tried against the mapped one first. */
 static void probe_decide(mmf_window *w) {
   uint64_t faults = mmf__os_minor_faults() - w->probe_faults;
   uint64_t pieces = w->probe_len / SMALL_FOLIO_BYTES_PER_FAULT;
-  w->mode = (pieces > 0 && faults >= pieces) ? MODE_READ : MODE_MAP;
+  w->probe_ns = mmf__os_now_ns() - w->mark_ns;
+  w->mark_ns = 0; /* no trial window is out yet */
+  w->mode = (pieces > 0 && faults >= pieces) ? MODE_READ : MODE_TRIAL;
+}
+
+/* At a call after a trial window: account for it, and once the trial has
+ * read as much as the probe mapped, keep whichever path cost less per byte
+ * (the mapped one unless reading was clearly cheaper). */
+static void trial_account(mmf_window *w) {
+  w->trial_ns += mmf__os_now_ns() - w->mark_ns;
+  if (w->trial_bytes < w->probe_len)
+    return;
+  w->mode = (double)w->trial_ns * (double)w->probe_len <
+                    TRIAL_READ_WINS_BELOW * (double)w->probe_ns *
+                        (double)w->trial_bytes
+                ? MODE_READ
+                : MODE_MAP;
+}
+
+/* The read path's buffer, allocated on first use. */
+static int ensure_buffer(mmf_window *w, size_t chunk) {
+  if (w->buf)
+    return 0;
+  /* Over-allocate and align by hand: aligned_alloc is not in every C
+   * runtime mmf builds with (msvcrt). */
+  w->buf_block = malloc(chunk + READ_ALIGN);
+  if (!w->buf_block)
+    return mmf__error(MMF_ENOMEM, "mmf_window_next: out of memory");
+  w->buf = (unsigned char *)(((uintptr_t)w->buf_block + READ_ALIGN - 1) &
+                             ~(uintptr_t)(READ_ALIGN - 1));
+  return 0;
 }
 
 static int next_buffered(mmf_window *w, void **data, size_t *size,
                          uint64_t *offset) {
   size_t n, got = 0;
   uint64_t off;
-  int rc;
   size_t chunk = w->size < READ_CHUNK ? w->size : READ_CHUNK;
-  if (!w->buf) {
-    /* Over-allocate and align by hand: aligned_alloc is not in every C
-     * runtime mmf builds with (msvcrt). */
-    w->buf_block = malloc(chunk + READ_ALIGN);
-    if (!w->buf_block)
-      return mmf__error(MMF_ENOMEM, "mmf_window_next: out of memory");
-    w->buf = (unsigned char *)(((uintptr_t)w->buf_block + READ_ALIGN - 1) &
-                               ~(uintptr_t)(READ_ALIGN - 1));
-  }
+  int rc = ensure_buffer(w, chunk);
+  if (rc)
+    return rc;
   off = take(w, chunk, &n);
   rc = mmf__os_read(w->map->file, off, w->buf, n, &got);
   if (rc)
@@ -175,12 +214,27 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     if (w->mode == MODE_PROBE)
       probe_decide(w);
   }
+  if (w->mode == MODE_TRIAL && w->mark_ns)
+    trial_account(w);
   if (w->lo >= w->hi)
     return 0;
+  if (w->mode == MODE_TRIAL) {
+    /* The first trial window warms the buffer up and is not timed: the
+     * first stores into fresh pages cost far more than the steady state
+     * (1.3 ms for the first 1 MiB read, 0.04 ms after, on a VM here). */
+    int warm = w->buffered > 0;
+    w->mark_ns = warm ? mmf__os_now_ns() : 0;
+    rc = next_buffered(w, data, size, offset);
+    if (rc == 1 && warm)
+      w->trial_bytes += *size;
+    return rc;
+  }
   if (w->mode == MODE_READ)
     return next_buffered(w, data, size, offset);
 
   off = take(w, w->size, &n);
+  if (w->mode == MODE_PROBE)
+    w->mark_ns = mmf__os_now_ns();
   rc = mmf_view_map(&w->cur, w->map, off, n, w->access);
   if (rc) {
     /* Put the piece back so a retry after a transient error resumes here. */
