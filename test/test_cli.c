@@ -307,24 +307,34 @@ static void log_progress(void *ctx, uint64_t done, uint64_t total) {
   l->last_total = total;
 }
 
-/* Reverse with `window`: byte-exact against the reference, and twice gives
- * the original back. */
+/* Reverse with `window`, through views, through buffers and with the
+ * choice left to mmf_op_reverse: byte-exact against the reference, and
+ * twice gives the original back. */
 static void check_op_reverse(size_t n, size_t window, uint32_t seed) {
+  static const unsigned modes[] = {0, MMF_OP_REVERSE_MAPPED,
+                                   MMF_OP_REVERSE_BUFFERED};
   char path[600];
   unsigned char *data = make_data(n, seed);
   unsigned char *rev = ref_reversed(data, n);
-  struct progress_log log = {0, 0, 0, 1};
 
   make_file(path, sizeof path, "op-reverse.bin", data, n);
-  TH_OK(mmf_op_reverse(path, window, log_progress, &log));
-  assert_file_is(path, rev, n);
-  if (n >= 2) { /* every byte accounted for, never going backwards */
-    assert_true(log.monotonic);
-    assert_int_equal(log.last_done, n);
-    assert_int_equal(log.last_total, n);
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    struct progress_log log = {0, 0, 0, 1};
+    TH_OK(mmf_op_reverse(path, window, modes[i], log_progress, &log));
+    assert_file_is(path, rev, n);
+    if (n >= 2) { /* every byte accounted for, never going backwards */
+      assert_true(log.monotonic);
+      assert_int_equal(log.last_done, n);
+      assert_int_equal(log.last_total, n);
+    }
+    /* Back through the other path: views and buffers agree. */
+    TH_OK(mmf_op_reverse(path, window,
+                         modes[i] == MMF_OP_REVERSE_MAPPED
+                             ? MMF_OP_REVERSE_BUFFERED
+                             : MMF_OP_REVERSE_MAPPED,
+                         NULL, NULL));
+    assert_file_is(path, data, n);
   }
-  TH_OK(mmf_op_reverse(path, window, NULL, NULL));
-  assert_file_is(path, data, n);
   free(data);
   free(rev);
 }
@@ -385,7 +395,7 @@ static void op_errors_name_the_file(void **state) {
                 MMF_ENOENT, "mmf_map_open");
   assert_int_equal(count, 0);
   assert_non_null(strstr(mmf_last_error_message(), th_path("missing")));
-  TH_EXPECT_ERR(mmf_op_reverse(th_tmpdir(), 0, NULL, NULL), MMF_EISDIR,
+  TH_EXPECT_ERR(mmf_op_reverse(th_tmpdir(), 0, 0, NULL, NULL), MMF_EISDIR,
                 "mmf_map_open");
 }
 
@@ -557,7 +567,7 @@ static void cli_paths_with_spaces_and_non_ascii_work(void **state) {
   assert_ok_quiet(&r);
   run_free(&r);
   assert_file_is(path, rev, n);
-  TH_OK(mmf_op_reverse(path, 0, NULL, NULL));
+  TH_OK(mmf_op_reverse(path, 0, 0, NULL, NULL));
   assert_file_is(path, data, n);
   TH_OK(mmf_op_count(path, 0, 0, 0, &got, NULL, NULL));
   assert_int_equal(got, ref_count(data, n, 0));

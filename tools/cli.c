@@ -1,6 +1,7 @@
 /* tools/cli.c -- error reports, option parsing and the progress bar shared
  * by the subcommands of the mmf CLI. Standard C plus isatty()/fileno(). */
 #include "cli.h"
+#include "ops.h"
 
 #include <mmf.h>
 
@@ -150,20 +151,6 @@ int cli_parse_byte(const char *s, unsigned char *out) {
 #define LINE_MAX_DEFAULT 79 /* fits an 80-column terminal */
 #define REDRAW_SECONDS 0.1
 
-/* Wall-clock seconds from an arbitrary start. C11's timespec_get() where the
- * C library has it (glibc, UCRT); otherwise clock(), which is wall time on
- * the C runtime that lacks timespec_get (msvcrt) and at worst CPU time. */
-#if MMF_HAVE_TIMESPEC_GET
-static double now_seconds(void) {
-  struct timespec ts;
-  if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
-    return 0.0;
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-#else
-static double now_seconds(void) { return (double)clock() / CLOCKS_PER_SEC; }
-#endif
-
 /* MMF_PROGRESS=always|never overrides the terminal check (for scripts that
  * want a bar in a log, and for the tests); anything else means auto. */
 static int progress_wanted(uint64_t total) {
@@ -209,7 +196,7 @@ void cli_progress_init(struct cli_progress *p, const char *label,
   memset(p, 0, sizeof *p);
   p->label = label;
   p->path = path;
-  p->start = now_seconds();
+  p->start = mmf_op_now();
 }
 
 static void draw(struct cli_progress *p, uint64_t done, uint64_t total,
@@ -262,7 +249,7 @@ void cli_progress_update(void *ctx, uint64_t done, uint64_t total) {
   }
   if (!p->on)
     return;
-  t = now_seconds();
+  t = mmf_op_now();
   if (p->drawn && done < total && t - p->last < REDRAW_SECONDS)
     return;
   draw(p, done, total, t);

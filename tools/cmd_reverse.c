@@ -53,7 +53,7 @@ int cli_reverse(int argc, char **argv) {
     return cli_usage(sub, "one FILE only, got %d", argc - optind);
 
   cli_progress_init(&bar, sub, argv[optind]);
-  rc = mmf_op_reverse(argv[optind], window, cli_progress_update, &bar);
+  rc = mmf_op_reverse(argv[optind], window, 0, cli_progress_update, &bar);
   cli_progress_end(&bar);
   if (rc) {
     cli_fail(sub, argv[optind], rc);
