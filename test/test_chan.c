@@ -540,13 +540,6 @@ static const int chan_codes[] = {MMF_EINVAL, MMF_ERANGE, MMF_EOVERFLOW,
                                  MMF_EOS,    MMF_EIO,    MMF_EPERM,
                                  MMF_ENOTSUP, 0};
 
-static int code_in(int code, const int *list) {
-  for (; *list; list++)
-    if (*list == code)
-      return 1;
-  return 0;
-}
-
 /* create, open a second handle, close both, with the nth OS call failing. */
 static int chan_cycle(mmf_map *m) {
   mmf_chan *a, *b;
@@ -563,41 +556,20 @@ static int chan_cycle(mmf_map *m) {
   return rc ? rc : rc2;
 }
 
+static mmf_map *fault_map;
+static int fault_run(void) { return chan_cycle(fault_map); }
+static void fault_undo(void) {} /* a whole cycle leaves nothing behind */
+
 static void every_os_call_of_create_open_close_fails_cleanly(void **state) {
   const char *p = make_file("fault");
-  mmf_map *m = open_map(p);
-  unsigned faults = 0;
+  unsigned faults;
   (void)state;
-  assert_non_null(m);
-  for (unsigned long n = 1;; n++) {
-    th_res before = th_res_now();
-    int rc, fired;
-    const char *call;
-    mmf__fault_arm(n);
-    rc = chan_cycle(m);
-    fired = mmf__fault_fired();
-    call = mmf__fault_call();
-    mmf__fault_arm(0);
-    if (!fired) {
-      TH_OK(rc);
-      TH_ASSERT_RES_SAME(before);
-      break;
-    }
-    faults++;
-    if (getenv("TH_VERBOSE"))
-      print_message("  #%lu %s -> %s: %s\n", n, call,
-                    mmf_err_name(rc), mmf_last_error_message());
-    assert_true(rc < 0);
-    if (!code_in(rc, chan_codes))
-      print_error("fault in %s gave %s: %s\n", call,
-                  mmf_err_name(rc), mmf_last_error_message());
-    assert_true(code_in(rc, chan_codes));
-    assert_int_equal(mmf_last_error(), rc);
-    assert_non_null(strstr(mmf_last_error_message(), "mmf_chan_"));
-    TH_ASSERT_RES_SAME(before);
-  }
+  fault_map = open_map(p);
+  assert_non_null(fault_map);
+  faults = th_fault_loop("mmf_chan_", "mmf_chan_", chan_codes, fault_run,
+                         fault_undo);
   assert_true(faults >= 3);
-  TH_OK(mmf_map_close(m));
+  TH_OK(mmf_map_close(fault_map));
 }
 
 int main(int argc, char **argv) {

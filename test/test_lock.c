@@ -287,13 +287,6 @@ static const int lock_codes[] = {MMF_EINVAL, MMF_ENOMEM, MMF_EACCES,
                                  MMF_EEXIST, MMF_EOS,    MMF_EPERM,
                                  MMF_EBADF,  MMF_EBUSY,  MMF_EIO, 0};
 
-static int code_in(int code, const int *list) {
-  for (; *list; list++)
-    if (*list == code)
-      return 1;
-  return 0;
-}
-
 /* init, acquire, release, detach with the nth OS call failing. */
 static int lock_cycle(mmf_lock *l) {
   int rc = mmf_lock_init(l);
@@ -314,40 +307,22 @@ static int lock_cycle(mmf_lock *l) {
   return mmf_lock_detach(l);
 }
 
+static mmf_lock *fault_lock;
+static int fault_run(void) {
+  memset(fault_lock, 0, sizeof *fault_lock); /* a fresh lock each time */
+  return lock_cycle(fault_lock);
+}
+static void fault_undo(void) {} /* a whole cycle leaves nothing behind */
+
 static void every_os_call_of_a_lock_cycle_fails_cleanly(void **state) {
   shared s;
-  unsigned faults = 0;
+  unsigned faults;
   (void)state;
   make_shared(&s, "fault");
   mmf_lock_detach(lock_of(&s));
-  for (unsigned long n = 1;; n++) {
-    th_res before = th_res_now();
-    int rc, fired;
-    const char *call;
-    memset(lock_of(&s), 0, sizeof(mmf_lock));
-    mmf__fault_arm(n);
-    rc = lock_cycle(lock_of(&s));
-    fired = mmf__fault_fired();
-    call = mmf__fault_call();
-    mmf__fault_arm(0);
-    if (!fired) {
-      TH_OK(rc);
-      TH_ASSERT_RES_SAME(before);
-      break;
-    }
-    faults++;
-    if (getenv("TH_VERBOSE"))
-      print_message("  #%lu %s -> %s: %s\n", n, call,
-                    mmf_err_name(rc), mmf_last_error_message());
-    assert_true(rc < 0);
-    if (!code_in(rc, lock_codes))
-      print_error("fault in %s gave %s: %s\n", call,
-                  mmf_err_name(rc), mmf_last_error_message());
-    assert_true(code_in(rc, lock_codes));
-    assert_int_equal(mmf_last_error(), rc);
-    assert_non_null(strstr(mmf_last_error_message(), "mmf_lock_"));
-    TH_ASSERT_RES_SAME(before);
-  }
+  fault_lock = lock_of(&s);
+  faults = th_fault_loop("mmf_lock_", "mmf_lock_", lock_codes, fault_run,
+                         fault_undo);
   assert_true(faults >= 3);
   detach(&s);
 }
