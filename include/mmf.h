@@ -516,8 +516,10 @@ MMF_API void mmf_memswap_reversed(void *a, void *b, size_t n);
  * the name still names the file it opened. A new object is built whole
  * under a temporary name and then published under its name in one step
  * that fails if the name exists, so no process ever sees half an object. On Windows a transient object's
- * memory is a pagefile-backed section `Local\\mmf.NAME` (its native
- * lifetime) and the file only carries the trailer and the locks; a
+ * memory is a pagefile-backed section `Local\\mmf.NAME.<generation>` (its
+ * native lifetime; a new generation per create, so a removed name is free
+ * at once even while old holders keep their section) and the file only
+ * carries the trailer and the locks; a
  * persistent object's memory is the file itself.
  *
  * **Security**: objects are created for the calling user only (mode 0600;

@@ -198,7 +198,9 @@ int mmf__os_shm_anonymous(uint64_t size, mmf_os_file *file,
 int mmf__os_named_section_create(const char *name, uint64_t size,
                                  int owner_only, mmf_os_section *out);
 int mmf__os_named_section_open(const char *name, int writable,
-                               mmf_os_section *out);
+                               uint64_t size, mmf_os_section *out);
+/* (open: a section holding fewer than `size` bytes -- a size taken from
+ * untrusted shared data -- is MMF_ECORRUPT and is closed again.) */
 
 /* *same = 1 when `path` (not following a final symbolic link) names the
  * very file `f` is open on, 0 when it names another file or nothing (then
@@ -239,6 +241,12 @@ int mmf__os_remove_open(const char *path);
 /* Put the C runtime's descriptor fd (0..2) in binary mode (Windows
  * _setmode); a no-op on POSIX. */
 int mmf__os_stdio_binary(int fd);
+/* A second, independent open of the file `f` (read-write): a new open file
+ * description on POSIX (open of /proc/self/fd/N), a new file object on
+ * Windows (ReOpenFile), so byte-range locks taken through `f` are not shared
+ * with it -- nor with any child that inherits it. On success *out must be
+ * closed. */
+int mmf__os_reopen(mmf_os_file f, mmf_os_file *out);
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */

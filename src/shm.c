@@ -38,14 +38,17 @@ struct shm_rec {
   uint64_t size;
   unsigned lifetime; /* MMF_SHM_TRANSIENT / MMF_SHM_PERSISTENT */
   unsigned where;
+  uint64_t gen; /* WHERE_SECTION: this incarnation's section is
+                 * "mmf.NAME.<gen in hex>", so a name removed while some
+                 * process still holds the old section is free at once */
 };
 
 /* What a named object's mmf_map carries (map->ext). */
 struct shm_ext {
   char *path;         /* its file in the runtime directory */
   char *oname;        /* "mmf.NAME" (the Windows section's name too) */
-  mmf_os_file lockf;  /* the file holding GATE/HOLD */
-  int own_lockf;      /* lockf is not map->file: close it here */
+  mmf_os_file lockf;  /* the file holding GATE/HOLD: private, never mapped
+                       * nor handed over (map->file is a separate open) */
   int transient;
 };
 
@@ -145,6 +148,7 @@ static int write_rec(mmf_os_file f, uint64_t at, const struct shm_rec *r) {
   memcpy(b, SHM_MAGIC, 8);
   put_u64(b + 8, r->size);
   put_u64(b + 16, (uint64_t)r->lifetime | (uint64_t)r->where << 32);
+  put_u64(b + 24, r->gen);
   return mmf__os_write(f, at, b, sizeof b);
 }
 
@@ -174,6 +178,7 @@ static int read_rec(mmf_os_file f, struct shm_rec *r) {
   w = get_u64(b + 16);
   r->lifetime = (unsigned)(w & 0xffffffffu);
   r->where = (unsigned)(w >> 32);
+  r->gen = get_u64(b + 24);
   if (r->lifetime > MMF_SHM_PERSISTENT || r->where > WHERE_SECTION)
     return mmf__error(MMF_ECORRUPT, "the object's trailer has an unknown "
                       "lifetime %u or place %u", r->lifetime, r->where);
@@ -188,6 +193,12 @@ static int read_rec(mmf_os_file f, struct shm_rec *r) {
     return mmf__error(MMF_ECORRUPT, "the trailer's section place does not "
                       "fit this object");
   return 0;
+}
+
+/* The name of an incarnation's section: "mmf.NAME.<gen>". */
+static void section_name(const struct shm_ext *e, uint64_t gen, char *buf,
+                         size_t n) {
+  snprintf(buf, n, "%s.%016llx", e->oname, (unsigned long long)gen);
 }
 
 /* ---- locks -----------------------------------------------------------------*/
@@ -253,11 +264,14 @@ static int shm_release(mmf_map *map) {
     mmf__os_section_close(&map->section);
     rc = mmf__os_remove_open(e->path);
   }
-  /* Closing the file releases GATE and HOLD whatever happened above. */
-  if (e->own_lockf) {
+  /* Let GATE go explicitly: closing lockf drops it only when no other
+   * descriptor shares its open file (a fork()ed child may). lockf is never
+   * the mapped or handed-over file (see become_holder). */
+  if (e->lockf != MMF_OS_FILE_INVALID) {
+    int urc = gate_unlock(e->lockf);
     int crc = mmf__os_close(e->lockf);
     if (!rc)
-      rc = crc;
+      rc = urc ? urc : crc;
   }
   ext_free(e);
   map->ext = NULL;
@@ -271,14 +285,26 @@ static int shm_release(mmf_map *map) {
  * held; m has no section. */
 static int become_holder(mmf_map *m, struct shm_ext *e, mmf_os_file f,
                          const struct shm_rec *r) {
+  mmf_os_file mf = MMF_OS_FILE_INVALID;
   int rc;
-  if (r->where == WHERE_SECTION)
-    rc = mmf__os_named_section_open(e->oname,
+  if (r->where == WHERE_SECTION) {
+    char sname[MMF_SHM_NAME_MAX + 32];
+    section_name(e, r->gen, sname, sizeof sname);
+    /* A zero-sized object's section has one byte (see publish_new). */
+    rc = mmf__os_named_section_open(sname,
                                     (m->os_prot & MMF__OS_PROT_WRITE) != 0,
-                                    &m->section);
-  else
-    rc = mmf__os_section_open(f, m->os_prot, r->size + SHM_TRAILER,
-                              &m->section);
+                                    r->size, &m->section);
+  } else {
+    /* Map (and hand over) a second open of the file, not f: f's locks
+     * must stay this holder's alone (see shm_release). */
+    rc = mmf__os_reopen(f, &mf);
+    if (!rc) {
+      rc = mmf__os_section_open(mf, m->os_prot, r->size + SHM_TRAILER,
+                                &m->section);
+      if (rc)
+        mmf__os_close(mf);
+    }
+  }
   if (rc)
     return rc;
   rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_SHARED);
@@ -286,16 +312,14 @@ static int become_holder(mmf_map *m, struct shm_ext *e, mmf_os_file f,
     rc = gate_unlock(f);
   if (rc) {
     mmf__os_section_close(&m->section);
+    if (mf != MMF_OS_FILE_INVALID)
+      mmf__os_close(mf);
     return rc;
   }
   m->size = r->size;
   e->lockf = f;
   e->transient = r->lifetime == MMF_SHM_TRANSIENT;
-  if (r->where == WHERE_SECTION) {
-    e->own_lockf = 1;
-  } else {
-    m->file = f;
-  }
+  m->file = mf;
   m->ext = e;
   m->release = shm_release;
   return 0;
@@ -338,7 +362,7 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
                        unsigned flags, int *lost, int *section_taken) {
   static atomic_uint counter;
   struct shm_rec r;
-  mmf_os_file f;
+  mmf_os_file f, mf = MMF_OS_FILE_INVALID;
   size_t n = strlen(e->path) + 48;
   char *tmp = malloc(n);
   int rc, created = 0, published = 0;
@@ -356,6 +380,14 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
   r.where = (r.lifetime == MMF_SHM_TRANSIENT && mmf__os_shm_named_sections())
                 ? WHERE_SECTION
                 : WHERE_FILE;
+  r.gen = 0;
+  if (r.where == WHERE_SECTION) {
+    rc = mmf__os_random(&r.gen, sizeof r.gen);
+    if (rc) {
+      free(tmp);
+      return rc;
+    }
+  }
   rc = mmf__os_open(tmp,
                     MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW |
                         MMF__OS_CREATE | MMF__OS_EXCL |
@@ -376,9 +408,13 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
     rc = mmf__os_file_extend(f, 0, size); /* real memory now, or ENOSPC */
   if (!rc)
     rc = write_rec(f, r.where == WHERE_FILE ? size : 0, &r);
+  if (!rc && r.where == WHERE_FILE)
+    rc = mmf__os_reopen(f, &mf); /* mapped and handed over; f keeps locks */
   if (!rc && r.where == WHERE_SECTION) {
+    char sname[MMF_SHM_NAME_MAX + 32];
+    section_name(e, r.gen, sname, sizeof sname);
     /* A zero-sized section cannot exist: give it one byte. */
-    rc = mmf__os_named_section_create(e->oname, size ? size : 1,
+    rc = mmf__os_named_section_create(sname, size ? size : 1,
                                       !(flags & MMF_SHM_ANYONE),
                                       &m->section);
     if (rc == MMF_EEXIST) {
@@ -387,7 +423,7 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
       *section_taken = 1;
     }
   } else if (!rc) {
-    rc = mmf__os_section_open(f, m->os_prot, size + SHM_TRAILER,
+    rc = mmf__os_section_open(mf, m->os_prot, size + SHM_TRAILER,
                               &m->section);
   }
   if (!rc && !*lost)
@@ -403,6 +439,8 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
   }
   if (!published) {
     mmf__os_section_close(&m->section);
+    if (mf != MMF_OS_FILE_INVALID)
+      mmf__os_close(mf);
     mmf__os_close(f);
     mmf__os_remove(tmp);
     free(tmp);
@@ -412,10 +450,7 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
   m->size = size;
   e->lockf = f;
   e->transient = r.lifetime == MMF_SHM_TRANSIENT;
-  if (r.where == WHERE_SECTION)
-    e->own_lockf = 1;
-  else
-    m->file = f;
+  m->file = mf;
   m->ext = e;
   m->release = shm_release;
   return 0;
@@ -450,9 +485,10 @@ int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
     ext_free(e);
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, name);
   }
+  int section_taken = 0;
   for (int tries = 0;; tries++) {
     mmf_os_file f;
-    int lost = 0, stale = 0, mine = 0, section_taken = 0;
+    int lost = 0, stale = 0, mine = 0;
     struct shm_rec r;
     if (tries == SHM_CREATE_RETRIES) {
       rc = section_taken

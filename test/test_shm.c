@@ -460,10 +460,7 @@ static void removed_transient_name_is_free_while_holders_keep_memory(void **s) {
   mmf_map *m;
   mmf_view *v;
   (void)s;
-  if (th_is_windows()) {
-    /* Windows keeps a section's name while it has handles. */
-    skip();
-  }
+  /* Windows too: each incarnation's section has its own name. */
   TH_OK(mmf_shm_create(&m, name, 100, 0));
   TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
   TH_OK(mmf_shm_remove(name));

@@ -101,6 +101,25 @@ static int child_anon(const char *token) {
   return 0;
 }
 
+/* `--child hold TOKEN FLAG`: keep the handed-over mapping until the file
+ * FLAG exists (at most ~60 s), then leave. */
+static int child_hold(const char *token, const char *flag) {
+  mmf_map *m;
+  mmf_view *v;
+  if (mmf_map_from_token(&m, token, MMF_PROT_READWRITE) != 0 ||
+      mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE) != 0)
+    return 2;
+  ((unsigned char *)mmf_view_data(v))[0] = 0x5a;
+  for (long i = 0; !th_exists(flag); i++) {
+    if (i > 6000000L)
+      return 3;
+    th_yield();
+  }
+  mmf_view_unmap(v);
+  mmf_map_close(m);
+  return 0;
+}
+
 static intptr_t spawn(const char *const *args) {
   intptr_t child = th_spawn_self(args);
   assert_true(child > 0);
@@ -186,6 +205,39 @@ static void anonymous_shared_memory_reaches_a_child_by_token(void **state) {
                       sizeof mine);
   TH_OK(mmf_view_unmap(v));
   TH_OK(mmf_map_close(m));
+}
+
+/* A child holding a named object's handed-over file must not keep the
+ * parent's lifetime locks: after the parent's last close the name is free
+ * at once (no open, create or remove of it waits for the child). */
+static void token_child_does_not_hold_the_parents_locks(void **state) {
+  char name[64], tok[MMF_TOKEN_MAX];
+  const char *flag = th_path("hold-flag");
+  mmf_map *m, *again, *keep;
+  intptr_t child;
+  (void)state;
+  snprintf(name, sizeof name, "test-token-hold-%lu", th_pid());
+  TH_OK(mmf_shm_create(&m, name, FILE_LEN, MMF_SHM_TRANSIENT));
+  TH_OK(mmf_map_token(m, tok, sizeof tok));
+  {
+    const char *args[] = {"--child", "hold", tok, flag, NULL};
+    child = spawn(args);
+  }
+  TH_OK(mmf_map_token_revoke(m));
+  /* A second holder, so closing the first is not the last close: its lock
+   * on the name must be released even though the child shares its file. */
+  TH_OK(mmf_shm_open(&keep, name, MMF_PROT_READWRITE, 0));
+  TH_OK(mmf_map_close(m));
+  TH_OK(mmf_shm_open(&again, name, MMF_PROT_READ, 0)); /* must not wait */
+  TH_OK(mmf_map_close(again));
+  TH_OK(mmf_map_close(keep));
+  /* The child still maps the memory, but is not a holder of the name. */
+  TH_EXPECT_ERR(mmf_shm_open(&again, name, MMF_PROT_READ, 0), MMF_ENOENT,
+                "mmf_shm_open");
+  TH_OK(mmf_shm_create(&again, name, 4096, MMF_SHM_TRANSIENT));
+  TH_OK(mmf_map_close(again));
+  assert_int_equal(th_write_file(flag, "go", 2), 0);
+  assert_int_equal(th_wait_child(child), 0);
 }
 
 static void token_rebuilds_the_mapping_in_the_same_process(void **state) {
@@ -399,13 +451,16 @@ int main(int argc, char **argv) {
       cmocka_unit_test(token_hands_the_mapping_to_a_child_until_revoked),
       cmocka_unit_test(token_rebuilds_the_mapping_in_the_same_process),
       cmocka_unit_test(anonymous_shared_memory_reaches_a_child_by_token),
+      cmocka_unit_test(token_child_does_not_hold_the_parents_locks),
       cmocka_unit_test(malformed_and_foreign_tokens_are_rejected),
       cmocka_unit_test(token_naming_the_wrong_kind_of_handle_is_ebadf),
       cmocka_unit_test(token_operations_fail_cleanly_under_fault_injection),
   };
-  if (argc == 4 && strcmp(argv[1], "--child") == 0) {
+  if (argc >= 4 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "token") == 0)
       return child_token(argv[3]);
+    if (strcmp(argv[2], "hold") == 0 && argc >= 5)
+      return child_hold(argv[3], argv[4]);
     if (strcmp(argv[2], "anon") == 0)
       return child_anon(argv[3]);
     if (strcmp(argv[2], "token-revoked") == 0)

@@ -548,8 +548,9 @@ int mmf__os_named_section_create(const char *name, uint64_t size,
 }
 
 int mmf__os_named_section_open(const char *name, int writable,
-                               mmf_os_section *out) {
+                               uint64_t size, mmf_os_section *out) {
   (void)writable;
+  (void)size;
   (void)out;
   return mmf__error(MMF_ENOTSUP, "named section \"%s\": POSIX keeps named "
                     "objects as files", name);
@@ -619,6 +620,21 @@ void mmf__os_yield(void) { sched_yield(); }
 
 int mmf__os_stdio_binary(int fd) {
   (void)fd; /* POSIX streams never translate bytes */
+  return 0;
+}
+
+int mmf__os_reopen(mmf_os_file f, mmf_os_file *out) {
+  char p[48];
+  int fd;
+  *out = MMF_OS_FILE_INVALID;
+  snprintf(p, sizeof p, "/proc/self/fd/%d", (int)f);
+  if (FAULT("open", EMFILE))
+    fd = -1;
+  else
+    fd = open(p, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return posix_fail(errno, "open", p);
+  *out = fd;
   return 0;
 }
 /* @@END OS-SHM */

@@ -768,6 +768,18 @@ int mmf__os_shm_anonymous(uint64_t size, mmf_os_file *file,
 }
 
 /* "Local\<name>" in UTF-16. */
+/* The bytes a whole-section view `p` covers: one view is one allocation;
+ * sum its regions (their pages may differ). */
+static uint64_t win32_view_bytes(void *p) {
+  MEMORY_BASIC_INFORMATION mbi;
+  uint64_t have = 0;
+  for (unsigned char *q = p; VirtualQuery(q, &mbi, sizeof mbi) == sizeof mbi &&
+                             mbi.AllocationBase == p;
+       q += mbi.RegionSize)
+    have += mbi.RegionSize;
+  return have;
+}
+
 static int win32_section_name(const char *name, wchar_t **out) {
   char buf[300];
   if (snprintf(buf, sizeof buf, "Local\\%s", name) >= (int)sizeof buf)
@@ -797,9 +809,11 @@ int mmf__os_named_section_create(const char *name, uint64_t size,
 }
 
 int mmf__os_named_section_open(const char *name, int writable,
-                               mmf_os_section *out) {
+                               uint64_t size, mmf_os_section *out) {
   wchar_t *w;
   HANDLE s;
+  void *p;
+  uint64_t have;
   int rc = win32_section_name(name, &w);
   if (rc)
     return rc;
@@ -812,6 +826,24 @@ int mmf__os_named_section_open(const char *name, int writable,
   free(w);
   if (s == NULL)
     return win32_fail(GetLastError(), "OpenFileMappingW", name);
+  /* The size came from shared data: check it against the section. */
+  if (FAULT("MapViewOfFile", ERROR_NOT_ENOUGH_MEMORY))
+    p = NULL;
+  else
+    p = MapViewOfFile(s, FILE_MAP_READ, 0, 0, 0);
+  if (p == NULL) {
+    rc = win32_fail(GetLastError(), "MapViewOfFile", name);
+    CloseHandle(s);
+    return rc;
+  }
+  have = win32_view_bytes(p);
+  UnmapViewOfFile(p);
+  if (have < size) {
+    CloseHandle(s);
+    return mmf__error(MMF_ECORRUPT, "section \"%s\" holds %llu bytes, fewer "
+                      "than the %llu its trailer claims", name,
+                      (unsigned long long)have, (unsigned long long)size);
+  }
   out->file = MMF_OS_FILE_INVALID;
   out->handle = (intptr_t)s;
   return 0;
@@ -965,6 +997,18 @@ int mmf__os_stdio_binary(int fd) {
                          "open stream", fd);
   return 0;
 }
+
+int mmf__os_reopen(mmf_os_file f, mmf_os_file *out) {
+  HANDLE h = INVALID_HANDLE_VALUE;
+  *out = MMF_OS_FILE_INVALID;
+  if (!FAULT("ReOpenFile", ERROR_TOO_MANY_OPEN_FILES))
+    h = ReOpenFile(as_handle(f), GENERIC_READ | GENERIC_WRITE,
+                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, 0);
+  if (h == INVALID_HANDLE_VALUE)
+    return win32_fail(GetLastError(), "ReOpenFile", NULL);
+  *out = (mmf_os_file)h;
+  return 0;
+}
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */
@@ -1032,7 +1076,6 @@ int mmf__os_inherit(const mmf_os_section *s, mmf_os_file file, int on) {
 /* Map the whole section once to learn that it is one and how big it is
  * (VirtualQuery of the view), with the access the token promises. */
 static int probe_section(HANDLE h, unsigned os_prot, uint64_t size) {
-  MEMORY_BASIC_INFORMATION mbi;
   uint64_t have = 0;
   void *p;
   if (FAULT("MapViewOfFile", ERROR_INVALID_HANDLE))
@@ -1049,11 +1092,7 @@ static int probe_section(HANDLE h, unsigned os_prot, uint64_t size) {
                            (void *)h, (unsigned long)err);
     return win32_fail(err, "MapViewOfFile(section of the token)", NULL);
   }
-  /* One view is one allocation; sum its regions (pages may differ). */
-  for (unsigned char *q = p; VirtualQuery(q, &mbi, sizeof mbi) == sizeof mbi &&
-                             mbi.AllocationBase == p;
-       q += mbi.RegionSize)
-    have += mbi.RegionSize;
+  have = win32_view_bytes(p);
   UnmapViewOfFile(p);
   if (have < size)
     return mmf__error(MMF_ERANGE, "the token's section holds %llu bytes, "
