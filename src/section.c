@@ -341,6 +341,17 @@ int mmf_section_open(mmf_section **out, const char *key, size_t size,
                     &s->file, &created);
   if (rc)
     goto out_free;
+  /* A section file another user made (world-writable, squatting a
+   * predictable key) would let them read and forge our block and counts. */
+  {
+    int mine = 0;
+    rc = mmf__os_file_is_mine(s->file, &mine);
+    if (!rc && !mine)
+      rc = mmf__error(MMF_EACCES, "\"%s\" belongs to another user "
+                      "(refused)", s->path);
+    if (rc)
+      goto out_close;
+  }
   rc = mmf__os_open(s->path, MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW,
                     &s->probe, &created);
   if (rc)

@@ -151,6 +151,14 @@ static int child_trylock(const char *key) {
   return rc == MMF_EBUSY ? 10 : rc == 0 ? 0 : 4;
 }
 
+/* `squat PATH`: as user 65534, create the file a section would use (a
+ * squatter guessing a key). 10 when this system cannot switch users. */
+static int child_squat(const char *path) {
+  if (th_drop_to_nobody() != 0)
+    return 10;
+  return th_write_file(path, "", 0) == 0 ? 0 : 1;
+}
+
 static intptr_t spawn(const char *mode, const char *key, const char *arg) {
   const char *args[] = {"--child", mode, key, arg, NULL};
   intptr_t child = th_spawn_self(args);
@@ -585,6 +593,33 @@ static void mmf_instances_counts_a_held_instance(void **state) {
   assert_int_equal(th_remove(path), 0);
 }
 
+/* A section file made by another user (a squatter on a guessable key) is
+ * refused, not joined: it could read and forge the block and the counts. */
+static void a_section_file_of_another_user_is_refused(void **state) {
+  const char *key = key_for("squat");
+  char path[1024];
+  mmf_section *s;
+  int st;
+  (void)state;
+  TH_OK(mmf_section_open(&s, key, 64, 0));
+  snprintf(path, sizeof path, "%s", mmf_section_path(s));
+  TH_OK(mmf_section_close(s));
+  assert_int_equal(th_remove(path), 0);
+  st = th_wait_child(spawn("squat", path, NULL));
+  if (st == 10) {
+    print_message("not applicable: needs root on Linux to become another "
+                  "user (Windows keeps sections per user)\n");
+    skip();
+  }
+  assert_int_equal(st, 0);
+  s = (mmf_section *)&s;
+  TH_EXPECT_ERR(mmf_section_open(&s, key, 64, 0), MMF_EACCES,
+                "mmf_section_open");
+  assert_non_null(strstr(mmf_last_error_message(), "another user"));
+  assert_null(s);
+  assert_int_equal(th_remove(path), 0);
+}
+
 static void mmf_instances_rejects_bad_usage(void **state) {
   char out[256];
   (void)state;
@@ -765,6 +800,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(a_killed_holder_gives_the_next_locker_ownerdead),
       cmocka_unit_test(mmf_instances_counts_a_held_instance),
       cmocka_unit_test(mmf_instances_rejects_bad_usage),
+      cmocka_unit_test(a_section_file_of_another_user_is_refused),
       cmocka_unit_test(every_failing_os_call_leaves_nothing_behind),
   };
   if (argc >= 4 && strcmp(argv[1], "--child") == 0) {
@@ -779,6 +815,8 @@ int main(int argc, char **argv) {
       return child_lockwait(key);
     if (strcmp(mode, "trylock") == 0)
       return child_trylock(key);
+    if (strcmp(mode, "squat") == 0)
+      return child_squat(key);
     return 100;
   }
   return cmocka_run_group_tests(tests, NULL, NULL);
