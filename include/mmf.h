@@ -571,7 +571,8 @@ enum mmf_shm_flags {
  *   ::MMF_EBUSY (the name keeps being removed and made by others),
  *   ::MMF_ENOENT (the runtime directory is missing), ::MMF_EBADF,
  *   ::MMF_EFBIG, ::MMF_ENOSPC, ::MMF_ENOMEM, ::MMF_EMFILE, ::MMF_EIO,
- *   ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ *   ::MMF_ENAMETOOLONG, ::MMF_EISDIR / ::MMF_ENOTSUP (something that is
+ *   not a regular file sits at the object's path), ::MMF_EOS.
  *   A failing call leaves no object (and no temporary file) behind.
  */
 MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
@@ -591,7 +592,8 @@ MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
  *   gone), ::MMF_EACCES (no permission: another user's owner-only object,
  *   or a symbolic link), ::MMF_ECORRUPT (the trailer is not mmf's or does
  *   not match the object's size), ::MMF_ENOMEM, ::MMF_EMFILE, ::MMF_EIO,
- *   ::MMF_EBADF, ::MMF_EBUSY, ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ *   ::MMF_EBADF, ::MMF_EBUSY, ::MMF_ENAMETOOLONG, ::MMF_EISDIR /
+ *   ::MMF_ENOTSUP (not a regular file at the object's path), ::MMF_EOS.
  */
 MMF_API int mmf_shm_open(mmf_map **out, const char *name, int prot,
                          unsigned flags);
