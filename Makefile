@@ -37,11 +37,12 @@ test:
 	  JOBS=$(JOBS) ./scripts/test-windows.sh build-win; \
 	fi
 
-# The same suite built with AddressSanitizer + UndefinedBehaviorSanitizer
-# (Linux only).
+# The same suite built with clang and AddressSanitizer +
+# UndefinedBehaviorSanitizer (Linux only): the second compiler's warnings
+# (-Werror) and clang's stricter UBSan checks, with no extra build.
 test-sanitize:
-	./scripts/install-deps.sh $(TEST_DEPS)
-	cmake -S . -B build-asan -DMMF_BUILD_TESTS=ON -DMMF_SANITIZE=ON -DMMF_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	./scripts/install-deps.sh $(TEST_DEPS) clang
+	CC=clang cmake -S . -B build-asan -DMMF_BUILD_TESTS=ON -DMMF_SANITIZE=ON -DMMF_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 

@@ -10,7 +10,9 @@
 
 #include <stdatomic.h>
 
-#if defined(__GNUC__)
+#if defined(__clang__)
+#define MMF_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#elif defined(__GNUC__) /* gnu_printf: mingw's checks then know %zu, %llu */
 #define MMF_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
 #else
 #define MMF_PRINTF(f, a)

@@ -133,6 +133,8 @@ void mmf_memswap_reversed(void *a_, void *b_, size_t n) {
 void mmf_memreverse(void *p_, size_t n) {
   unsigned char *p = p_;
   size_t half = n / 2;
+  if (half == 0)
+    return; /* nothing to move; p may be NULL */
   /* The two halves do not overlap: [0, half) and [n - half, n). */
   mmf_memswap_reversed(p, p + n - half, half);
 }

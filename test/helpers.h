@@ -11,6 +11,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* 1 when built with AddressSanitizer (gcc defines __SANITIZE_ADDRESS__,
+ * clang answers __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TH_ASAN 1
+#endif
+#endif
+#ifndef TH_ASAN
+#define TH_ASAN 0
+#endif
+
 /* ---- portable ----------------------------------------------------------- */
 
 /* th_tmpdir()/name in a static rotating buffer (8 slots). */

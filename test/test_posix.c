@@ -370,7 +370,7 @@ static void lock_option_and_calls_lock_pages_in_ram(void **state) {
   mmf_map *m;
   mmf_view *v;
   (void)state;
-#if defined(__SANITIZE_ADDRESS__)
+#if TH_ASAN
   /* AddressSanitizer replaces mlock() with a no-op: nothing to observe. */
   skip();
 #endif
