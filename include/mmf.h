@@ -959,9 +959,12 @@ MMF_API int mmf_lock_detach(mmf_lock *lock);
  *   length that is out of bounds, is ::MMF_ECORRUPT, never an out-of-bounds
  *   access. (A record length that stays inside the ring but exceeds what
  *   was sent is delivered as such, bytes of the ring, and the receiver's
- *   next call reports the inconsistency: checking it at once would cost a
- *   cache miss per message. Garbage in a record's commit word makes the
- *   channel look empty from there on.)
+ *   next check of the write position (below) reports the inconsistency:
+ *   checking it at once would cost a cache miss per message. Garbage in a record's commit word makes the
+ *   channel look empty from there on. A garbage write position on an
+ *   empty channel is reported on the receiver's first empty poll and then
+ *   within every 64: reading it on every poll would cost the busy-poll
+ *   round trip a cache miss; nothing is ever read through it.)
  * - The ring is the largest power of two that fits in the region after a
  *   ::MMF_CHAN_HEADER_SIZE-byte header; a message takes 16 bytes plus its
  *   length rounded up to 16; one message may be at most half the ring less
