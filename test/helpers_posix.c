@@ -82,17 +82,7 @@ int th_open_file_count(void) {
 }
 
 int th_tmp_mapping_count(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  char line[1024];
-  const char *dir = th_tmpdir();
-  int n = 0;
-  if (!f)
-    return -1;
-  while (fgets(line, sizeof line, f))
-    if (strstr(line, dir))
-      n++;
-  fclose(f);
-  return n;
+  return th_mapping_count_matching(th_tmpdir());
 }
 
 intptr_t th_spawn_self(const char *const *args) {
