@@ -6,6 +6,7 @@
 
 #include <mmf.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -77,9 +78,10 @@ static void on_signal(int sig) {
   interrupted = 1;
 }
 
-/* Only --help: returns -1 to go on, else the exit code. */
-static int simple_opts(const char *sub, const char *help, int argc,
-                       char **argv) {
+/* `share get|rm NAME`: only --help and one NAME. Returns -1 with *name set
+ * to go on, else the exit code. */
+static int name_only_opts(const char *sub, const char *help, int argc,
+                          char **argv, const char **name) {
   static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
                                            {NULL, 0, NULL, 0}};
   int c;
@@ -92,11 +94,16 @@ static int simple_opts(const char *sub, const char *help, int argc,
     }
     return cli_bad_option(sub, c, argv);
   }
+  if (optind == argc)
+    return cli_usage(sub, "missing NAME");
+  if (argc - optind > 1)
+    return cli_usage(sub, "too many arguments");
+  *name = argv[optind];
   return -1;
 }
 
-/* Read all of `f` into a malloc'ed buffer. 0, or -1 with errno-free
- * reason in *why. */
+/* Read all of `f` into a malloc'ed buffer. 0, or -1 (errno says why; 0
+ * when out of memory). */
 static int slurp(FILE *f, unsigned char **out, size_t *n) {
   size_t cap = 65536, len = 0;
   unsigned char *buf = malloc(cap);
@@ -137,9 +144,8 @@ static int share_put(int argc, char **argv) {
   unsigned flags = MMF_SHM_PERSISTENT;
   unsigned char *data = NULL;
   size_t len = 0;
-  mmf_map *map;
+  mmf_map *map, *src = NULL;
   int c, rc, transient = 0;
-  FILE *in;
 
   opterr = 0;
   optind = 1;
@@ -167,48 +173,65 @@ static int share_put(int argc, char **argv) {
   file = argc - optind == 2 ? argv[optind + 1] : NULL;
 
   if (file) {
-    in = fopen(file, "rb");
-    if (!in) {
-      cli_error(sub, "%s: cannot open for reading", file);
+    /* A file is read straight into the object (any size, UTF-8 path, the
+     * library's own error message); stdin, whose size is unknown, through
+     * a buffer. */
+    rc = mmf_map_open(&src, file, MMF_PROT_READ, 0, 0);
+    if (rc == MMF_EEMPTY)
+      rc = 0; /* an empty object */
+    else if (!rc && mmf_map_size(src) > SIZE_MAX)
+      rc = MMF_EFBIG;
+    if (rc) {
+      cli_fail(sub, file, rc);
       return CLI_FAIL;
     }
+    len = src ? (size_t)mmf_map_size(src) : 0;
   } else {
-    in = stdin;
     if (mmf_stdio_binary(0) != 0) {
       cli_fail(sub, "<stdin>", mmf_last_error());
       return CLI_FAIL;
     }
-  }
-  rc = slurp(in, &data, &len);
-  if (file)
-    fclose(in);
-  if (rc) {
-    cli_error(sub, "%s: cannot read the input", file ? file : "<stdin>");
-    return CLI_FAIL;
-  }
-  rc = mmf_shm_create(&map, name, len, flags);
-  if (rc) {
-    free(data);
-    cli_fail(sub, name, rc);
-    return CLI_FAIL;
-  }
-  if (len > 0) {
-    mmf_view *view;
-    rc = mmf_view_map(&view, map, 0, len, MMF_ACCESS_WRITE);
-    if (!rc) {
-      memcpy(mmf_view_data(view), data, len);
-      rc = mmf_view_unmap(view);
-    }
-    if (rc) {
-      cli_fail(sub, name, rc);
-      free(data);
-      mmf_map_close(map);
-      if (!transient)
-        mmf_shm_remove(name); /* leave nothing half-written behind */
+    errno = 0;
+    if (slurp(stdin, &data, &len) != 0) {
+      cli_error(sub, "<stdin>: cannot read: %s",
+                errno ? strerror(errno) : "out of memory");
       return CLI_FAIL;
     }
   }
+  rc = mmf_shm_create(&map, name, len, flags);
+  if (rc) {
+    cli_fail(sub, name, rc);
+  } else if (len > 0) {
+    mmf_view *view;
+    const char *failed = name;
+    rc = mmf_view_map(&view, map, 0, len, MMF_ACCESS_WRITE);
+    if (!rc) {
+      size_t got = 0;
+      if (!src)
+        memcpy(mmf_view_data(view), data, len);
+      else if ((rc = mmf_map_read(src, 0, mmf_view_data(view), len, &got)) !=
+                   0 ||
+               got != len) {
+        failed = file;
+        rc = rc ? rc : MMF_EIO; /* the file shrank meanwhile */
+      }
+      if (!rc)
+        rc = mmf_view_unmap(view);
+      else
+        mmf_view_unmap(view);
+    }
+    if (rc) {
+      cli_fail(sub, failed, rc);
+      mmf_map_close(map);
+      if (!transient)
+        mmf_shm_remove(name); /* leave nothing half-written behind */
+    }
+  }
   free(data);
+  if (src)
+    mmf_map_close(src);
+  if (rc)
+    return CLI_FAIL;
   if (transient) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -230,14 +253,9 @@ static int share_get(int argc, char **argv) {
   const char *sub = "share get", *name;
   mmf_map *map;
   uint64_t size;
-  int rc = simple_opts(sub, usage_get, argc, argv);
+  int rc = name_only_opts(sub, usage_get, argc, argv, &name);
   if (rc >= 0)
     return rc;
-  if (optind == argc)
-    return cli_usage(sub, "missing NAME");
-  if (argc - optind > 1)
-    return cli_usage(sub, "too many arguments");
-  name = argv[optind];
   rc = mmf_shm_open(&map, name, MMF_PROT_READ, 0);
   if (rc) {
     cli_fail(sub, name, rc);
@@ -269,14 +287,9 @@ static int share_get(int argc, char **argv) {
 
 static int share_rm(int argc, char **argv) {
   const char *sub = "share rm", *name;
-  int rc = simple_opts(sub, usage_rm, argc, argv);
+  int rc = name_only_opts(sub, usage_rm, argc, argv, &name);
   if (rc >= 0)
     return rc;
-  if (optind == argc)
-    return cli_usage(sub, "missing NAME");
-  if (argc - optind > 1)
-    return cli_usage(sub, "too many arguments");
-  name = argv[optind];
   rc = mmf_shm_remove(name);
   if (rc) {
     cli_fail(sub, name, rc);
