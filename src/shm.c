@@ -84,6 +84,17 @@ static int check_name(const char *api, const char *name) {
   return 0;
 }
 
+/* The opening checks of create and open: *out cleared, both non-NULL, a
+ * valid name. */
+static int check_out_and_name(const char *api, mmf_map **out,
+                              const char *name) {
+  if (out)
+    *out = NULL;
+  if (!out || !name)
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "name" : "out");
+  return check_name(api, name);
+}
+
 /* A new shm_ext for NAME with its file's path; NULL when out of memory or
  * the runtime directory is unavailable (*rc says which). */
 static struct shm_ext *ext_new(const char *name, int *rc) {
@@ -463,11 +474,7 @@ int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
   mmf_map *m;
   int rc;
 
-  if (out)
-    *out = NULL;
-  if (!out || !name)
-    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "name" : "out");
-  rc = check_name(api, name);
+  rc = check_out_and_name(api, out, name);
   if (rc)
     return rc;
   if (flags & ~(unsigned)(MMF_SHM_PERSISTENT | MMF_SHM_OPEN_EXISTING |
@@ -551,11 +558,7 @@ int mmf_shm_open(mmf_map **out, const char *name, int prot, unsigned flags) {
   mmf_os_file f;
   int rc, stale = 0;
 
-  if (out)
-    *out = NULL;
-  if (!out || !name)
-    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "name" : "out");
-  rc = check_name(api, name);
+  rc = check_out_and_name(api, out, name);
   if (rc)
     return rc;
   if (prot != MMF_PROT_READ && prot != MMF_PROT_READWRITE)
