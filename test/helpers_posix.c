@@ -145,6 +145,27 @@ int th_native_is_open(intptr_t f) { return fcntl((int)f, F_GETFD) >= 0; }
 
 int th_native_close(intptr_t f) { return close((int)f) == 0 ? 0 : -1; }
 
+/* posix_spawn argv[0] with stdout/stderr to the files out_path/err_path
+ * (created or truncated) and, when null_stdin, stdin from /dev/null.
+ * posix_spawn's result (0 on success). */
+static int spawn_redirected(const char *const *argv, int null_stdin,
+                            const char *out_path, const char *err_path,
+                            char **env, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  int rc;
+  posix_spawn_file_actions_init(&fa);
+  if (null_stdin)
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path,
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err_path,
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  fflush(NULL);
+  rc = posix_spawn(pid, argv[0], &fa, NULL, (char *const *)argv, env);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc;
+}
+
 /* environ with `name` set to `value` (removed when value is NULL). */
 static char **env_with(const char *name, const char *value, char **setting) {
   size_t n = 0, k = 0, len = name ? strlen(name) : 0;
@@ -174,20 +195,12 @@ static char **env_with(const char *name, const char *value, char **setting) {
 int th_run(const char *const *argv, const char *out_path,
            const char *err_path, const char *env_name, const char *env_value,
            th_run_result *res) {
-  posix_spawn_file_actions_t fa;
   char *setting, **env = env_with(env_name, env_value, &setting);
   pid_t pid;
   int rc;
   if (!env)
     return -1;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  fflush(NULL);
-  rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
-  posix_spawn_file_actions_destroy(&fa);
+  rc = spawn_redirected(argv, 0, out_path, err_path, env, &pid);
   free(env);
   free(setting);
   if (rc != 0)
@@ -336,18 +349,8 @@ int th_symlink(const char *target, const char *link) {
 
 intptr_t th_start(const char *const *argv, const char *out_path,
                   const char *err_path) {
-  posix_spawn_file_actions_t fa;
   pid_t pid;
-  int rc;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  fflush(NULL);
-  rc = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
+  int rc = spawn_redirected(argv, 1, out_path, err_path, environ, &pid);
   return rc == 0 ? (intptr_t)pid : -1;
 }
 /* @@END SHM */
