@@ -118,9 +118,14 @@ void mmf__os_section_close(mmf_os_section *s);
 
 /* Map `len` bytes of the section from file offset `off` (granularity
  * aligned) with exactly one of READ/WRITE/COPY plus optional EXEC.
- * `opts` is MMF__OS_MAP_*. On success *out is page aligned. */
+ * `opts` is MMF__OS_MAP_*. `at` NULL lets the OS choose the address;
+ * otherwise (granularity aligned) the mapping must start exactly there and
+ * never replaces anything already mapped: when any page of [at, at+len) is
+ * in use the call fails with MMF_EADDRINUSE (the message names the
+ * address), leaving the existing mapping untouched. On success *out is
+ * page aligned (== at when given). */
 int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
-                unsigned prot, unsigned opts, void **out);
+                unsigned prot, unsigned opts, void *at, void **out);
 
 /* Unmap what mmf__os_map returned (whole mapping only). */
 int mmf__os_unmap(void *addr, size_t len);
@@ -253,13 +258,6 @@ int mmf__os_reopen(mmf_os_file f, mmf_os_file *out);
 /* ---- fixed-address views and hand-over to child processes (view.c,
  * token.c) ------------------------------------------------------------- */
 
-/* As mmf__os_map, but the mapping must start exactly at `addr`
- * (granularity aligned, non-NULL). Never replaces anything already mapped
- * there: when any page of [addr, addr+len) is in use the call fails with
- * MMF_EADDRINUSE (message names the address) and leaves the existing
- * mapping untouched. On success *out == addr. */
-int mmf__os_map_at(const mmf_os_section *s, uint64_t off, size_t len,
-                   unsigned prot, unsigned opts, void *addr, void **out);
 
 /* Make the OS handles behind a mapping object inheritable by child
  * processes started from now on (on != 0), or no longer (on == 0). POSIX:

@@ -117,14 +117,9 @@ static int view_map(const char *api, mmf_view **out, mmf_map *map, void *at,
   if (!v)
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, map->path);
   v->base_len = delta + (size_t)len64;
-  if (at)
-    rc = mmf__os_map_at(&map->section, aligned, v->base_len, os_prot,
-                        (access & MMF_VIEW_POPULATE) ? MMF__OS_MAP_POPULATE : 0,
-                        (unsigned char *)at - delta, &v->base);
-  else
-    rc = mmf__os_map(&map->section, aligned, v->base_len, os_prot,
-                     (access & MMF_VIEW_POPULATE) ? MMF__OS_MAP_POPULATE : 0,
-                     &v->base);
+  rc = mmf__os_map(&map->section, aligned, v->base_len, os_prot,
+                   (access & MMF_VIEW_POPULATE) ? MMF__OS_MAP_POPULATE : 0,
+                   at ? (unsigned char *)at - delta : NULL, &v->base);
   if (rc)
     goto out_free;
   rc = view_options(v, access);

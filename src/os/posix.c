@@ -325,7 +325,7 @@ void mmf__os_section_close(mmf_os_section *s) { s->handle = -1; }
 #define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack it */
 #endif
 
-/* mmap for mmf__os_map / mmf__os_map_at: `addr` NULL lets the kernel
+/* mmap for mmf__os_map: `addr` NULL lets the kernel
  * choose; otherwise the view must land exactly at `addr` without replacing
  * anything (MAP_FIXED_NOREPLACE), else MMF_EADDRINUSE. */
 static int posix_map(const mmf_os_section *s, uint64_t off, size_t len,
@@ -386,8 +386,8 @@ static int posix_map(const mmf_os_section *s, uint64_t off, size_t len,
 }
 
 int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
-                unsigned prot, unsigned opts, void **out) {
-  return posix_map(s, off, len, prot, opts, NULL, out);
+                unsigned prot, unsigned opts, void *at, void **out) {
+  return posix_map(s, off, len, prot, opts, at, out);
 }
 
 int mmf__os_unmap(void *addr, size_t len) {
@@ -642,10 +642,6 @@ int mmf__os_reopen(mmf_os_file f, mmf_os_file *out) {
 /* @@OS-POINTERS */
 /* ---- fixed-address views and hand-over to child processes ---------------*/
 
-int mmf__os_map_at(const mmf_os_section *s, uint64_t off, size_t len,
-                   unsigned prot, unsigned opts, void *addr, void **out) {
-  return posix_map(s, off, len, prot, opts, addr, out);
-}
 
 int mmf__os_inherit(const mmf_os_section *s, mmf_os_file file, int on) {
   int fl;

@@ -581,21 +581,44 @@ static int prefetch(void *addr, size_t len) {
   return 0;
 }
 
-int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
-                unsigned prot, unsigned opts, void **out) {
+/* FILE_MAP_* access for MMF__OS_PROT_* (views and token probes). */
+static DWORD view_access(unsigned prot) {
   DWORD access = (prot & MMF__OS_PROT_WRITE)  ? FILE_MAP_WRITE
                  : (prot & MMF__OS_PROT_COPY) ? FILE_MAP_COPY
                                               : FILE_MAP_READ;
-  void *p;
   if (prot & MMF__OS_PROT_EXEC)
     access |= FILE_MAP_EXECUTE;
-  if (FAULT("MapViewOfFile", ERROR_NOT_ENOUGH_MEMORY))
+  return access;
+}
+
+int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
+                unsigned prot, unsigned opts, void *at, void **out) {
+  const char *call = at ? "MapViewOfFileEx" : "MapViewOfFile";
+  void *p;
+  DWORD err;
+  /* MapViewOfFileEx never replaces anything: a base address in use fails
+   * with ERROR_INVALID_ADDRESS. */
+  if (FAULT(call, ERROR_NOT_ENOUGH_MEMORY))
     p = NULL;
   else
-    p = MapViewOfFile((HANDLE)s->handle, access, (DWORD)(off >> 32),
-                      (DWORD)off, len);
-  if (p == NULL)
-    return win32_fail(GetLastError(), "MapViewOfFile", NULL);
+    p = MapViewOfFileEx((HANDLE)s->handle, view_access(prot),
+                        (DWORD)(off >> 32), (DWORD)off, len, at);
+  if (p == NULL) {
+    err = GetLastError();
+    if (at && err == ERROR_INVALID_ADDRESS)
+      return mmf__error_os(MMF_EADDRINUSE, (int)err,
+                           "MapViewOfFileEx at %p (%zu bytes): the address "
+                           "range is already in use",
+                           at, len);
+    return win32_fail(err, call, NULL);
+  }
+  if (at && p != at) { /* documented never to happen; never hand it out */
+    UnmapViewOfFile(p);
+    return mmf__error_os(MMF_EADDRINUSE, ERROR_INVALID_ADDRESS,
+                         "MapViewOfFileEx at %p (%zu bytes): mapped at %p "
+                         "instead",
+                         at, len, p);
+  }
   if (opts & MMF__OS_MAP_POPULATE)
     (void)prefetch(p, len); /* a request, like MAP_POPULATE */
   *out = p;
@@ -1013,48 +1036,6 @@ int mmf__os_reopen(mmf_os_file f, mmf_os_file *out) {
 
 /* @@OS-POINTERS */
 /* ---- fixed-address views and hand-over to child processes ---------------*/
-
-static DWORD view_access(unsigned prot) {
-  DWORD access = (prot & MMF__OS_PROT_WRITE)  ? FILE_MAP_WRITE
-                 : (prot & MMF__OS_PROT_COPY) ? FILE_MAP_COPY
-                                              : FILE_MAP_READ;
-  if (prot & MMF__OS_PROT_EXEC)
-    access |= FILE_MAP_EXECUTE;
-  return access;
-}
-
-int mmf__os_map_at(const mmf_os_section *s, uint64_t off, size_t len,
-                   unsigned prot, unsigned opts, void *addr, void **out) {
-  void *p;
-  DWORD err;
-  /* MapViewOfFileEx never replaces anything: a base address in use fails
-   * with ERROR_INVALID_ADDRESS. */
-  if (FAULT("MapViewOfFileEx", ERROR_NOT_ENOUGH_MEMORY))
-    p = NULL;
-  else
-    p = MapViewOfFileEx((HANDLE)s->handle, view_access(prot),
-                        (DWORD)(off >> 32), (DWORD)off, len, addr);
-  if (p == NULL) {
-    err = GetLastError();
-    if (err == ERROR_INVALID_ADDRESS)
-      return mmf__error_os(MMF_EADDRINUSE, (int)err,
-                           "MapViewOfFileEx at %p (%zu bytes): the address "
-                           "range is already in use",
-                           addr, len);
-    return win32_fail(err, "MapViewOfFileEx", NULL);
-  }
-  if (p != addr) { /* documented never to happen; never hand it out */
-    UnmapViewOfFile(p);
-    return mmf__error_os(MMF_EADDRINUSE, ERROR_INVALID_ADDRESS,
-                         "MapViewOfFileEx at %p (%zu bytes): mapped at %p "
-                         "instead",
-                         addr, len, p);
-  }
-  if (opts & MMF__OS_MAP_POPULATE)
-    (void)prefetch(p, len); /* a request, like MAP_POPULATE */
-  *out = p;
-  return 0;
-}
 
 int mmf__os_inherit(const mmf_os_section *s, mmf_os_file file, int on) {
   DWORD flag = on ? HANDLE_FLAG_INHERIT : 0;
