@@ -5,9 +5,14 @@
  *    send/recv, default spin) vs a pipe vs a Unix stream socket (each
  *    message written whole, read whole);
  *  - round trip of a 64 B message, median and p99: mmf_chan busy-polling
- *    (try_send/try_recv), mmf_chan blocking with no spin (a futex sleep on
- *    every wait) and with the default spin, a pipe pair, a socket pair, and
- *    a bare shared-memory flag ping-pong (the machine's limit).
+ *    (try_send/try_recv) against a bare shared-memory flag ping-pong (the
+ *    machine's limit for polling); mmf_chan's blocking calls (default spin,
+ *    then sleep) against a pipe pair and a socket pair, back to back and
+ *    with the echoing peer asleep (the parent idles longer than the spin
+ *    before each round trip, so the peer has gone to sleep in the kernel);
+ *    and mmf_chan with no spin at all (a futex sleep on every wait) against
+ *    a bare shared-futex ping-pong (the limit for a round trip in which
+ *    both sides sleep) and the pipe.
  *
  * The shared memory is a file in /dev/shm mapped with mmf_map_open (the
  * same pages shm_open would give). Each repetition runs every method once,
@@ -19,6 +24,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +56,10 @@ struct ctl {
   unsigned char pad2[120];
   _Atomic uint64_t pong;
   unsigned char pad3[120];
+  _Atomic uint32_t fping; /* futex words of the bare futex ping-pong */
+  unsigned char pad4[124];
+  _Atomic uint32_t fpong;
+  unsigned char pad5[124];
 };
 
 static struct {
@@ -134,12 +145,13 @@ enum method {
   M_CHAN_WAIT, /* blocking calls, spin 0: a futex sleep every time */
   M_PIPE,
   M_SOCK,
-  M_FLAG /* bare shared flag (round trips only) */
+  M_FLAG, /* bare shared flag (round trips only) */
+  M_FUTEX /* bare shared futex, a sleep on every wait (round trips only) */
 };
 
 static const char *const method_name[] = {
     "mmf_chan", "mmf_chan busy-poll", "mmf_chan futex (no spin)",
-    "pipe", "unix socket", "shared flag"};
+    "pipe", "unix socket", "shared flag", "bare futex"};
 
 /* File descriptors of the pipe / socket baselines: [0] parent's read end,
  * [1] child's write end, [2] child's read end, [3] parent's write end. */
@@ -219,6 +231,20 @@ static void set_spin(enum method m) {
   mmf_chan_set_spin(B.down, spin);
 }
 
+/* The bare futex ping-pong: publish i in *w and wake its sleeper; wait
+ * (sleeping in the kernel) until *w holds i. A shared futex, as the
+ * channel's (no FUTEX_PRIVATE_FLAG). */
+static void futex_post(_Atomic uint32_t *w, uint32_t i) {
+  atomic_store_explicit(w, i, memory_order_release);
+  syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static void futex_await(_Atomic uint32_t *w, uint32_t i) {
+  uint32_t v;
+  while ((v = atomic_load_explicit(w, memory_order_acquire)) != i)
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, v, NULL, NULL, 0);
+}
+
 /* Start the child pinned to the second CPU, running `body`. */
 static pid_t start_child(void (*body)(enum method, size_t, long),
                          enum method m, size_t size, long n) {
@@ -227,6 +253,8 @@ static pid_t start_child(void (*body)(enum method, size_t, long),
   atomic_store(&B.ctl->go, 0);
   atomic_store(&B.ctl->ping, 0);
   atomic_store(&B.ctl->pong, 0);
+  atomic_store(&B.ctl->fping, 0);
+  atomic_store(&B.ctl->fpong, 0);
   fflush(NULL);
   pid = fork();
   if (pid < 0)
@@ -299,13 +327,22 @@ static void rt_child(enum method m, size_t size, long n) {
       atomic_store_explicit(&B.ctl->pong, (uint64_t)i, memory_order_release);
       continue;
     }
+    if (m == M_FUTEX) {
+      futex_await(&B.ctl->fping, (uint32_t)i);
+      futex_post(&B.ctl->fpong, (uint32_t)i);
+      continue;
+    }
     recv_msg(m, B.down, msg, SMALL, fds[2]);
     send_msg(m, B.up, msg, SMALL, fds[1]);
   }
 }
 
-/* Appends n round-trip times (ns) to samples after `warm` unrecorded ones. */
-static void round_trips(enum method m, long n, long warm, double *samples) {
+/* Appends n round-trip times (ns) to samples after `warm` unrecorded ones.
+ * With gap_ns, the parent first idles that long (busy, untimed) before
+ * each round trip, so a peer that spins less than that is asleep when the
+ * message arrives. */
+static void round_trips(enum method m, long n, long warm, double gap_ns,
+                        double *samples) {
   unsigned char msg[SMALL];
   pid_t pid;
   open_fds(m);
@@ -315,12 +352,21 @@ static void round_trips(enum method m, long n, long warm, double *samples) {
   atomic_store(&B.ctl->go, 1);
   memset(msg, 0, sizeof msg);
   for (long i = 1; i <= n + warm; i++) {
-    double t0 = now(), t1;
+    double t0, t1;
+    if (gap_ns > 0) {
+      double until = now() + gap_ns * 1e-9;
+      while (now() < until)
+        relax();
+    }
+    t0 = now();
     if (m == M_FLAG) {
       atomic_store_explicit(&B.ctl->ping, (uint64_t)i, memory_order_release);
       while (atomic_load_explicit(&B.ctl->pong, memory_order_acquire) !=
              (uint64_t)i)
         relax();
+    } else if (m == M_FUTEX) {
+      futex_post(&B.ctl->fping, (uint32_t)i);
+      futex_await(&B.ctl->fpong, (uint32_t)i);
     } else {
       stamp(msg, (uint64_t)i);
       send_msg(m, B.down, msg, SMALL, fds[3]);
@@ -391,15 +437,29 @@ static const enum method tp_methods[3] = {M_CHAN, M_PIPE, M_SOCK};
 static const long tp_small[3] = {4000000, 1000000, 500000};
 static const long tp_large[3] = {40000, 20000, 20000};
 
-static const enum method rt_methods[6] = {M_FLAG,      M_CHAN_BUSY, M_CHAN,
-                                          M_CHAN_WAIT, M_PIPE,      M_SOCK};
-static const long rt_n[6] = {100000, 100000, 100000, 5000, 5000, 5000};
+/* Round-trip cases: method, round trips per repetition, idle gap before
+ * each (0: back to back). The gap is five times the default spin. */
+#define GAP_NS 100000.0
+static const struct rt_case {
+  enum method m;
+  long n;
+  double gap_ns;
+} rt_cases[] = {
+    {M_FLAG, 100000, 0},     {M_CHAN_BUSY, 100000, 0}, {M_CHAN, 100000, 0},
+    {M_CHAN_WAIT, 5000, 0},  {M_FUTEX, 5000, 0},       {M_PIPE, 5000, 0},
+    {M_SOCK, 5000, 0},       {M_CHAN, 2500, GAP_NS},   {M_PIPE, 2500, GAP_NS},
+    {M_SOCK, 2500, GAP_NS},
+};
+enum { RT_FLAG, RT_BUSY, RT_CHAN, RT_WAIT, RT_FUTEX, RT_PIPE, RT_SOCK,
+       RT_CHAN_GAP, RT_PIPE_GAP, RT_SOCK_GAP, RT_CASES };
+_Static_assert(sizeof rt_cases / sizeof rt_cases[0] == RT_CASES,
+               "one entry per round-trip case");
 #define RT_WARM 200
 
 void bench_channel(int repeat) {
   double rate[2][3][MAX_REP]; /* [size][method][rep], messages/s */
-  double *rt[6];
-  double rt_med[6], rt_p99[6];
+  double *rt[RT_CASES];
+  double rt_med[RT_CASES], rt_p99[RT_CASES];
   cpu_set_t saved;
   int reps = repeat < MAX_REP ? repeat : MAX_REP;
 
@@ -410,8 +470,8 @@ void bench_channel(int repeat) {
   sched_getaffinity(0, sizeof saved, &saved);
   setup();
   pin(B.cpu[0]);
-  for (int k = 0; k < 6; k++) {
-    rt[k] = malloc(sizeof(double) * (size_t)rt_n[k] * (size_t)reps);
+  for (int k = 0; k < RT_CASES; k++) {
+    rt[k] = malloc(sizeof(double) * (size_t)rt_cases[k].n * (size_t)reps);
     if (!rt[k])
       die("out of memory");
   }
@@ -424,9 +484,10 @@ void bench_channel(int repeat) {
       rate[1][k][r] = (double)tp_large[k] /
                       throughput(tp_methods[k], LARGE, tp_large[k]);
     }
-    for (int j = 0; j < 6; j++) {
-      int k = (r % 2) ? 5 - j : j;
-      round_trips(rt_methods[k], rt_n[k], RT_WARM, rt[k] + r * rt_n[k]);
+    for (int j = 0; j < RT_CASES; j++) {
+      int k = (r % 2) ? RT_CASES - 1 - j : j;
+      round_trips(rt_cases[k].m, rt_cases[k].n, RT_WARM, rt_cases[k].gap_ns,
+                  rt[k] + r * rt_cases[k].n);
     }
     note("  repetition %d done\n", r + 1);
   }
@@ -452,31 +513,58 @@ void bench_channel(int repeat) {
     report("channel", "64KiB-msgs", "k/s", "mmf_chan", m[1][0] / 1e3,
            "unix socket", m[1][2] / 1e3, T_NONE, 0);
   }
-  for (int k = 0; k < 6; k++) {
-    long n = rt_n[k] * reps;
+  for (int k = 0; k < RT_CASES; k++) {
+    long n = rt_cases[k].n * reps;
     rt_p99[k] = pct(rt[k], n, 0.99);
     rt_med[k] = pct(rt[k], n, 0.5);
     free(rt[k]);
   }
-  /* rt_methods: 0 flag, 1 busy, 2 default, 3 futex, 4 pipe, 5 socket */
+  /* Polling: against the bare flag. */
   report("channel", "rtt-64B-median", "us", method_name[M_CHAN_BUSY],
-         rt_med[1] / 1e3, method_name[M_FLAG], rt_med[0] / 1e3, T_RATIO_LE,
-         2);
+         rt_med[RT_BUSY] / 1e3, method_name[M_FLAG], rt_med[RT_FLAG] / 1e3,
+         T_RATIO_LE, 2);
+  /* The blocking calls as shipped (spin, then sleep): against a pipe, back
+   * to back and with the peer asleep. */
+  report("channel", "rtt-64B-median", "us", "mmf_chan blocking",
+         rt_med[RT_CHAN] / 1e3, method_name[M_PIPE], rt_med[RT_PIPE] / 1e3,
+         T_RATIO_LE, 1);
+  report("channel", "rtt-64B-median", "us", "mmf_chan blocking",
+         rt_med[RT_CHAN] / 1e3, method_name[M_SOCK], rt_med[RT_SOCK] / 1e3,
+         T_NONE, 0);
+  report("channel", "rtt-64B-median-asleep", "us", "mmf_chan blocking",
+         rt_med[RT_CHAN_GAP] / 1e3, method_name[M_PIPE],
+         rt_med[RT_PIPE_GAP] / 1e3, T_RATIO_LE, 1);
+  report("channel", "rtt-64B-median-asleep", "us", "mmf_chan blocking",
+         rt_med[RT_CHAN_GAP] / 1e3, method_name[M_SOCK],
+         rt_med[RT_SOCK_GAP] / 1e3, T_NONE, 0);
+  /* Sleeping on every wait (spin 0): against the bare futex (what the
+   * channel adds) and the pipe; and the bare futex against the pipe (what
+   * any futex design can reach here). */
   report("channel", "rtt-64B-median", "us", method_name[M_CHAN_WAIT],
-         rt_med[3] / 1e3, method_name[M_PIPE], rt_med[4] / 1e3, T_RATIO_LE,
-         1);
+         rt_med[RT_WAIT] / 1e3, method_name[M_FUTEX], rt_med[RT_FUTEX] / 1e3,
+         T_NONE, 0);
   report("channel", "rtt-64B-median", "us", method_name[M_CHAN_WAIT],
-         rt_med[3] / 1e3, method_name[M_SOCK], rt_med[5] / 1e3, T_NONE, 0);
-  report("channel", "rtt-64B-median", "us", "mmf_chan (default spin)",
-         rt_med[2] / 1e3, method_name[M_PIPE], rt_med[4] / 1e3, T_NONE, 0);
+         rt_med[RT_WAIT] / 1e3, method_name[M_PIPE], rt_med[RT_PIPE] / 1e3,
+         T_NONE, 0);
+  report("channel", "rtt-64B-median", "us", method_name[M_FUTEX],
+         rt_med[RT_FUTEX] / 1e3, method_name[M_PIPE], rt_med[RT_PIPE] / 1e3,
+         T_NONE, 0);
+  /* Tails. */
   report("channel", "rtt-64B-p99", "us", method_name[M_CHAN_BUSY],
-         rt_p99[1] / 1e3, method_name[M_FLAG], rt_p99[0] / 1e3, T_NONE, 0);
+         rt_p99[RT_BUSY] / 1e3, method_name[M_FLAG], rt_p99[RT_FLAG] / 1e3,
+         T_NONE, 0);
+  report("channel", "rtt-64B-p99", "us", "mmf_chan blocking",
+         rt_p99[RT_CHAN] / 1e3, method_name[M_PIPE], rt_p99[RT_PIPE] / 1e3,
+         T_NONE, 0);
+  report("channel", "rtt-64B-p99-asleep", "us", "mmf_chan blocking",
+         rt_p99[RT_CHAN_GAP] / 1e3, method_name[M_PIPE],
+         rt_p99[RT_PIPE_GAP] / 1e3, T_NONE, 0);
   report("channel", "rtt-64B-p99", "us", method_name[M_CHAN_WAIT],
-         rt_p99[3] / 1e3, method_name[M_PIPE], rt_p99[4] / 1e3, T_NONE, 0);
+         rt_p99[RT_WAIT] / 1e3, method_name[M_FUTEX], rt_p99[RT_FUTEX] / 1e3,
+         T_NONE, 0);
   report("channel", "rtt-64B-p99", "us", method_name[M_CHAN_WAIT],
-         rt_p99[3] / 1e3, method_name[M_SOCK], rt_p99[5] / 1e3, T_NONE, 0);
-  report("channel", "rtt-64B-p99", "us", "mmf_chan (default spin)",
-         rt_p99[2] / 1e3, method_name[M_PIPE], rt_p99[4] / 1e3, T_NONE, 0);
+         rt_p99[RT_WAIT] / 1e3, method_name[M_PIPE], rt_p99[RT_PIPE] / 1e3,
+         T_NONE, 0);
   {
     /* What timing each round trip costs: two clock reads. */
     double t0 = now(), t1;

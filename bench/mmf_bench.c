@@ -868,8 +868,9 @@ static const struct {
      "(justifies MMF_WINDOW_DEFAULT_SIZE)"},
     {"channel", bench_channel_run,
      "two processes on two cores: mmf_chan vs pipe vs Unix socket "
-     "(messages/s, MB/s at 64 B and 64 KiB) and round trips vs a bare "
-     "shared-flag ping-pong (bench_channel.c)"},
+     "(messages/s, MB/s at 64 B and 64 KiB); round trips: busy-poll vs a "
+     "bare shared flag, blocking (back to back and with the peer asleep) "
+     "vs pipe and socket, spin 0 vs a bare futex (bench_channel.c)"},
 };
 #define N_BENCHES (sizeof benches / sizeof benches[0])
 
