@@ -574,6 +574,11 @@ enum mmf_shm_flags {
  *   ::MMF_ENAMETOOLONG, ::MMF_EISDIR / ::MMF_ENOTSUP (something that is
  *   not a regular file sits at the object's path), ::MMF_EOS.
  *   A failing call leaves no object (and no temporary file) behind.
+ *
+ * Before it looks at the name, create removes the temporary files
+ * ("mmf.NAME~...") of creators of @p name that died half-way: one reads
+ * the runtime directory. That sweep is best effort and never fails the
+ * create (docs/shm.md, "sweep").
  */
 MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
                            unsigned flags);
@@ -613,8 +618,11 @@ MMF_API int mmf_shm_anonymous(mmf_map **out, uint64_t size);
  * until they close it; the name is free at once for a new create.
  * @return 0, or ::MMF_EINVAL (bad name), ::MMF_ENOENT (no such object),
  *   ::MMF_EACCES (not permitted: another user's object; Windows: a
- *   persistent object still mapped somewhere cannot be renamed away), ::MMF_EBADF, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
+ *   persistent object still mapped somewhere cannot be renamed away),
+ *   ::MMF_EBADF, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
  *   ::MMF_ENAMETOOLONG, ::MMF_EOS.
+ *   Then (also after ::MMF_ENOENT) the temporary files of creators of
+ *   @p name that died half-way are swept, as by mmf_shm_create().
  */
 MMF_API int mmf_shm_remove(const char *name);
 
@@ -633,7 +641,8 @@ typedef int (*mmf_shm_list_fn)(void *ctx, const mmf_shm_info *info);
  * @brief List the live named objects this user can open, in no particular
  * order. Transient objects whose holders are all gone are not listed (the
  * next create of their name removes them); objects that cannot be opened
- * (another user's) or whose trailer is bad are skipped.
+ * (another user's) or whose trailer is bad are skipped. First sweeps the
+ * temporary files of dead creators of every name (see mmf_shm_create()).
  * @return 0, what @p fn returned to stop, or ::MMF_EINVAL (NULL fn),
  *   ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EOS (the runtime directory
  *   cannot be read).

@@ -42,6 +42,15 @@ void mmf__fault_arm(unsigned long nth);
 int mmf__fault_fired(void);
 /* Name of the call the fault hit, or "" if none. */
 const char *mmf__fault_call(void);
+/* Best-effort work (a sweep of leftovers, say) runs between these: its OS
+ * calls may fail without failing the operation around it. A fault that
+ * fires there is marked, so a fault-injection test accepts the operation's
+ * success instead of calling the failure ignored -- and still checks that
+ * nothing leaked. Scopes nest; per thread. */
+void mmf__best_effort_begin(void);
+void mmf__best_effort_end(void);
+/* 1 when the armed fault fired, inside a best-effort scope. */
+int mmf__fault_fired_optional(void);
 
 /* ---- core objects --------------------------------------------------------*/
 
@@ -93,6 +102,11 @@ int mmf__view_access(const mmf_map *m, unsigned access, unsigned *os_prot);
 int mmf__check_range(uint64_t off, uint64_t len, uint64_t size);
 
 /* @@SHM */
+/* shm.c: the lock bytes of a named object's file (and of its temporary
+ * file while it is built), far past any object's end; shared with the
+ * tests that play a creator. */
+#define MMF__SHM_GATE ((uint64_t)1 << 62)
+#define MMF__SHM_HOLD (MMF__SHM_GATE + 1)
 /* @@END SHM */
 
 /* @@POINTERS */

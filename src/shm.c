@@ -17,9 +17,13 @@
  *         stale.
  * After taking GATE every step re-checks that the name still names the file
  * it opened (someone may have removed it in between). A new object is built
- * whole under a temporary name and then published under its own name in
- * one step that fails if the name exists, so nobody ever sees half an
- * object. */
+ * whole under a temporary name "mmf.NAME~..." and then published under its
+ * own name in one step that fails if the name exists, so nobody ever sees
+ * half an object. Its creator holds GATE on the temporary file from the
+ * moment it exists and HOLD before letting GATE go, so a temporary file
+ * whose GATE and HOLD are both free belongs to a creator that died: create,
+ * remove and list sweep those away (they may hold a whole object's memory).
+ * */
 #include "internal.h"
 
 #include <stdio.h>
@@ -27,8 +31,8 @@
 #include <string.h>
 
 #define SHM_TRAILER 64
-#define SHM_GATE ((uint64_t)1 << 62)
-#define SHM_HOLD (SHM_GATE + 1)
+#define SHM_GATE MMF__SHM_GATE
+#define SHM_HOLD MMF__SHM_HOLD
 #define SHM_MAGIC "MMFSHM01"
 #define SHM_CREATE_RETRIES 1000
 /* Where an object's data lives (trailer field). */
@@ -360,6 +364,53 @@ static int inspect(mmf_os_file f, struct shm_rec *r, int *stale) {
   return 0;
 }
 
+/* ---- temporary files of creators that died ----------------------------------*/
+
+struct sweep_ctx {
+  char dir[1024];
+  const char *prefix; /* "mmf.NAME~", or "mmf." for every name */
+};
+
+/* Remove `entry` (a temporary "mmf.*~*" file) when it is ours and nobody
+ * holds GATE or HOLD on it: its creator died before publishing it (see
+ * publish_new). A creator that has not taken GATE yet may lose its file
+ * here; it notices (its file is no longer at its name) and starts over. */
+static int sweep_one(void *arg, const char *entry) {
+  struct sweep_ctx *sc = arg;
+  char path[1024 + 2 * MMF_SHM_NAME_MAX + 64];
+  mmf_os_file f;
+  int created, mine = 0, same = 0, live = 1;
+  if (strncmp(entry, sc->prefix, strlen(sc->prefix)) != 0 ||
+      !strchr(entry + 4, '~') ||
+      (size_t)snprintf(path, sizeof path, "%s/%s", sc->dir, entry) >=
+          sizeof path)
+    return 0;
+  if (mmf__os_open(path, MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW, &f,
+                   &created) != 0)
+    return 0;
+  if (mmf__os_file_is_mine(f, &mine) == 0 && mine &&
+      mmf__os_file_lock(f, SHM_GATE, 1, 0) == 0 &&
+      mmf__os_file_is_at(f, path, &same) == 0 && same &&
+      hold_probe(f, &live) == 0 && !live)
+    (void)mmf__os_remove_open(path);
+  mmf__os_close(f); /* drops GATE */
+  return 0;
+}
+
+/* Best effort: a failure here never fails the call that sweeps. `name`
+ * NULL sweeps the temporary files of every name. */
+static void sweep_dead_creators(const char *name) {
+  struct sweep_ctx sc;
+  char prefix[MMF_SHM_NAME_MAX + 8];
+  snprintf(prefix, sizeof prefix, "mmf.%s%s", name ? name : "",
+           name ? "~" : "");
+  sc.prefix = prefix;
+  mmf__best_effort_begin();
+  if (mmf__os_runtime_dir(sc.dir, sizeof sc.dir) == 0)
+    (void)mmf__os_dir_list(sc.dir, sweep_one, &sc);
+  mmf__best_effort_end();
+}
+
 /* ---- public API --------------------------------------------------------------*/
 
 /* Build a new object complete -- sized, trailer written, HOLD held, on
@@ -413,7 +464,23 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
     free(tmp);
     return rc;
   }
-  if (flags & MMF_SHM_ANYONE)
+  /* GATE from the first moment: a sweeper (sweep_one) leaves the file of a
+   * live creator alone. One that came in between open and lock may have
+   * removed it: then start over, and leave the name alone (it may be
+   * someone else's by now). */
+  {
+    int same = 0;
+    rc = gate_lock(f);
+    if (!rc)
+      rc = mmf__os_file_is_at(f, tmp, &same);
+    if (!rc && !same) {
+      mmf__os_close(f);
+      free(tmp);
+      *lost = 1;
+      return 0;
+    }
+  }
+  if (!rc && (flags & MMF_SHM_ANYONE))
     rc = mmf__os_file_share_all(f);
   if (!rc && r.where == WHERE_FILE && size > 0)
     rc = mmf__os_file_extend(f, 0, size); /* real memory now, or ENOSPC */
@@ -439,6 +506,9 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
   }
   if (!rc && !*lost)
     rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_SHARED);
+  /* HOLD now marks the file live; GATE must be free once it has a name. */
+  if (!rc && !*lost)
+    rc = gate_unlock(f);
   if (!rc && !*lost) {
     rc = mmf__os_publish(tmp, e->path);
     if (rc == MMF_EEXIST) {
@@ -492,6 +562,7 @@ int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
     ext_free(e);
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, name);
   }
+  sweep_dead_creators(name);
   int section_taken = 0;
   for (int tries = 0;; tries++) {
     mmf_os_file f;
@@ -659,6 +730,8 @@ int mmf_shm_remove(const char *name) {
                       "object whose holders are all gone)", e->path);
     mmf__os_close(f);
   }
+  if (!rc || rc == MMF_ENOENT)
+    sweep_dead_creators(name); /* `rm` leaves nothing of the name */
   if (rc)
     mmf__error_in(api, name, rc);
   ext_free(e);
@@ -711,6 +784,7 @@ int mmf_shm_list(mmf_shm_list_fn fn, void *ctx) {
   rc = mmf__os_runtime_dir(dir, sizeof dir);
   if (rc)
     return mmf__error_in(api, NULL, rc);
+  sweep_dead_creators(NULL);
   lc.fn = fn;
   lc.ctx = ctx;
   lc.dir = dir;

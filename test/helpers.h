@@ -256,7 +256,9 @@ int th_code_in(int code, const int *list);
  * token), and leave the process's files and mappings as they were; the
  * final unfaulted run must succeed, after which `undo` releases what it
  * made. A failed PrefetchVirtualMemory may be absorbed (populating is a
- * request on Windows). Returns the number of faults seen. */
+ * request on Windows), and so may a fault inside a best-effort scope
+ * (mmf__best_effort_begin: a sweep of leftovers, say) -- still with nothing
+ * leaked. Returns the number of faults seen. */
 unsigned th_fault_loop(const char *api, const char *what, const int *codes,
                        int (*run)(void), void (*undo)(void));
 
