@@ -74,13 +74,12 @@ int mmf__error_in(const char *api, const char *path, int code) {
   size_t alen = strlen(api);
   /* Already named by this call: nothing to add. A public call used by
    * another (mmf_view_map inside mmf_window_next) keeps its own name after
-   * the outer one: "mmf_window_next: mmf_view_map "/x": mmap: ...". */
+   * the outer one: "mmf_window_next: mmf_view_map "/x": mmap: ...". The
+   * path goes in front whenever the message does not name it yet. */
   if (strncmp(last.msg, api, alen) == 0 &&
       (last.msg[alen] == ' ' || last.msg[alen] == ':'))
     return code;
-  if (strncmp(last.msg, "mmf_", 4) == 0)
-    snprintf(tmp, sizeof tmp, "%s: %s", api, last.msg);
-  else if (path && !strstr(last.msg, path))
+  if (path && !strstr(last.msg, path))
     snprintf(tmp, sizeof tmp, "%s \"%s\": %s", api, path, last.msg);
   else
     snprintf(tmp, sizeof tmp, "%s: %s", api, last.msg);

@@ -144,6 +144,12 @@ int mmf__os_prefetch(void *addr, size_t len);
 /* Ask for huge pages on [addr, addr+len). MMF_ENOTSUP when unavailable. */
 int mmf__os_huge(void *addr, size_t len);
 
+/* Private, zero-filled, read-write memory of `len` bytes (a multiple of the
+ * page size): mmap(MAP_PRIVATE | MAP_ANONYMOUS) / VirtualAlloc. Released
+ * with mmf__os_mem_free(p, len), the whole block only. */
+int mmf__os_mem_alloc(size_t len, void **out);
+int mmf__os_mem_free(void *p, size_t len);
+
 /* Lock / unlock [addr, addr+len) in RAM. */
 int mmf__os_lock(void *addr, size_t len);
 int mmf__os_unlock(void *addr, size_t len);

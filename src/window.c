@@ -6,12 +6,13 @@
 
 #include <stdlib.h>
 
-/* Buffered (read-path) windows are cut to this size and read into a
- * page-aligned buffer: read() into a buffer 16 bytes past a page boundary
- * (what malloc gives for a block this big) copies at ~6 GB/s here, into an
- * aligned one at ~11 GB/s (docs/BENCHMARKS.md, "scan"). */
+/* Buffered (read-path) windows are cut to this size and read into a buffer
+ * from mmf_buffer_alloc: page-aligned (read() into a buffer 16 bytes past a
+ * page boundary, what malloc gives for a block this big, copies at ~6 GB/s
+ * here, into an aligned one at ~11 GB/s: docs/BENCHMARKS.md, "scan") and
+ * backed by a huge page where the kernel allows (its first fill cost 5 ms
+ * in 4 KiB pages on a VM here, 0.1 ms in one huge page). */
 #define READ_CHUNK ((size_t)1 << 20)
-#define READ_ALIGN ((size_t)4096)
 
 /* A mapped window that took at least one minor fault per this many bytes
  * was faulted in small pieces: the kernel holds the file in small folios and
@@ -52,8 +53,7 @@ struct mmf_window {
   uint64_t probe_ns;     /* the probe window: mapping it, using it, unmapping */
   uint64_t mark_ns;      /* when the current probe/trial window was started */
   uint64_t trial_ns, trial_bytes; /* the read path's trial so far */
-  void *buf_block;       /* READ mode buffer as allocated */
-  unsigned char *buf;    /* ... aligned to READ_ALIGN */
+  unsigned char *buf;    /* READ mode buffer (mmf_buffer_alloc) */
   uint64_t buffered;
 };
 
@@ -158,15 +158,14 @@ static void trial_account(mmf_window *w) {
 
 /* The read path's buffer, allocated on first use. */
 static int ensure_buffer(mmf_window *w, size_t chunk) {
+  void *b;
+  int rc;
   if (w->buf)
     return 0;
-  /* Over-allocate and align by hand: aligned_alloc is not in every C
-   * runtime mmf builds with (msvcrt). */
-  w->buf_block = malloc(chunk + READ_ALIGN);
-  if (!w->buf_block)
-    return mmf__error(MMF_ENOMEM, "mmf_window_next: out of memory");
-  w->buf = (unsigned char *)(((uintptr_t)w->buf_block + READ_ALIGN - 1) &
-                             ~(uintptr_t)(READ_ALIGN - 1));
+  rc = mmf_buffer_alloc(&b, chunk);
+  if (rc)
+    return mmf__error_in("mmf_window_next", w->map->path, rc);
+  w->buf = b;
   return 0;
 }
 
@@ -268,8 +267,9 @@ int mmf_window_close(mmf_window *w) {
     if (rc)
       mmf__error_in("mmf_window_close", NULL, rc);
   }
+  if (w->buf && mmf_buffer_free(w->buf) != 0 && !rc)
+    rc = mmf__error_in("mmf_window_close", w->map->path, mmf_last_error());
   rc2 = mmf__map_unref(w->map, "mmf_window_close");
-  free(w->buf_block);
   free(w);
   return rc ? rc : rc2;
 }

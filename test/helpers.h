@@ -227,6 +227,15 @@ intptr_t th_start(const char *const *argv, const char *out_path,
                   const char *err_path);
 /* @@END SHM */
 
+/* @@BUFFER */
+/* 1 when the kernel may back the mapping holding `addr` with transparent
+ * huge pages (Linux /proc/self/smaps "THPeligible: 1"), 0 when not;
+ * TH_NOT_APPLICABLE on Windows or when THP is off on this machine
+ * (/sys/kernel/mm/transparent_hugepage/enabled says [never] or is absent),
+ * -1 when smaps cannot be read. */
+int th_thp_eligible(const void *addr);
+/* @@END BUFFER */
+
 /* @@POINTERS */
 /* 1 when the native handle `h` (a descriptor on POSIX, a HANDLE on
  * Windows) is passed on to child processes (no FD_CLOEXEC /

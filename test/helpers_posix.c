@@ -382,3 +382,34 @@ int th_mapping_count_matching(const char *needle) {
   return n;
 }
 /* @@END SECTION */
+
+/* @@BUFFER */
+int th_thp_eligible(const void *addr) {
+  char line[512];
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  int in_vma = 0, found = -1;
+  if (!f)
+    return TH_NOT_APPLICABLE;
+  if (!fgets(line, sizeof line, f) || strstr(line, "[never]")) {
+    fclose(f);
+    return TH_NOT_APPLICABLE;
+  }
+  fclose(f);
+  f = fopen("/proc/self/smaps", "r");
+  if (!f)
+    return -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    int v;
+    /* A mapping's first line: "lo-hi perms ..."; its fields follow. */
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+      in_vma = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+    } else if (in_vma && sscanf(line, "THPeligible: %d", &v) == 1) {
+      found = v != 0;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+}
+/* @@END BUFFER */

@@ -609,3 +609,10 @@ int th_mapping_count_matching(const char *needle) {
   return th_tmp_mapping_count();
 }
 /* @@END SECTION */
+
+/* @@BUFFER */
+int th_thp_eligible(const void *addr) {
+  (void)addr;
+  return TH_NOT_APPLICABLE;
+}
+/* @@END BUFFER */

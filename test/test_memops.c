@@ -1,6 +1,7 @@
 /* test_memops.c -- the vectorised byte kernels against scalar references:
  * every byte value, random lengths and alignments, lengths around the
- * vector and unroll boundaries and the 255-round counter limit. */
+ * vector and unroll boundaries and the 255-round counter limit; and the
+ * I/O buffers of mmf_buffer_alloc. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "internal.h" /* mmf__fault_arm */
 #include "mmf.h"
 
 static uint64_t ref_count(const unsigned char *p, size_t n, unsigned char b) {
@@ -199,6 +201,115 @@ static void memswap_reversed_matches_reference(void **state) {
   free(ref);
 }
 
+/* ---- mmf_buffer_alloc / mmf_buffer_free ---------------------------------*/
+
+static const size_t buf_sizes[] = {1,           4095,          4096,
+                                   65537,       (1u << 20) - 1, 1u << 20,
+                                   (2u << 20) + 1, 5u << 20};
+
+static void buffer_is_aligned_zeroed_and_whole(void **s) {
+  size_t page = mmf_page_size();
+  (void)s;
+  for (size_t i = 0; i < sizeof buf_sizes / sizeof buf_sizes[0]; i++) {
+    size_t n = buf_sizes[i];
+    unsigned char *b = NULL;
+    void *v;
+    TH_OK(mmf_buffer_alloc(&v, n));
+    b = v;
+    assert_non_null(b);
+    assert_int_equal((uintptr_t)b % page, 0);
+    for (size_t j = 0; j < n; j++)
+      if (b[j] != 0)
+        fail_msg("%zu-byte buffer: byte %zu is %u, not 0", n, j, b[j]);
+    for (size_t j = 0; j < n; j++)
+      b[j] = (unsigned char)(j * 7 + 1);
+    for (size_t j = 0; j < n; j++)
+      assert_int_equal(b[j], (unsigned char)(j * 7 + 1));
+    TH_OK(mmf_buffer_free(b));
+  }
+}
+
+static void buffer_bad_arguments_are_errors(void **s) {
+  void *v = (void *)&v;
+  unsigned char *b;
+  (void)s;
+  TH_EXPECT_ERR(mmf_buffer_alloc(NULL, 10), MMF_EINVAL, "mmf_buffer_alloc");
+  TH_EXPECT_ERR(mmf_buffer_alloc(&v, 0), MMF_EINVAL, "mmf_buffer_alloc");
+  assert_null(v);
+  v = (void *)&v;
+  TH_EXPECT_ERR(mmf_buffer_alloc(&v, SIZE_MAX), MMF_ENOMEM,
+                "mmf_buffer_alloc");
+  assert_null(v);
+  TH_OK(mmf_buffer_free(NULL));
+  /* Pointers mmf_buffer_alloc did not return: not page-aligned, or no
+   * bookkeeping page in front (here: the second page of a buffer). */
+  TH_OK(mmf_buffer_alloc(&v, 3 * mmf_page_size()));
+  b = v;
+  TH_EXPECT_ERR(mmf_buffer_free(b + 1), MMF_EINVAL, "mmf_buffer_free");
+  TH_EXPECT_ERR(mmf_buffer_free(b + mmf_page_size()), MMF_EINVAL,
+                "mmf_buffer_free");
+  TH_OK(mmf_buffer_free(b));
+}
+
+/* From 1 MiB up a buffer sits in a mapping the kernel may back with huge
+ * pages; smaller ones do not ask for them (they would hold 2 MiB). */
+static void big_buffers_ask_for_huge_pages(void **s) {
+  void *big, *small;
+  int e;
+  (void)s;
+  TH_OK(mmf_buffer_alloc(&big, 1u << 20));
+  TH_OK(mmf_buffer_alloc(&small, 64u << 10));
+  e = th_thp_eligible(big);
+  if (e == TH_NOT_APPLICABLE) {
+    TH_OK(mmf_buffer_free(big));
+    TH_OK(mmf_buffer_free(small));
+    skip();
+  }
+  assert_int_equal(e, 1);
+  /* With THP "always" every anonymous mapping is eligible; with "madvise"
+   * (the default) only the ones that asked. */
+  if (th_thp_eligible(small) == 1) {
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    if (f) {
+      if (!fgets(mode, sizeof mode, f))
+        mode[0] = '\0';
+      fclose(f);
+    }
+    assert_non_null(strstr(mode, "[always]"));
+  }
+  TH_OK(mmf_buffer_free(big));
+  TH_OK(mmf_buffer_free(small));
+}
+
+static void *fault_buf;
+static int buffer_run(void) { return mmf_buffer_alloc(&fault_buf, 3u << 20); }
+static void buffer_undo(void) {
+  TH_OK(mmf_buffer_free(fault_buf));
+  fault_buf = NULL;
+}
+
+/* Allocation: the mmap / VirtualAlloc fails (the huge-page request is a
+ * request: its failure is absorbed); freeing: the munmap / VirtualFree
+ * fails, is reported, and a second free works. */
+static void buffer_fails_cleanly(void **s) {
+  static const int codes[] = {MMF_ENOMEM, MMF_EOS, 0};
+  void *v;
+  int rc;
+  (void)s;
+  assert_true(th_fault_loop("mmf_buffer_alloc", "", codes, buffer_run,
+                            buffer_undo) >= 1);
+  TH_OK(mmf_buffer_alloc(&v, 100));
+  mmf__fault_arm(1);
+  rc = mmf_buffer_free(v);
+  assert_true(mmf__fault_fired());
+  mmf__fault_arm(0);
+  assert_true(rc < 0);
+  assert_int_equal(mmf_last_error(), rc);
+  assert_non_null(strstr(mmf_last_error_message(), "mmf_buffer_free"));
+  TH_OK(mmf_buffer_free(v));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(memcount_matches_reference_for_every_byte_value),
@@ -207,6 +318,10 @@ int main(void) {
       cmocka_unit_test(memcount_of_zero_bytes_is_zero),
       cmocka_unit_test(memreverse_matches_reference),
       cmocka_unit_test(memswap_reversed_matches_reference),
+      cmocka_unit_test(buffer_is_aligned_zeroed_and_whole),
+      cmocka_unit_test(buffer_bad_arguments_are_errors),
+      cmocka_unit_test(big_buffers_ask_for_huge_pages),
+      cmocka_unit_test(buffer_fails_cleanly),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -443,6 +443,23 @@ int mmf__os_huge(void *addr, size_t len) {
   return 0;
 }
 
+int mmf__os_mem_alloc(size_t len, void **out) {
+  void *p;
+  *out = NULL;
+  if (FAULT("mmap", ENOMEM) ||
+      (p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                -1, 0)) == MAP_FAILED)
+    return posix_fail(errno, "mmap(MAP_ANONYMOUS)", NULL);
+  *out = p;
+  return 0;
+}
+
+int mmf__os_mem_free(void *p, size_t len) {
+  if (FAULT("munmap", EINVAL) || munmap(p, len) != 0)
+    return posix_fail(errno, "munmap", NULL);
+  return 0;
+}
+
 int mmf__os_lock(void *addr, size_t len) {
   if (FAULT("mlock", ENOMEM) || mlock(addr, len) != 0)
     return posix_fail(errno, "mlock", NULL);

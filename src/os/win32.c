@@ -666,6 +666,25 @@ int mmf__os_advise(void *addr, size_t len, int advice) {
 
 int mmf__os_prefetch(void *addr, size_t len) { return prefetch(addr, len); }
 
+int mmf__os_mem_alloc(size_t len, void **out) {
+  void *p = NULL;
+  *out = NULL;
+  if (FAULT("VirtualAlloc", ERROR_NOT_ENOUGH_MEMORY) ||
+      (p = VirtualAlloc(NULL, len, MEM_RESERVE | MEM_COMMIT,
+                        PAGE_READWRITE)) == NULL)
+    return win32_fail(GetLastError(), "VirtualAlloc", NULL);
+  *out = p;
+  return 0;
+}
+
+int mmf__os_mem_free(void *p, size_t len) {
+  (void)len; /* MEM_RELEASE frees the whole allocation */
+  if (FAULT("VirtualFree", ERROR_INVALID_ADDRESS) ||
+      !VirtualFree(p, 0, MEM_RELEASE))
+    return win32_fail(GetLastError(), "VirtualFree", NULL);
+  return 0;
+}
+
 int mmf__os_huge(void *addr, size_t len) {
   /* Large pages exist only for pagefile-backed sections (SEC_LARGE_PAGES);
    * a file view cannot be switched to them. */
