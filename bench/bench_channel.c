@@ -454,6 +454,34 @@ enum { RT_FLAG, RT_BUSY, RT_CHAN, RT_WAIT, RT_FUTEX, RT_PIPE, RT_SOCK,
        RT_CHAN_GAP, RT_PIPE_GAP, RT_SOCK_GAP, RT_CASES };
 _Static_assert(sizeof rt_cases / sizeof rt_cases[0] == RT_CASES,
                "one entry per round-trip case");
+/* What is compared with what (medians, and p99 where marked):
+ *  - polling: busy-poll against the bare flag;
+ *  - the blocking calls as shipped (spin, then sleep) against a pipe and a
+ *    socket, back to back and with the peer asleep;
+ *  - sleeping on every wait (spin 0) against the bare futex (what the
+ *    channel adds) and the pipe; and the bare futex against the pipe (what
+ *    any futex design can reach here). */
+static const struct rt_cmp {
+  int a, b;
+  enum target_kind tk;
+  double target;
+  int p99;
+} rt_cmps[] = {
+    {RT_BUSY, RT_FLAG, T_RATIO_LE, 2, 1},
+    {RT_CHAN, RT_PIPE, T_RATIO_LE, 1, 1},
+    {RT_CHAN, RT_SOCK, T_NONE, 0, 0},
+    {RT_CHAN_GAP, RT_PIPE_GAP, T_RATIO_LE, 1, 1},
+    {RT_CHAN_GAP, RT_SOCK_GAP, T_NONE, 0, 0},
+    {RT_WAIT, RT_FUTEX, T_NONE, 0, 1},
+    {RT_WAIT, RT_PIPE, T_NONE, 0, 1},
+    {RT_FUTEX, RT_PIPE, T_NONE, 0, 0},
+};
+
+static const char *rt_name(int k) {
+  return rt_cases[k].m == M_CHAN ? "mmf_chan blocking"
+                                 : method_name[rt_cases[k].m];
+}
+
 #define RT_WARM 200
 
 void bench_channel(int repeat) {
@@ -519,52 +547,19 @@ void bench_channel(int repeat) {
     rt_med[k] = pct(rt[k], n, 0.5);
     free(rt[k]);
   }
-  /* Polling: against the bare flag. */
-  report("channel", "rtt-64B-median", "us", method_name[M_CHAN_BUSY],
-         rt_med[RT_BUSY] / 1e3, method_name[M_FLAG], rt_med[RT_FLAG] / 1e3,
-         T_RATIO_LE, 2);
-  /* The blocking calls as shipped (spin, then sleep): against a pipe, back
-   * to back and with the peer asleep. */
-  report("channel", "rtt-64B-median", "us", "mmf_chan blocking",
-         rt_med[RT_CHAN] / 1e3, method_name[M_PIPE], rt_med[RT_PIPE] / 1e3,
-         T_RATIO_LE, 1);
-  report("channel", "rtt-64B-median", "us", "mmf_chan blocking",
-         rt_med[RT_CHAN] / 1e3, method_name[M_SOCK], rt_med[RT_SOCK] / 1e3,
-         T_NONE, 0);
-  report("channel", "rtt-64B-median-asleep", "us", "mmf_chan blocking",
-         rt_med[RT_CHAN_GAP] / 1e3, method_name[M_PIPE],
-         rt_med[RT_PIPE_GAP] / 1e3, T_RATIO_LE, 1);
-  report("channel", "rtt-64B-median-asleep", "us", "mmf_chan blocking",
-         rt_med[RT_CHAN_GAP] / 1e3, method_name[M_SOCK],
-         rt_med[RT_SOCK_GAP] / 1e3, T_NONE, 0);
-  /* Sleeping on every wait (spin 0): against the bare futex (what the
-   * channel adds) and the pipe; and the bare futex against the pipe (what
-   * any futex design can reach here). */
-  report("channel", "rtt-64B-median", "us", method_name[M_CHAN_WAIT],
-         rt_med[RT_WAIT] / 1e3, method_name[M_FUTEX], rt_med[RT_FUTEX] / 1e3,
-         T_NONE, 0);
-  report("channel", "rtt-64B-median", "us", method_name[M_CHAN_WAIT],
-         rt_med[RT_WAIT] / 1e3, method_name[M_PIPE], rt_med[RT_PIPE] / 1e3,
-         T_NONE, 0);
-  report("channel", "rtt-64B-median", "us", method_name[M_FUTEX],
-         rt_med[RT_FUTEX] / 1e3, method_name[M_PIPE], rt_med[RT_PIPE] / 1e3,
-         T_NONE, 0);
-  /* Tails. */
-  report("channel", "rtt-64B-p99", "us", method_name[M_CHAN_BUSY],
-         rt_p99[RT_BUSY] / 1e3, method_name[M_FLAG], rt_p99[RT_FLAG] / 1e3,
-         T_NONE, 0);
-  report("channel", "rtt-64B-p99", "us", "mmf_chan blocking",
-         rt_p99[RT_CHAN] / 1e3, method_name[M_PIPE], rt_p99[RT_PIPE] / 1e3,
-         T_NONE, 0);
-  report("channel", "rtt-64B-p99-asleep", "us", "mmf_chan blocking",
-         rt_p99[RT_CHAN_GAP] / 1e3, method_name[M_PIPE],
-         rt_p99[RT_PIPE_GAP] / 1e3, T_NONE, 0);
-  report("channel", "rtt-64B-p99", "us", method_name[M_CHAN_WAIT],
-         rt_p99[RT_WAIT] / 1e3, method_name[M_FUTEX], rt_p99[RT_FUTEX] / 1e3,
-         T_NONE, 0);
-  report("channel", "rtt-64B-p99", "us", method_name[M_CHAN_WAIT],
-         rt_p99[RT_WAIT] / 1e3, method_name[M_PIPE], rt_p99[RT_PIPE] / 1e3,
-         T_NONE, 0);
+  for (int p99 = 0; p99 < 2; p99++)
+    for (size_t i = 0; i < sizeof rt_cmps / sizeof rt_cmps[0]; i++) {
+      const struct rt_cmp *c = &rt_cmps[i];
+      const double *v = p99 ? rt_p99 : rt_med;
+      int asleep = rt_cases[c->a].gap_ns > 0;
+      if (p99 && !c->p99)
+        continue;
+      report("channel",
+             p99 ? (asleep ? "rtt-64B-p99-asleep" : "rtt-64B-p99")
+                 : (asleep ? "rtt-64B-median-asleep" : "rtt-64B-median"),
+             "us", rt_name(c->a), v[c->a] / 1e3, rt_name(c->b),
+             v[c->b] / 1e3, p99 ? T_NONE : c->tk, p99 ? 0 : c->target);
+    }
   {
     /* What timing each round trip costs: two clock reads. */
     double t0 = now(), t1;
