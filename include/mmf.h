@@ -413,8 +413,11 @@ enum mmf_window_flags {
    * read path clearly cheaper per byte (the caller's work on each window
    * included: on some virtual machines every new page-table entry costs a
    * microsecond), and always for windows under 2 MiB (mapped that small,
-   * every file is faulted 64 KiB at a time). The first window of 2 MiB or
-   * more is always mapped. The data is the same; only the speed differs. */
+   * every file is faulted 64 KiB at a time). With windows of 2 MiB or more
+   * the first window is mapped and is 2 MiB long (the probe: where mapping
+   * loses, every probed byte costs), so later mapped windows start 2 MiB
+   * after the start, not a window size. The data is the same; only the
+   * speed differs. */
   MMF_WINDOW_AUTO = 0x2
 };
 
@@ -430,10 +433,10 @@ enum mmf_window_flags {
  * @param[in] flags ::mmf_window_flags.
  * Windows tile the range exactly and in order: forward, mapped window k
  * covers `[start + k*size, min(start + (k+1)*size, end))`; backward,
- * `[max(end - (k+1)*size, start), end - k*size)`. Windows delivered through
- * a read buffer (::MMF_WINDOW_AUTO) are never larger than the window size
- * (at most 1 MiB) and still tile the range in
- * order; use the offset mmf_window_next() reports.
+ * `[max(end - (k+1)*size, start), end - k*size)`. With ::MMF_WINDOW_AUTO
+ * the first window is 2 MiB (see there) and windows delivered through a
+ * read buffer are never larger than the window size (at most 1 MiB); they
+ * still tile the range in order: use the offset mmf_window_next() reports.
  * @return 0, or ::MMF_EINVAL (NULL, bad flags or access bits, AUTO with a
  *   writable access), ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_EPROT (access
  *   wider than the mapping's protection), ::MMF_ENOMEM.

@@ -231,7 +231,9 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
   if (w->mode == MODE_READ)
     return next_buffered(w, data, size, offset);
 
-  off = take(w, w->size, &n);
+  /* The probe window needs only to be big enough to be placed 2 MiB-aligned
+   * (see PROBE_MIN_WINDOW): where mapping loses, every byte of it costs. */
+  off = take(w, w->mode == MODE_PROBE ? PROBE_MIN_WINDOW : w->size, &n);
   if (w->mode == MODE_PROBE)
     w->mark_ns = mmf__os_now_ns();
   rc = mmf_view_map(&w->cur, w->map, off, n, w->access);

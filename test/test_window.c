@@ -269,6 +269,14 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
                         flags | MMF_WINDOW_AUTO));
   while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
     assert_true(size > 0 && size <= s);
+    /* The probe: the first window of a walk with windows of 2 MiB or more
+     * is mapped and 2 MiB long (or what is left of the range). */
+    if (count == 0 && s >= ((size_t)2 << 20)) {
+      assert_int_equal(size, end - start < ((uint64_t)2 << 20)
+                                 ? (size_t)(end - start)
+                                 : ((size_t)2 << 20));
+      assert_int_equal(mmf_window_buffered_count(w), 0);
+    }
     if (backward) {
       assert_int_equal(off + size, next);
       next = off;
