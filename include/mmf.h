@@ -495,8 +495,11 @@ MMF_API void mmf_memswap_reversed(void *a, void *b, size_t n);
  * VMs (shadow paging) about 20 us, so a fresh 2 MiB buffer took 10 ms to
  * fill the first time and a huge-page one 0.1 ms (docs/BENCHMARKS.md).
  * Copies into a page-aligned buffer also run faster than into malloc's
- * 16-byte offset. Such a buffer may hold up to 2 MiB of RAM more than
- * @p size; it has a page of bookkeeping in front of it.
+ * 16-byte offset. On Linux a buffer of 1 MiB or more starts on a 2 MiB
+ * boundary and, once touched, holds @p size rounded up to 2 MiB of RAM;
+ * smaller ones, and every one on Windows (no huge pages to ask for without
+ * a privilege), hold @p size rounded up to a page. Each has one page of
+ * bookkeeping in front of it.
  * @param[out] out  the buffer; NULL on error
  * @return 0, or ::MMF_EINVAL (NULL @p out, @p size 0), ::MMF_ENOMEM,
  *   ::MMF_EOS (another refusal of the OS, named in the message).
@@ -507,8 +510,10 @@ MMF_API int mmf_buffer_alloc(void **out, size_t size);
  * @brief Free a buffer from mmf_buffer_alloc(); NULL is allowed (nothing
  * happens). Any other pointer is undefined behaviour.
  * @return 0, or ::MMF_EINVAL (the page in front of @p buf is not a
- *   buffer's bookkeeping: not a pointer mmf_buffer_alloc() returned),
- *   ::MMF_EOS (the OS refused to release it).
+ *   buffer's bookkeeping: not a pointer mmf_buffer_alloc() returned; or
+ *   the OS refused the release with EINVAL: the message names munmap /
+ *   VirtualFree), ::MMF_EOS (another refusal of the OS). After a failure
+ *   the buffer is still allocated.
  */
 MMF_API int mmf_buffer_free(void *buf);
 

@@ -1,16 +1,18 @@
 /* buffer.c -- I/O buffers for the read path: page-aligned, and from 1 MiB
- * up in a 2 MiB-aligned region asked to be backed by huge pages, so filling
- * one the first time costs a fault per 2 MiB, not per 4 KiB page (see
- * mmf_buffer_alloc in include/mmf.h). */
+ * up, where the OS has huge pages to ask for, 2 MiB-aligned in a region
+ * asked to be backed by them, so filling one the first time costs a fault
+ * per 2 MiB, not per 4 KiB page (see mmf_buffer_alloc in include/mmf.h).
+ *
+ * Layout of a block from mmf__os_mem_alloc:
+ *   [slack][bookkeeping page][buffer: round_up(size, align)][slack]
+ * The buffer starts on an `align` boundary; the bookkeeping page sits just
+ * in front of it, in slack that alignment leaves anyway, so a 2 MiB buffer
+ * takes exactly one huge page. */
 #include "internal.h"
-
-#include <string.h>
 
 #define BUF_MAGIC 0x6675622d666d6dull /* "mmf-buf" */
 #define HUGE_FROM ((size_t)1 << 20)   /* buffers this big get huge pages */
-#define HUGE_ALIGN ((size_t)2 << 20)  /* an x86-64 / arm64 huge page */
 
-/* The bookkeeping page in front of a buffer. */
 struct buf_hdr {
   uint64_t magic;
   void *base;   /* what mmf__os_mem_alloc gave */
@@ -21,7 +23,10 @@ static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
 int mmf_buffer_alloc(void **out, size_t size) {
   static const char api[] = "mmf_buffer_alloc";
-  size_t page = mmf_page_size(), align, region, total;
+  size_t page = mmf_page_size(), huge = mmf__os_mem_huge_size();
+  size_t align = size >= HUGE_FROM && huge > page ? huge : page;
+  size_t span, total;
+  unsigned char *buf;
   struct buf_hdr *h;
   void *base;
   int rc;
@@ -31,27 +36,28 @@ int mmf_buffer_alloc(void **out, size_t size) {
   if (!out || size == 0)
     return mmf__error(MMF_EINVAL, "%s: %s", api,
                       out ? "size 0" : "NULL out");
-  align = size >= HUGE_FROM ? HUGE_ALIGN : page;
-  if (size > SIZE_MAX - 2 * HUGE_ALIGN - page)
+  if (size > SIZE_MAX / 2 - 2 * align)
     return mmf__error(MMF_ENOMEM, "%s: %zu bytes is more than the address "
                       "space holds", api, size);
-  region = round_up(page + size, align);
-  /* Room to align the region inside what the OS gives (page-aligned). */
-  total = region + (align > page ? align : 0);
+  span = round_up(size, align);
+  /* base is page-aligned, so the first `align` boundary at or after
+   * base + page is at most base + align: room for the page in front. */
+  total = span + align;
   rc = mmf__os_mem_alloc(total, &base);
   if (rc)
     return mmf__error_in(api, NULL, rc);
-  h = (struct buf_hdr *)round_up((size_t)(uintptr_t)base, align);
-  if (align > page) {
+  buf = (unsigned char *)round_up((size_t)(uintptr_t)base + page, align);
+  if (align != page) {
     /* A request only: where huge pages are off, 4 KiB pages serve. */
     mmf__best_effort_begin();
-    (void)mmf__os_huge(h, region);
+    (void)mmf__os_huge(buf, span);
     mmf__best_effort_end();
   }
+  h = (struct buf_hdr *)(buf - page);
   h->magic = BUF_MAGIC;
   h->base = base;
   h->total = total;
-  *out = (unsigned char *)h + page;
+  *out = buf;
   return 0;
 }
 

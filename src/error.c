@@ -8,11 +8,13 @@
 
 #define MMF_ERROR_MSG_MAX 512
 
-static _Thread_local struct {
+struct err_rec {
   int code;
   int os_code;
   char msg[MMF_ERROR_MSG_MAX];
-} last;
+};
+
+static _Thread_local struct err_rec last;
 
 const char *mmf_strerror(int code) {
   switch (code) {
@@ -41,6 +43,24 @@ const char *mmf_err_name(int code) {
     return "MMF_UNKNOWN";
   }
 }
+
+/* Best-effort scopes (see internal.h): the record as it was when the
+ * outermost scope began comes back when it ends, so what the best-effort
+ * work recorded, failing or not, never shows. */
+static _Thread_local unsigned best_effort_depth;
+static _Thread_local struct err_rec before_best_effort;
+
+void mmf__best_effort_begin(void) {
+  if (best_effort_depth++ == 0)
+    before_best_effort = last;
+}
+
+void mmf__best_effort_end(void) {
+  if (--best_effort_depth == 0)
+    last = before_best_effort;
+}
+
+int mmf__best_effort_active(void) { return best_effort_depth > 0; }
 
 int mmf_last_error(void) { return last.code; }
 int mmf_last_os_error(void) { return last.os_code; }

@@ -6,7 +6,6 @@ static _Thread_local struct {
   unsigned long countdown; /* 0 = disarmed */
   int fired;
   int optional;           /* it fired inside a best-effort scope */
-  unsigned best_effort;   /* depth of mmf__best_effort_begin() */
   const char *call;
 } fault;
 
@@ -14,7 +13,7 @@ int mmf__fault_check(const char *call) {
   if (fault.countdown == 0 || --fault.countdown != 0)
     return 0;
   fault.fired = 1;
-  fault.optional = fault.best_effort > 0;
+  fault.optional = mmf__best_effort_active();
   fault.call = call;
   return 1;
 }
@@ -29,9 +28,5 @@ void mmf__fault_arm(unsigned long nth) {
 int mmf__fault_fired(void) { return fault.fired; }
 
 int mmf__fault_fired_optional(void) { return fault.fired && fault.optional; }
-
-void mmf__best_effort_begin(void) { fault.best_effort++; }
-
-void mmf__best_effort_end(void) { fault.best_effort--; }
 
 const char *mmf__fault_call(void) { return fault.call ? fault.call : ""; }

@@ -42,13 +42,18 @@ void mmf__fault_arm(unsigned long nth);
 int mmf__fault_fired(void);
 /* Name of the call the fault hit, or "" if none. */
 const char *mmf__fault_call(void);
-/* Best-effort work (a sweep of leftovers, say) runs between these: its OS
- * calls may fail without failing the operation around it. A fault that
- * fires there is marked, so a fault-injection test accepts the operation's
+/* Best-effort work (a sweep of leftovers, a hint to the OS) runs between
+ * these: its OS calls may fail without failing the operation around it.
+ * The thread's error record is put back as it was at the outermost begin
+ * (error.c), so neither its failures nor its expected refusals (a lock
+ * that is busy) reach the caller's mmf_last_error(). A fault that fires
+ * inside is marked, so a fault-injection test accepts the operation's
  * success instead of calling the failure ignored -- and still checks that
- * nothing leaked. Scopes nest; per thread. */
+ * nothing leaked. Only calls whose failure the operation really ignores
+ * belong inside. Scopes nest; per thread. */
 void mmf__best_effort_begin(void);
 void mmf__best_effort_end(void);
+int mmf__best_effort_active(void);
 /* 1 when the armed fault fired, inside a best-effort scope. */
 int mmf__fault_fired_optional(void);
 

@@ -149,6 +149,10 @@ int mmf__os_huge(void *addr, size_t len);
  * with mmf__os_mem_free(p, len), the whole block only. */
 int mmf__os_mem_alloc(size_t len, void **out);
 int mmf__os_mem_free(void *p, size_t len);
+/* The huge page an mmf__os_mem_alloc block can be asked to use through
+ * mmf__os_huge (Linux: 2 MiB transparent huge pages), or 0 when there is
+ * none to ask for (Windows: large pages need a privilege). */
+size_t mmf__os_mem_huge_size(void);
 
 /* Lock / unlock [addr, addr+len) in RAM. */
 int mmf__os_lock(void *addr, size_t len);

@@ -392,7 +392,7 @@ static int sweep_one(void *arg, const char *entry) {
       mmf__os_file_lock(f, SHM_GATE, 1, 0) == 0 &&
       mmf__os_file_is_at(f, path, &same) == 0 && same &&
       hold_probe(f, &live) == 0 && !live)
-    (void)mmf__os_remove_open(path);
+    (void)mmf__os_remove(path); /* a '~' name never needs freeing at once */
   mmf__os_close(f); /* drops GATE */
   return 0;
 }
@@ -519,11 +519,17 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
     }
   }
   if (!published) {
+    /* Remove while f still holds GATE or HOLD: a sweeper leaves the file
+     * alone until then, so the name is still this file's. Best effort: a
+     * file left behind is a dead creator's to the next sweep, and the error
+     * to report is the one that got us here. */
+    mmf__best_effort_begin();
+    (void)mmf__os_remove(tmp);
+    mmf__best_effort_end();
     mmf__os_section_close(&m->section);
     if (mf != MMF_OS_FILE_INVALID)
       mmf__os_close(mf);
     mmf__os_close(f);
-    mmf__os_remove(tmp);
     free(tmp);
     return rc;
   }

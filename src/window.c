@@ -264,13 +264,15 @@ int mmf_window_close(mmf_window *w) {
   int rc = 0, rc2;
   if (!w)
     return 0;
+  /* The buffer first, then the window: when both fail, the error recorded
+   * last (the window's) is the one returned. */
+  if (w->buf && (rc = mmf_buffer_free(w->buf)) != 0)
+    mmf__error_in("mmf_window_close", w->map->path, rc);
   if (w->cur) {
-    rc = mmf_view_unmap(w->cur);
-    if (rc)
-      mmf__error_in("mmf_window_close", NULL, rc);
+    rc2 = mmf_view_unmap(w->cur);
+    if (rc2)
+      rc = mmf__error_in("mmf_window_close", NULL, rc2);
   }
-  if (w->buf && mmf_buffer_free(w->buf) != 0 && !rc)
-    rc = mmf__error_in("mmf_window_close", w->map->path, mmf_last_error());
   rc2 = mmf__map_unref(w->map, "mmf_window_close");
   free(w);
   return rc ? rc : rc2;

@@ -137,6 +137,11 @@ unsigned th_fault_loop(const char *api, const char *what, const int *codes,
       return faults;
     }
     faults++;
+    /* A best-effort step's failure must not fail the operation. */
+    if (optional && rc != 0)
+      print_error("%s: fault #%lu in best-effort %s failed the call: %s\n",
+                  api, n, call, mmf_last_error_message());
+    assert_true(!optional || rc == 0);
     if (rc == 0 && (strcmp(call, "PrefetchVirtualMemory") == 0 ||
                     optional)) {
       /* populating is a request on Windows, as for mmf_view_map; a

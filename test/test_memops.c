@@ -266,6 +266,8 @@ static void big_buffers_ask_for_huge_pages(void **s) {
     skip();
   }
   assert_int_equal(e, 1);
+  /* On a huge-page boundary, so a 2 MiB buffer takes one huge page. */
+  assert_int_equal((uintptr_t)big % ((uintptr_t)2 << 20), 0);
   /* With THP "always" every anonymous mapping is eligible; with "madvise"
    * (the default) only the ones that asked. */
   if (th_thp_eligible(small) == 1) {
@@ -299,6 +301,20 @@ static void buffer_fails_cleanly(void **s) {
   (void)s;
   assert_true(th_fault_loop("mmf_buffer_alloc", "", codes, buffer_run,
                             buffer_undo) >= 1);
+  /* A failed huge-page request (the second OS call) neither fails the
+   * allocation nor touches the error detail of an earlier failure. */
+  TH_EXPECT_ERR(mmf_buffer_free((char *)&v + 1), MMF_EINVAL,
+                "mmf_buffer_free");
+  {
+    char before[600];
+    snprintf(before, sizeof before, "%s", mmf_last_error_message());
+    mmf__fault_arm(2);
+    TH_OK(mmf_buffer_alloc(&v, 2u << 20));
+    mmf__fault_arm(0);
+    assert_int_equal(mmf_last_error(), MMF_EINVAL);
+    assert_string_equal(mmf_last_error_message(), before);
+    TH_OK(mmf_buffer_free(v));
+  }
   TH_OK(mmf_buffer_alloc(&v, 100));
   mmf__fault_arm(1);
   rc = mmf_buffer_free(v);

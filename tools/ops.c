@@ -70,12 +70,15 @@ static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
  * buffered one for the next; buffered wins only when clearly cheaper. */
 #define REV_BUFFERED_WINS_BELOW 0.9
 /* Buffered pieces are at most this long (two such buffers): 1 MiB copies
- * stay in cache, 4 MiB ones ran 1.2x slower (measured with mmf-bench). The
- * mapped trial piece is no longer either: where mapping loses, it is the
- * costliest part of deciding (two 4 MiB views populated writable took
- * ~14 ms of a 1 GiB reverse on a VM where every new page-table entry is
- * expensive). */
+ * stay in cache, 4 MiB ones ran 1.2x slower (measured with mmf-bench). */
 #define REV_BUFFER ((size_t)1 << 20)
+/* The mapped trial pieces are at most this long: where mapping loses they
+ * are the costliest part of deciding (two 4 MiB views populated writable
+ * took ~14 ms of a 1 GiB reverse on a VM where every new page-table entry
+ * is expensive), but views under 2 MiB are placed off a 2 MiB boundary,
+ * where even large folios are mapped 64 KiB at a time (window.c's
+ * PROBE_MIN_WINDOW): a smaller trial would favour the buffers unfairly. */
+#define REV_TRIAL ((size_t)2 << 20)
 
 int mmf_op_reverse(const char *path, size_t window, unsigned flags,
                    mmf_progress_fn progress, void *ctx) {
@@ -101,8 +104,8 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
   for (k = 0; done < 2 * half; k++) {
     uint64_t lo = done / 2, hi = r.n - done / 2;
     int buffered = mode == 2 || (mode == 0 && k >= 1);
-    size_t piece = (buffered || mode == 0) && window > REV_BUFFER ? REV_BUFFER
-                                                                  : window;
+    size_t cap = buffered ? REV_BUFFER : mode == 0 ? REV_TRIAL : window;
+    size_t piece = window < cap ? window : cap;
     size_t len = half - lo < piece ? (size_t)(half - lo) : piece;
     if (buffered && !r.buf) {
       /* Page-aligned (copies into malloc's 16-byte offset ran the whole

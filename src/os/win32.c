@@ -677,6 +677,10 @@ int mmf__os_mem_alloc(size_t len, void **out) {
   return 0;
 }
 
+size_t mmf__os_mem_huge_size(void) {
+  return 0; /* large pages need SeLockMemoryPrivilege: not asked for */
+}
+
 int mmf__os_mem_free(void *p, size_t len) {
   (void)len; /* MEM_RELEASE frees the whole allocation */
   if (FAULT("VirtualFree", ERROR_INVALID_ADDRESS) ||
