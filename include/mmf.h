@@ -621,6 +621,33 @@ enum mmf_shm_flags {
 MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
                            unsigned flags);
 
+/** Writes a new object's contents for mmf_shm_create_filled(): @p data is
+ * the whole object, @p size bytes, zero-filled, writable. Return 0 to
+ * publish the object, or a negative ::MMF_E* code to abandon it (record
+ * the reason with it, or mmf records "the fill callback returned N"). */
+typedef int (*mmf_shm_fill_fn)(void *ctx, void *data, uint64_t size);
+
+/**
+ * @brief mmf_shm_create(), with the contents written before anyone can see
+ * the object: @p fill runs on the new object while it still has only its
+ * temporary name, and only then is the object published under @p name, in
+ * one step. A reader that opens @p name meanwhile gets ::MMF_ENOENT, never
+ * a half-written object; a creator killed inside @p fill leaves nothing
+ * anyone can open (its temporary file, with its memory, goes at the next
+ * sweep: see mmf_shm_create()). `mmf share put` is built on this.
+ *
+ * @p fill is not called when @p size is 0, nor when ::MMF_SHM_OPEN_EXISTING
+ * opens an object that exists (its contents are whatever they are). Should
+ * another process publish @p name while @p fill runs, the work is lost:
+ * ::MMF_EEXIST, or with ::MMF_SHM_OPEN_EXISTING that object is opened.
+ * @return what mmf_shm_create() returns, ::MMF_EINVAL for a NULL @p fill,
+ *   ::MMF_EFBIG when @p size does not fit the address space, or the code
+ *   @p fill returned (then nothing is left behind).
+ */
+MMF_API int mmf_shm_create_filled(mmf_map **out, const char *name,
+                                  uint64_t size, unsigned flags,
+                                  mmf_shm_fill_fn fill, void *ctx);
+
 /**
  * @brief Open an existing named object, whatever its lifetime.
  *

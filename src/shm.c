@@ -413,6 +413,32 @@ static void sweep_dead_creators(const char *name) {
 
 /* ---- public API --------------------------------------------------------------*/
 
+/* The caller's contents for a new object (mmf_shm_create_filled), written
+ * through a view while the object still has only its temporary name. */
+struct fill {
+  mmf_shm_fill_fn fn;
+  void *ctx;
+};
+
+static int run_fill(mmf_map *m, uint64_t size, const struct fill *fill) {
+  mmf_view *v;
+  int rc, frc;
+  if (size > SIZE_MAX)
+    return mmf__error(MMF_EFBIG, "%llu bytes cannot be mapped whole to be "
+                      "filled", (unsigned long long)size);
+  m->size = size;
+  rc = mmf_view_map(&v, m, 0, (size_t)size, MMF_ACCESS_WRITE);
+  if (rc)
+    return rc;
+  frc = fill->fn(fill->ctx, mmf_view_data(v), size);
+  if (frc > 0 || (frc < 0 && mmf_last_error() != frc))
+    frc = mmf__error(frc < 0 ? frc : MMF_EINVAL,
+                     "the fill callback returned %d: the object is not "
+                     "made", frc);
+  rc = mmf_view_unmap(v);
+  return frc ? frc : rc;
+}
+
 /* Build a new object complete -- sized, trailer written, HOLD held, on
  * Windows its section made -- under a temporary name nobody looks for, then
  * give it its name in one step that fails if the name exists. So no
@@ -421,7 +447,8 @@ static void sweep_dead_creators(const char *name) {
  * Windows the section's name) was taken first -- nothing is left behind
  * then; or an error, also leaving nothing behind. */
 static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
-                       unsigned flags, int *lost, int *section_taken) {
+                       unsigned flags, const struct fill *fill, int *lost,
+                       int *section_taken) {
   static atomic_uint counter;
   struct shm_rec r;
   mmf_os_file f, mf = MMF_OS_FILE_INVALID;
@@ -504,6 +531,10 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
     rc = mmf__os_section_open(mf, m->os_prot, size + SHM_TRAILER,
                               &m->section);
   }
+  /* The contents, while only this process can reach the object (GATE
+   * keeps sweepers off; a creator killed here leaves a file they remove). */
+  if (!rc && !*lost && fill && size > 0)
+    rc = run_fill(m, size, fill);
   if (!rc && !*lost)
     rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_SHARED);
   /* HOLD now marks the file live; GATE must be free once it has a name. */
@@ -543,9 +574,8 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
   return 0;
 }
 
-int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
-                   unsigned flags) {
-  static const char api[] = "mmf_shm_create";
+static int shm_create(const char *api, mmf_map **out, const char *name,
+                      uint64_t size, unsigned flags, const struct fill *fill) {
   struct shm_ext *e;
   mmf_map *m;
   int rc;
@@ -586,7 +616,7 @@ int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
       mmf__os_yield();
     rc = attach(e->path, &f);
     if (rc == MMF_ENOENT) {
-      rc = publish_new(m, e, size, flags, &lost, &section_taken);
+      rc = publish_new(m, e, size, flags, fill, &lost, &section_taken);
       if (rc || !lost)
         break;
       continue; /* someone else's name now: look at it */
@@ -625,6 +655,24 @@ int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
   }
   *out = m;
   return 0;
+}
+
+int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,
+                   unsigned flags) {
+  return shm_create("mmf_shm_create", out, name, size, flags, NULL);
+}
+
+int mmf_shm_create_filled(mmf_map **out, const char *name, uint64_t size,
+                          unsigned flags, mmf_shm_fill_fn fill, void *ctx) {
+  struct fill f;
+  if (!fill) {
+    if (out)
+      *out = NULL;
+    return mmf__error(MMF_EINVAL, "mmf_shm_create_filled: NULL fill");
+  }
+  f.fn = fill;
+  f.ctx = ctx;
+  return shm_create("mmf_shm_create_filled", out, name, size, flags, &f);
 }
 
 int mmf_shm_open(mmf_map **out, const char *name, int prot, unsigned flags) {

@@ -182,6 +182,35 @@ static int count_one(void *ctx, const mmf_shm_info *info) {
   return 0;
 }
 
+/* The name of the object a child makes to say "I am inside fill": NAME with
+ * its first letter changed, so it is no prefix of NAME's own files. */
+static const char *signal_name(const char *name) {
+  static char sig[128];
+  snprintf(sig, sizeof sig, "s%s", name + 1);
+  return sig;
+}
+
+static int fill_then_hang(void *ctx, void *data, uint64_t size) {
+  const char *name = ctx;
+  mmf_map *m;
+  memset(data, 0xCD, (size_t)size / 2); /* half written */
+  if (mmf_shm_create(&m, signal_name(name), 64, MMF_SHM_PERSISTENT) != 0 ||
+      mmf_map_close(m) != 0)
+    return MMF_EIO;
+  for (unsigned long i = 0; i < SPIN_LIMIT; i++)
+    th_yield(); /* the parent kills us long before */
+  return MMF_EIO;
+}
+
+/* `fill-forever NAME`: create NAME with a fill that never finishes. */
+static int child_fill_forever(const char *name) {
+  mmf_map *m;
+  return mmf_shm_create_filled(&m, name, OBJ_LEN, MMF_SHM_PERSISTENT,
+                               fill_then_hang, (void *)name) == 0
+             ? 1
+             : 2;
+}
+
 /* List (and so sweep every name's temporary files) over and over while
  * others create and close: a sweep must never make their creates fail. */
 static int child_list_loop(const char *name) {
@@ -964,6 +993,123 @@ static void cli_share_errors_and_usage(void **state) {
   }
 }
 
+/* ---- mmf_shm_create_filled: contents before the name --------------------------*/
+
+struct fill_probe {
+  const char *name;
+  int calls;
+  int seen_by_open; /* what mmf_shm_open of the name gave inside fill */
+  int listed;       /* how often mmf_shm_list showed the name inside fill */
+  int result;       /* what fill returns */
+};
+
+static int probe_fill(void *ctx, void *data, uint64_t size) {
+  struct fill_probe *fp = ctx;
+  mmf_map *m = NULL;
+  fp->calls++;
+  th_fill(data, (size_t)size, 21);
+  fp->seen_by_open = mmf_shm_open(&m, fp->name, MMF_PROT_READ, 0);
+  if (m)
+    mmf_map_close(m);
+  fp->listed = listed(fp->name).found;
+  if (fp->result < 0)
+    mmf__error(fp->result, "probe_fill: told to fail");
+  return fp->result;
+}
+
+static void filled_object_appears_whole_or_not_at_all(void **state) {
+  const char *name = obj("filled");
+  unsigned char want[OBJ_LEN];
+  struct fill_probe fp = {name, 0, 0, -1, 0};
+  mmf_map *m = (mmf_map *)&m, *o;
+  mmf_view *v;
+  (void)state;
+  th_fill(want, sizeof want, 21);
+
+  /* Published only after fill: inside it the name does not exist yet. */
+  TH_OK(mmf_shm_create_filled(&m, name, OBJ_LEN, MMF_SHM_PERSISTENT,
+                              probe_fill, &fp));
+  assert_int_equal(fp.calls, 1);
+  assert_int_equal(fp.seen_by_open, MMF_ENOENT);
+  assert_int_equal(fp.listed, 0);
+  TH_OK(mmf_map_close(m));
+  TH_OK(mmf_shm_open(&o, name, MMF_PROT_READ, 0));
+  assert_int_equal(mmf_map_size(o), OBJ_LEN);
+  TH_OK(mmf_view_map(&v, o, 0, 0, MMF_ACCESS_READ));
+  assert_memory_equal(mmf_view_data(v), want, OBJ_LEN);
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(o));
+
+  /* OPEN_EXISTING on an existing name: opened, fill not called. */
+  fp.calls = 0;
+  TH_OK(mmf_shm_create_filled(&m, name, 10, MMF_SHM_OPEN_EXISTING,
+                              probe_fill, &fp));
+  assert_int_equal(fp.calls, 0);
+  assert_int_equal(mmf_map_size(m), OBJ_LEN);
+  TH_OK(mmf_map_close(m));
+  TH_EXPECT_ERR(mmf_shm_create_filled(&m, name, 10, 0, probe_fill, &fp),
+                MMF_EEXIST, "mmf_shm_create_filled");
+  assert_null(m);
+  assert_int_equal(fp.calls, 0);
+  TH_OK(mmf_shm_remove(name));
+
+  /* A failing fill: its code and reason, and nothing left behind. */
+  fp.result = MMF_EIO;
+  TH_EXPECT_ERR(mmf_shm_create_filled(&m, name, OBJ_LEN, MMF_SHM_TRANSIENT,
+                                      probe_fill, &fp),
+                MMF_EIO, "mmf_shm_create_filled");
+  assert_non_null(strstr(mmf_last_error_message(), "told to fail"));
+  assert_null(m);
+  assert_gone(name);
+  fp.result = 7; /* not an MMF_E* code */
+  TH_EXPECT_ERR(mmf_shm_create_filled(&m, name, OBJ_LEN, 0, probe_fill, &fp),
+                MMF_EINVAL, "mmf_shm_create_filled");
+  assert_non_null(strstr(mmf_last_error_message(), "returned 7"));
+  assert_gone(name);
+
+  /* Size 0: nothing to fill. NULL fill: refused. */
+  fp.result = 0;
+  fp.calls = 0;
+  TH_OK(mmf_shm_create_filled(&m, name, 0, 0, probe_fill, &fp));
+  assert_int_equal(fp.calls, 0);
+  assert_int_equal(mmf_map_size(m), 0);
+  TH_OK(mmf_map_close(m));
+  assert_gone(name);
+  TH_EXPECT_ERR(mmf_shm_create_filled(&m, name, 10, 0, NULL, NULL),
+                MMF_EINVAL, "mmf_shm_create_filled");
+  assert_null(m);
+}
+
+/* A creator killed inside fill (kill -9 / TerminateProcess): nobody ever
+ * sees NAME, its temporary file stays while it lives (it is not a dead
+ * creator's yet), and the first sweep after its death removes it. */
+static void creator_killed_while_filling_leaves_nothing(void **state) {
+  const char *name = obj("fillkill");
+  char sig[128];
+  mmf_map *m = NULL;
+  intptr_t child;
+  int rc = MMF_ENOENT;
+  (void)state;
+  snprintf(sig, sizeof sig, "%s", signal_name(name));
+  child = spawn("fill-forever", name);
+  for (unsigned long i = 0; i < SPIN_LIMIT && rc == MMF_ENOENT; i++) {
+    rc = mmf_shm_open(&m, sig, MMF_PROT_READ, 0);
+    if (rc == MMF_ENOENT)
+      th_yield();
+  }
+  TH_OK(rc); /* the child is inside fill now */
+  TH_OK(mmf_map_close(m));
+  TH_EXPECT_ERR(mmf_shm_open(&m, name, MMF_PROT_READ, 0), MMF_ENOENT,
+                "mmf_shm_open");
+  assert_int_equal(listed(name).found, 0); /* a sweep, too */
+  assert_int_equal(th_shm_leftovers(name), 1); /* live: not swept */
+  assert_int_equal(th_kill_child(child), 0);
+  assert_int_equal(listed(name).found, 0); /* this sweep removes it */
+  assert_int_equal(th_shm_leftovers(name), 0);
+  assert_gone(name);
+  TH_OK(mmf_shm_remove(sig));
+}
+
 /* ---- temporary files of creators that died ---------------------------------
  * A creator builds its object under "mmf.NAME~..." holding GATE, then HOLD,
  * then publishes it. These tests play creators at each stage (the lock
@@ -1090,7 +1236,14 @@ static int code_ok(int rc) {
   return 0;
 }
 
-enum fault_kind { F_CREATE_T, F_CREATE_P, F_OPEN, F_REMOVE, F_ANON };
+enum fault_kind { F_CREATE_T, F_CREATE_P, F_CREATE_F, F_OPEN, F_REMOVE,
+                  F_ANON };
+
+static int fill_ones(void *ctx, void *data, uint64_t size) {
+  (void)ctx;
+  memset(data, 1, (size_t)size);
+  return 0;
+}
 
 static int absorbed(const char *call, int optional) {
   /* Closing a file we are done with, or a step of the best-effort sweep of
@@ -1120,6 +1273,10 @@ static void fault_loop(enum fault_kind kind, const char *api) {
       break;
     case F_CREATE_P:
       rc = mmf_shm_create(&m, name, 5000, MMF_SHM_PERSISTENT);
+      break;
+    case F_CREATE_F:
+      rc = mmf_shm_create_filled(&m, name, 5000, MMF_SHM_TRANSIENT, fill_ones,
+                                 NULL);
       break;
     case F_OPEN:
       rc = mmf_shm_open(&m, name, MMF_PROT_READWRITE, 0);
@@ -1165,7 +1322,7 @@ static void fault_loop(enum fault_kind kind, const char *api) {
       /* Nothing left open or mapped. */
       TH_ASSERT_RES_SAME(before);
       assert_int_equal(th_shm_mapping_count(), before_maps);
-      if (kind == F_CREATE_T || kind == F_CREATE_P) {
+      if (kind == F_CREATE_T || kind == F_CREATE_P || kind == F_CREATE_F) {
         /* No object made by the failed create, no temporary file. */
         assert_int_equal(th_shm_leftovers(name), 0);
       } else if (kind == F_OPEN || kind == F_REMOVE) {
@@ -1197,6 +1354,10 @@ static void create_transient_fails_cleanly(void **s) {
 static void create_persistent_fails_cleanly(void **s) {
   (void)s;
   fault_loop(F_CREATE_P, "mmf_shm_create");
+}
+static void create_filled_fails_cleanly(void **s) {
+  (void)s;
+  fault_loop(F_CREATE_F, "mmf_shm_create_filled");
 }
 static void open_fails_cleanly(void **s) {
   (void)s;
@@ -1232,10 +1393,13 @@ int main(int argc, char **argv) {
       cmocka_unit_test(cli_share_put_get_ls_rm_round_trip_is_byte_exact),
       cmocka_unit_test(cli_share_put_transient_lives_while_put_runs),
       cmocka_unit_test(cli_share_errors_and_usage),
+      cmocka_unit_test(filled_object_appears_whole_or_not_at_all),
+      cmocka_unit_test(creator_killed_while_filling_leaves_nothing),
       cmocka_unit_test(dead_creators_temporary_files_are_swept),
       cmocka_unit_test(sweep_fails_cleanly),
       cmocka_unit_test(create_transient_fails_cleanly),
       cmocka_unit_test(create_persistent_fails_cleanly),
+      cmocka_unit_test(create_filled_fails_cleanly),
       cmocka_unit_test(open_fails_cleanly),
       cmocka_unit_test(remove_fails_cleanly),
       cmocka_unit_test(anonymous_fails_cleanly),
@@ -1247,6 +1411,8 @@ int main(int argc, char **argv) {
       return child_churn(argv[3]);
     if (strcmp(argv[2], "list-loop") == 0)
       return child_list_loop(argv[3]);
+    if (strcmp(argv[2], "fill-forever") == 0)
+      return child_fill_forever(argv[3]);
     if (strcmp(argv[2], "hold") == 0)
       return child_hold(argv[3]);
     if (strcmp(argv[2], "nobody-open") == 0)

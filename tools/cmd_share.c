@@ -33,7 +33,8 @@ static const char usage_put[] =
     "\n"
     "Store the bytes of FILE (standard input when FILE is absent) in a new\n"
     "shared-memory object NAME of exactly that size. It fails if NAME\n"
-    "exists.\n"
+    "exists. The bytes are in place before NAME appears: a reader never\n"
+    "sees part of them, and a put that fails or is killed leaves nothing.\n"
     "\n"
     "Options:\n"
     "  -t, --transient  make the object transient: it lives only while this\n"
@@ -134,6 +135,29 @@ static int slurp(FILE *f, unsigned char **out, size_t *n) {
   return 0;
 }
 
+/* What `put` writes into the new object before it is published: the bytes
+ * read from stdin, or those of FILE. */
+struct put_src {
+  const unsigned char *data; /* stdin's bytes, or NULL */
+  mmf_map *file;             /* FILE, or NULL */
+  int file_failed;           /* FILE could not be read whole */
+  size_t got;                /* bytes read from FILE */
+};
+
+static int put_fill(void *ctx, void *dst, uint64_t size) {
+  struct put_src *ps = ctx;
+  int rc;
+  if (ps->data) {
+    memcpy(dst, ps->data, (size_t)size);
+    return 0;
+  }
+  rc = mmf_map_read(ps->file, 0, dst, (size_t)size, &ps->got);
+  if (rc == 0 && ps->got != size)
+    rc = MMF_EIO; /* the file shrank meanwhile */
+  ps->file_failed = rc != 0;
+  return rc;
+}
+
 static int share_put(int argc, char **argv) {
   static const struct option longopts[] = {
       {"transient", no_argument, NULL, 't'},
@@ -198,34 +222,21 @@ static int share_put(int argc, char **argv) {
       return CLI_FAIL;
     }
   }
-  rc = mmf_shm_create(&map, name, len, flags);
-  if (rc) {
-    cli_fail(sub, name, rc);
-  } else if (len > 0) {
-    mmf_view *view;
-    const char *failed = name;
-    rc = mmf_view_map(&view, map, 0, len, MMF_ACCESS_WRITE);
-    if (!rc) {
-      size_t got = 0;
-      if (!src)
-        memcpy(mmf_view_data(view), data, len);
-      else if ((rc = mmf_map_read(src, 0, mmf_view_data(view), len, &got)) !=
-                   0 ||
-               got != len) {
-        failed = file;
-        rc = rc ? rc : MMF_EIO; /* the file shrank meanwhile */
-      }
-      if (!rc)
-        rc = mmf_view_unmap(view);
-      else
-        mmf_view_unmap(view);
-    }
-    if (rc) {
-      cli_fail(sub, failed, rc);
-      mmf_map_close(map);
-      if (!transient)
-        mmf_shm_remove(name); /* leave nothing half-written behind */
-    }
+  {
+    /* Written before it is published: nobody ever sees a half-written
+     * object, and a put killed midway leaves nothing under NAME. */
+    struct put_src ps = {NULL, NULL, 0, 0};
+    ps.data = src ? NULL : data;
+    ps.file = src;
+    rc = mmf_shm_create_filled(&map, name, len, flags, put_fill, &ps);
+    if (rc && ps.file_failed && rc == MMF_EIO && ps.got != len)
+      cli_error(sub, "%s: the file shrank while it was read (%llu of %llu "
+                "bytes); nothing was stored", file,
+                (unsigned long long)ps.got, (unsigned long long)len);
+    else if (rc && ps.file_failed)
+      cli_fail(sub, file, rc);
+    else if (rc)
+      cli_fail(sub, name, rc);
   }
   free(data);
   if (src)
