@@ -1347,30 +1347,28 @@ static void fault_loop(enum fault_kind kind, const char *api) {
   fail_msg("%s: the fault loop did not end", api);
 }
 
-static void create_transient_fails_cleanly(void **s) {
-  (void)s;
-  fault_loop(F_CREATE_T, "mmf_shm_create");
+/* One fault-injection test per call: the loop takes its kind and the call's
+ * name as cmocka's initial state (FAULT_TEST below keeps each test's name). */
+struct fault_case {
+  enum fault_kind kind;
+  const char *api;
+};
+
+static void fails_cleanly(void **state) {
+  const struct fault_case *c = *state;
+  fault_loop(c->kind, c->api);
 }
-static void create_persistent_fails_cleanly(void **s) {
-  (void)s;
-  fault_loop(F_CREATE_P, "mmf_shm_create");
-}
-static void create_filled_fails_cleanly(void **s) {
-  (void)s;
-  fault_loop(F_CREATE_F, "mmf_shm_create_filled");
-}
-static void open_fails_cleanly(void **s) {
-  (void)s;
-  fault_loop(F_OPEN, "mmf_shm_open");
-}
-static void remove_fails_cleanly(void **s) {
-  (void)s;
-  fault_loop(F_REMOVE, "mmf_shm_remove");
-}
-static void anonymous_fails_cleanly(void **s) {
-  (void)s;
-  fault_loop(F_ANON, "mmf_shm_anonymous");
-}
+
+static const struct fault_case fc_create_t = {F_CREATE_T, "mmf_shm_create"};
+static const struct fault_case fc_create_p = {F_CREATE_P, "mmf_shm_create"};
+static const struct fault_case fc_create_f = {F_CREATE_F,
+                                              "mmf_shm_create_filled"};
+static const struct fault_case fc_open = {F_OPEN, "mmf_shm_open"};
+static const struct fault_case fc_remove = {F_REMOVE, "mmf_shm_remove"};
+static const struct fault_case fc_anon = {F_ANON, "mmf_shm_anonymous"};
+
+#define FAULT_TEST(name, c)                                                    \
+  { name, fails_cleanly, NULL, NULL, (void *)&(c) }
 
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
@@ -1397,12 +1395,12 @@ int main(int argc, char **argv) {
       cmocka_unit_test(creator_killed_while_filling_leaves_nothing),
       cmocka_unit_test(dead_creators_temporary_files_are_swept),
       cmocka_unit_test(sweep_fails_cleanly),
-      cmocka_unit_test(create_transient_fails_cleanly),
-      cmocka_unit_test(create_persistent_fails_cleanly),
-      cmocka_unit_test(create_filled_fails_cleanly),
-      cmocka_unit_test(open_fails_cleanly),
-      cmocka_unit_test(remove_fails_cleanly),
-      cmocka_unit_test(anonymous_fails_cleanly),
+      FAULT_TEST("create_transient_fails_cleanly", fc_create_t),
+      FAULT_TEST("create_persistent_fails_cleanly", fc_create_p),
+      FAULT_TEST("create_filled_fails_cleanly", fc_create_f),
+      FAULT_TEST("open_fails_cleanly", fc_open),
+      FAULT_TEST("remove_fails_cleanly", fc_remove),
+      FAULT_TEST("anonymous_fails_cleanly", fc_anon),
   };
   if (argc == 4 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "rw") == 0)
