@@ -33,20 +33,31 @@ static const char *make_zero_file(const char *name) {
 
 /* ---- the children's side ---- */
 
+/* The children's common start: rebuild the parent's FILE_LEN-byte mapping
+ * from the token and map [off, off + len) writable. 0, or the child's exit
+ * code: 2 no mapping, 3 wrong size, 4 no view. */
+static int child_open_token(const char *token, uint64_t off, size_t len,
+                            mmf_map **m, mmf_view **v) {
+  if (mmf_map_from_token(m, token, MMF_PROT_READWRITE) != 0) {
+    fprintf(stderr, "child: %s\n", mmf_last_error_message());
+    return 2;
+  }
+  if (mmf_map_size(*m) != FILE_LEN)
+    return 3;
+  if (mmf_view_map(v, *m, off, len, MMF_ACCESS_WRITE) != 0)
+    return 4;
+  return 0;
+}
+
 /* `--child token TOKEN`: rebuild the parent's mapping, write through a view
  * and through the file, and check what the parent put there. */
 static int child_token(const char *token) {
   unsigned char mine[1000], theirs[1000];
   mmf_map *m;
   mmf_view *v;
-  if (mmf_map_from_token(&m, token, MMF_PROT_READWRITE) != 0) {
-    fprintf(stderr, "child: %s\n", mmf_last_error_message());
-    return 2;
-  }
-  if (mmf_map_size(m) != FILE_LEN)
-    return 3;
-  if (mmf_view_map(&v, m, 4097, 2000, MMF_ACCESS_WRITE) != 0)
-    return 4;
+  int rc = child_open_token(token, 4097, 2000, &m, &v);
+  if (rc)
+    return rc;
   th_fill(theirs, sizeof theirs, 41);
   if (memcmp((unsigned char *)mmf_view_data(v) + 1000, theirs, sizeof theirs) !=
       0)
@@ -83,14 +94,9 @@ static int child_anon(const char *token) {
   unsigned char want[1000];
   mmf_map *m;
   mmf_view *v;
-  if (mmf_map_from_token(&m, token, MMF_PROT_READWRITE) != 0) {
-    fprintf(stderr, "child: %s\n", mmf_last_error_message());
-    return 2;
-  }
-  if (mmf_map_size(m) != FILE_LEN)
-    return 3;
-  if (mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE) != 0)
-    return 4;
+  int rc = child_open_token(token, 0, 0, &m, &v);
+  if (rc)
+    return rc;
   th_fill(want, sizeof want, 51);
   if (memcmp(mmf_view_data(v), want, sizeof want) != 0)
     return 5;
