@@ -459,15 +459,22 @@ static void walk_rejects_a_corrupt_list(void **state) {
 
 /* ---- the list across processes ---- */
 
+/* A new list file `name`, mapped writable whole, the list built in it. */
+static const char *map_new_list(const char *name, mmf_map **m, mmf_view **v) {
+  const char *p = make_list_file(name);
+  TH_OK(mmf_map_open(m, p, MMF_PROT_READWRITE, 0, 0));
+  TH_OK(mmf_view_map(v, *m, 0, 0, MMF_ACCESS_WRITE));
+  build_list(mmf_view_data(*v));
+  return p;
+}
+
 static void child_walks_relative_list_at_a_different_address(void **state) {
-  const char *p = make_list_file("list-rel");
+  const char *p;
   char addr[32];
   mmf_map *m;
   mmf_view *v;
   (void)state;
-  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
-  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
-  build_list(mmf_view_data(v));
+  p = map_new_list("list-rel", &m, &v);
   assert_int_equal(walk_relative(mmf_view_data(v), mmf_view_size(v)), NODES);
   snprintf(addr, sizeof addr, "%llx",
            (unsigned long long)(uintptr_t)mmf_view_data(v));
@@ -481,13 +488,11 @@ static void child_walks_relative_list_at_a_different_address(void **state) {
 
 static void
 child_walks_raw_list_through_a_view_at_the_same_address(void **state) {
-  const char *p = make_list_file("list-fixed");
+  const char *p;
   mmf_map *m;
   mmf_view *v;
   (void)state;
-  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
-  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
-  build_list(mmf_view_data(v));
+  p = map_new_list("list-fixed", &m, &v);
   assert_int_equal(walk_raw(mmf_view_data(v), mmf_view_size(v)), NODES);
   /* Nothing is flushed: the child sees the same pages. */
   {
