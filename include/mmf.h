@@ -613,9 +613,10 @@ enum mmf_shm_flags {
  *   not a regular file sits at the object's path), ::MMF_EOS.
  *   A failing call leaves no object (and no temporary file) behind.
  *
- * Before it looks at the name, create removes the temporary files
- * ("mmf.NAME~...") of creators of @p name that died half-way: one reads
- * the runtime directory. That sweep is best effort and never fails the
+ * Before it makes a new object, create removes the temporary files
+ * ("mmf.NAME~...") of creators of @p name that died half-way: one read of
+ * the runtime directory (not done when ::MMF_SHM_OPEN_EXISTING opens an
+ * object that exists). That sweep is best effort and never fails the
  * create (docs/shm.md, "sweep").
  */
 MMF_API int mmf_shm_create(mmf_map **out, const char *name, uint64_t size,

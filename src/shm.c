@@ -598,8 +598,7 @@ static int shm_create(const char *api, mmf_map **out, const char *name,
     ext_free(e);
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api, name);
   }
-  sweep_dead_creators(name);
-  int section_taken = 0;
+  int section_taken = 0, swept = 0;
   for (int tries = 0;; tries++) {
     mmf_os_file f;
     int lost = 0, stale = 0, mine = 0;
@@ -616,6 +615,12 @@ static int shm_create(const char *api, mmf_map **out, const char *name,
       mmf__os_yield();
     rc = attach(e->path, &f);
     if (rc == MMF_ENOENT) {
+      /* Before making an object (not on every open of an existing one:
+       * the sweep reads the runtime directory). */
+      if (!swept) {
+        sweep_dead_creators(name);
+        swept = 1;
+      }
       rc = publish_new(m, e, size, flags, fill, &lost, &section_taken);
       if (rc || !lost)
         break;
