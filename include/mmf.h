@@ -409,15 +409,16 @@ enum mmf_window_flags {
   /** Read-only walks: let mmf deliver a window through a buffer filled by
    * the OS's read path instead of a view where that is faster: when it
    * measures that the kernel faults the file in small pieces (small
-   * page-cache folios), when timing the first windows both ways shows the
-   * read path clearly cheaper per byte (the caller's work on each window
-   * included: on some virtual machines every new page-table entry costs a
-   * microsecond), and always for windows under 2 MiB (mapped that small,
-   * every file is faulted 64 KiB at a time). With windows of 2 MiB or more
-   * the first window is mapped and is 2 MiB long (the probe: where mapping
-   * loses, every probed byte costs), so later mapped windows start 2 MiB
-   * after the start, not a window size. The data is the same; only the
-   * speed differs. */
+   * page-cache folios), when timing both ways over the next windows (two
+   * rounds of 2 MiB mapped and 2 MiB read; the best round of each counts)
+   * shows the read path clearly cheaper per byte (the caller's work on each
+   * window included: on some virtual machines every new page-table entry
+   * costs a microsecond), and always for windows under 2 MiB (mapped that
+   * small, every file is faulted 64 KiB at a time). With windows of 2 MiB
+   * or more the first window is mapped and is 2 MiB long (the probe: where
+   * mapping loses, every probed byte costs), and so are the trial's mapped
+   * windows, so later mapped windows do not start at a multiple of the
+   * window size. The data is the same; only the speed differs. */
   MMF_WINDOW_AUTO = 0x2
 };
 

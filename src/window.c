@@ -27,18 +27,29 @@
  * read path from the start. */
 #define PROBE_MIN_WINDOW ((size_t)2 << 20)
 
-/* After the fault probe finds large folios, the read path is tried on the
- * next windows too (as many bytes as the mapped probe window) and the walk
- * keeps the mapped path unless reading cost less than this fraction of it,
- * per byte, from one call to mmf_window_next to the next (so the caller's
- * own work on the data, first touches of mapped pages included, counts).
- * Large folios make mapping the winner on most machines (1.5x read(), see
- * docs/BENCHMARKS.md) but not where every new page-table entry is
- * expensive (nested virtualisation: ~1 us per 4 KiB page measured), where
- * read() wins by 7x. */
+/* After the fault probe finds large folios, the walk runs a trial of
+ * TRIAL_ROUNDS rounds; each round times one mapped window (PROBE_MIN_WINDOW
+ * bytes) and the same number of bytes through the read path. The walk keeps
+ * the mapped path unless the read path's best round cost less than
+ * TRIAL_READ_WINS_BELOW of the mapped path's best round, per byte. Each
+ * piece is timed from one call to mmf_window_next to the next, so the
+ * caller's own work on the data (first touches of mapped pages included)
+ * and unmapping count. Large folios make mapping the winner on most
+ * machines (1.3-1.5x read(), see docs/BENCHMARKS.md) but not where every
+ * new page-table entry is expensive (nested virtualisation: ~1 us per 4 KiB
+ * page measured), where read() wins by 7x.
+ * Neither the probe window (the first mapping of a fresh process pays for
+ * new page tables) nor the read path's first piece (fresh buffer pages) is
+ * timed, and two rounds, not one: about one timed 2 MiB window in 70 takes
+ * 3x its usual time here. Measured on a machine where mapping wins by 1.3x,
+ * 200 fresh processes each: one round with the probe timed kept the read
+ * path for the whole walk (a 25% slower scan) in 3-4% of walks; two rounds
+ * with the probe as the first mapped sample in 3.5%; this, in none of 500. */
+#define TRIAL_ROUNDS 2
 #define TRIAL_READ_WINS_BELOW 0.9
 
 enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
+enum { TIMED_NONE = 0, TIMED_MAP, TIMED_READ };
 
 struct mmf_window {
   mmf_map *map;
@@ -50,9 +61,16 @@ struct mmf_window {
   mmf_view *cur;    /* the mapped window, if any */
   uint64_t probe_faults; /* minor faults when the probe window was handed out */
   size_t probe_len;
-  uint64_t probe_ns;     /* the probe window: mapping it, using it, unmapping */
-  uint64_t mark_ns;      /* when the current probe/trial window was started */
-  uint64_t trial_ns, trial_bytes; /* the read path's trial so far */
+  /* The trial (MODE_TRIAL): the piece out now, if timed (TIMED_MAP or
+   * TIMED_READ), when it was started, and each path's totals so far. */
+  int timed;
+  size_t timed_len;
+  uint64_t mark_ns;
+  /* This round's totals per path ([TIMED_MAP - 1], [TIMED_READ - 1]), the
+   * best finished round's ns per byte, and the rounds finished. */
+  uint64_t trial_ns[2], trial_bytes[2];
+  double best_ns_per_byte[2];
+  int rounds;
   unsigned char *buf;    /* READ mode buffer (mmf_buffer_alloc) */
   uint64_t buffered;
 };
@@ -133,25 +151,35 @@ static uint64_t take(mmf_window *w, size_t want, size_t *n) {
 
 /* Decide, after the caller processed the first mapped window, whether the
  * rest of the walk should go through the read path (small folios), or the
- * read path should be tried against the mapped one first. */
+ * two paths should be timed against each other first. */
 static void probe_decide(mmf_window *w) {
   uint64_t faults = mmf__os_minor_faults() - w->probe_faults;
   uint64_t pieces = w->probe_len / SMALL_FOLIO_BYTES_PER_FAULT;
-  w->probe_ns = mmf__os_now_ns() - w->mark_ns;
-  w->mark_ns = 0; /* no trial window is out yet */
   w->mode = (pieces > 0 && faults >= pieces) ? MODE_READ : MODE_TRIAL;
 }
 
-/* At a call after a trial window: account for it, and once the trial has
- * read as much as the probe mapped, keep whichever path cost less per byte
+/* At a call after a timed trial piece: add it to its path's round totals;
+ * when both paths have had a probe window's worth, close the round; after
+ * TRIAL_ROUNDS rounds, keep whichever path's best round cost less per byte
  * (the mapped one unless reading was clearly cheaper). */
 static void trial_account(mmf_window *w) {
-  w->trial_ns += mmf__os_now_ns() - w->mark_ns;
-  if (w->trial_bytes < w->probe_len)
+  int i = w->timed - 1;
+  w->trial_ns[i] += mmf__os_now_ns() - w->mark_ns;
+  w->trial_bytes[i] += w->timed_len;
+  w->timed = TIMED_NONE;
+  if (w->trial_bytes[0] < PROBE_MIN_WINDOW ||
+      w->trial_bytes[1] < PROBE_MIN_WINDOW)
     return;
-  w->mode = (double)w->trial_ns * (double)w->probe_len <
-                    TRIAL_READ_WINS_BELOW * (double)w->probe_ns *
-                        (double)w->trial_bytes
+  for (i = 0; i < 2; i++) {
+    double per_byte = (double)w->trial_ns[i] / (double)w->trial_bytes[i];
+    if (w->rounds == 0 || per_byte < w->best_ns_per_byte[i])
+      w->best_ns_per_byte[i] = per_byte;
+    w->trial_ns[i] = w->trial_bytes[i] = 0;
+  }
+  if (++w->rounds < TRIAL_ROUNDS)
+    return;
+  w->mode = w->best_ns_per_byte[1] <
+                    TRIAL_READ_WINS_BELOW * w->best_ns_per_byte[0]
                 ? MODE_READ
                 : MODE_MAP;
 }
@@ -213,29 +241,36 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     if (w->mode == MODE_PROBE)
       probe_decide(w);
   }
-  if (w->mode == MODE_TRIAL && w->mark_ns)
+  if (w->timed)
     trial_account(w);
   if (w->lo >= w->hi)
     return 0;
   if (w->mode == MODE_TRIAL) {
-    /* The first trial window warms the buffer up and is not timed: the
+    /* The read path's first piece warms the buffer up and is not timed: the
      * first stores into fresh pages cost far more than the steady state
-     * (1.3 ms for the first 1 MiB read, 0.04 ms after, on a VM here). */
-    int warm = w->buffered > 0;
-    w->mark_ns = warm ? mmf__os_now_ns() : 0;
-    rc = next_buffered(w, data, size, offset);
-    if (rc == 1 && warm)
-      w->trial_bytes += *size;
-    return rc;
+     * (1.3 ms for the first 1 MiB read, 0.04 ms after, on a VM here). Then
+     * whichever path is behind in bytes goes next. */
+    int timed = w->buffered == 0 ? TIMED_NONE
+                : w->trial_bytes[0] <= w->trial_bytes[1] ? TIMED_MAP
+                                                         : TIMED_READ;
+    if (timed != TIMED_MAP) {
+      w->mark_ns = mmf__os_now_ns(); /* the read itself counts */
+      rc = next_buffered(w, data, size, offset);
+      if (rc == 1 && timed) {
+        w->timed = timed;
+        w->timed_len = *size;
+      }
+      return rc;
+    }
   }
   if (w->mode == MODE_READ)
     return next_buffered(w, data, size, offset);
 
-  /* The probe window needs only to be big enough to be placed 2 MiB-aligned
-   * (see PROBE_MIN_WINDOW): where mapping loses, every byte of it costs. */
-  off = take(w, w->mode == MODE_PROBE ? PROBE_MIN_WINDOW : w->size, &n);
-  if (w->mode == MODE_PROBE)
-    w->mark_ns = mmf__os_now_ns();
+  /* Probe and trial windows need only to be big enough to be placed 2
+   * MiB-aligned (see PROBE_MIN_WINDOW): where mapping loses, every byte of
+   * them costs. A timed window's clock starts before it is mapped. */
+  off = take(w, w->mode == MODE_MAP ? w->size : PROBE_MIN_WINDOW, &n);
+  w->mark_ns = mmf__os_now_ns();
   rc = mmf_view_map(&w->cur, w->map, off, n, w->access);
   if (rc) {
     /* Put the piece back so a retry after a transient error resumes here. */
@@ -248,6 +283,10 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
   if (w->mode == MODE_PROBE) {
     w->probe_len = n;
     w->probe_faults = mmf__os_minor_faults();
+  }
+  if (w->mode == MODE_TRIAL) {
+    w->timed = TIMED_MAP;
+    w->timed_len = n;
   }
   *data = mmf_view_data(w->cur);
   *size = n;

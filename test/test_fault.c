@@ -577,7 +577,9 @@ static void window_walk_fails_cleanly(void **state) {
 }
 
 /* AUTO walks may switch to the read path: then pread faults too. */
-#define AUTO_LEN (8u << 20)
+/* Long enough for an AUTO walk with default windows to finish its probe
+ * and trial (2 + 1 + 2 x (2 + 2) MiB) and map windows after it. */
+#define AUTO_LEN (16u << 20)
 
 static void setup_big_map(void) {
   g.path = th_path("fault-auto");
@@ -613,6 +615,28 @@ static void auto_window_walk_fails_cleanly(void **state) {
   walk_access = MMF_ACCESS_READ;
   walk_flags = MMF_WINDOW_AUTO;
   walk_window = 1 << 20;
+  run_fault_loop(&op);
+}
+
+/* The probe, the trial (mapped and read pieces, the buffer) and whichever
+ * path wins: every OS call of each. Which path wins is timed, so the calls
+ * may differ from run to run; every failure must still be clean. */
+static void auto_window_trial_fails_cleanly(void **state) {
+  const struct fault_op op = {
+      .name = "window walk (AUTO, default windows: probe and trial)",
+      .apis = {"mmf_window_next", "mmf_view_map", "mmf_view_unmap",
+               "mmf_window_close"},
+      .codes = window_codes,
+      .min_faults = 4, /* probe mmap/munmap, buffer alloc/free at least */
+      .setup = setup_big_map,
+      .run = run_walk,
+      .after_success = walked_big,
+      .teardown = teardown_big_map,
+      .path = g_path};
+  (void)state;
+  walk_access = MMF_ACCESS_READ;
+  walk_flags = MMF_WINDOW_AUTO;
+  walk_window = 0;
   run_fault_loop(&op);
 }
 
@@ -732,6 +756,7 @@ int main(void) {
       cmocka_unit_test(map_sync_fails_cleanly),
       cmocka_unit_test(window_walk_fails_cleanly),
       cmocka_unit_test(auto_window_walk_fails_cleanly),
+      cmocka_unit_test(auto_window_trial_fails_cleanly),
       cmocka_unit_test(release_fails_cleanly),
       cmocka_unit_test(window_next_retries_the_same_window_after_a_failure),
   };
