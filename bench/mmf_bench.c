@@ -317,16 +317,27 @@ static uint64_t thread_minflt(void) {
   return (uint64_t)ru.ru_minflt;
 }
 
-/* Anonymous memory, asking for huge pages, touched now (so a measurement
- * never pays for first touches). */
-static void *alloc_touched(size_t n) {
+/* Anonymous memory on huge pages (a request; falls back silently) or, with
+ * huge == 0, on 4 KiB pages (what a malloc'd buffer gets here, THP being
+ * "madvise"), touched now (so a measurement never pays for first touches). */
+static void *alloc_touched(size_t n, int huge) {
   void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                  -1, 0);
   if (p == MAP_FAILED)
     die("mmap %zu anonymous bytes: %s", n, strerror(errno));
-  madvise(p, n, MADV_HUGEPAGE); /* a request; falls back silently */
+  madvise(p, n, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   memset(p, 1, n);
   return p;
+}
+
+/* The file's bytes in memory (see alloc_touched), for the in-RAM limits. */
+static unsigned char *file_in_ram(int huge) {
+  unsigned char *ram = alloc_touched((size_t)opt.size, huge);
+  for (uint64_t off = 0; off < opt.size; off += MIB) {
+    size_t n = opt.size - off < MIB ? (size_t)(opt.size - off) : MIB;
+    memcpy(ram + off, pattern, n);
+  }
+  return ram;
 }
 
 /* Run `fn` in a forked child; return its wall time (measured inside the
@@ -408,12 +419,14 @@ static uint64_t count_read_loop(unsigned char *buf) {
  * a fresh malloc), and no method inherits another's heap or page tables.
  * The parent never calls mmf's walkers itself. The job is set before the
  * fork; the child times only the work and checks the count. */
-enum { SC_AUTO, SC_MAP, SC_READ, SC_RAM, SC_N };
+enum { SC_AUTO, SC_MAP, SC_READ, SC_RAM, SC_RAM4K, SC_N };
 
 static struct {
   int method;
   size_t window;         /* for SC_AUTO / SC_MAP; 0 = default */
-  const unsigned char *ram; /* for SC_RAM: the file's bytes in memory */
+  /* for SC_RAM / SC_RAM4K: the file's bytes in memory on huge / 4 KiB
+   * pages */
+  const unsigned char *ram[2];
   uint64_t want;
 } job;
 
@@ -426,13 +439,13 @@ static double scan_child(void) {
     buf = xalloc(BUF_BYTES);
     memset(buf, 1, BUF_BYTES);
   }
-  if (job.method == SC_RAM) {
+  if (job.method == SC_RAM || job.method == SC_RAM4K) {
     /* The limit is the warm one: a child's first pass over the parent's
      * memory paid for its new page tables (3.5-6 GB/s against 25-31 GB/s
      * after, on this VM), which made the "limit" the slowest method in
      * some repetitions. */
-    volatile uint64_t sink = mmf_memcount(job.ram, (size_t)opt.size,
-                                          COUNT_BYTE);
+    volatile uint64_t sink = mmf_memcount(job.ram[job.method == SC_RAM4K],
+                                          (size_t)opt.size, COUNT_BYTE);
     (void)sink;
   }
   f0 = thread_minflt();
@@ -448,7 +461,8 @@ static double scan_child(void) {
     c = count_read_loop(buf);
     break;
   default:
-    c = mmf_memcount(job.ram, (size_t)opt.size, COUNT_BYTE);
+    c = mmf_memcount(job.ram[job.method == SC_RAM4K], (size_t)opt.size,
+                     COUNT_BYTE);
     break;
   }
   t = now() - t0;
@@ -524,16 +538,12 @@ static void bench_scan(void) {
                                            "large folios (1 MiB)"};
   static const size_t chunk[2] = {4 * KIB, MIB};
   series s[2][SC_N];
-  unsigned char *ram;
   memset(s, 0, sizeof s);
   job.want = expected_count();
-  /* The in-RAM limit: the same bytes, already in (huge-page) memory. */
-  ram = alloc_touched((size_t)opt.size);
-  for (uint64_t off = 0; off < opt.size; off += MIB) {
-    size_t n = opt.size - off < MIB ? (size_t)(opt.size - off) : MIB;
-    memcpy(ram + off, pattern, n);
-  }
-  job.ram = ram;
+  /* The in-RAM limit: the same bytes, already in huge-page memory; and for
+   * information the same on 4 KiB pages, as the page cache is mapped. */
+  job.ram[0] = file_in_ram(1);
+  job.ram[1] = file_in_ram(0);
   for (int r = 0; r < opt.repeat; r++) {
     for (int kk = 0; kk < 2; kk++) {
       int k = (kk + r) % 2; /* alternate which kind goes first */
@@ -543,13 +553,16 @@ static void bench_scan(void) {
         add(&s[k][m], scan_job(m, 0, NULL));
       }
       note("scan: repetition %d/%d %s: AUTO %.2f, mapped %.2f, read() %.2f, "
-           "in RAM %.2f GB/s\n",
+           "in RAM %.2f (4 KiB pages %.2f) GB/s\n",
            r + 1, opt.repeat, kind_name[k], s[k][SC_AUTO].v[r],
-           s[k][SC_MAP].v[r], s[k][SC_READ].v[r], s[k][SC_RAM].v[r]);
+           s[k][SC_MAP].v[r], s[k][SC_READ].v[r], s[k][SC_RAM].v[r],
+           s[k][SC_RAM4K].v[r]);
     }
   }
-  munmap(ram, (size_t)opt.size);
-  job.ram = NULL;
+  for (int h = 0; h < 2; h++) {
+    munmap((void *)job.ram[h], (size_t)opt.size);
+    job.ram[h] = NULL;
+  }
   for (int k = 0; k < 2; k++) {
     const char *kase = k ? "count/large-folios" : "count/small-folios";
     double a = median(&s[k][SC_AUTO]), mp = median(&s[k][SC_MAP]);
@@ -558,6 +571,8 @@ static void bench_scan(void) {
            rd, T_RATIO_GE, k ? 1.3 : 0.95);
     report("scan", kase, "GB/s", "mmf_op_count AUTO", a, "in-RAM limit",
            ram_gbs, k ? T_RATIO_GE : T_NONE, 0.8);
+    report("scan", kase, "GB/s", "mmf_op_count AUTO", a,
+           "in-RAM, 4 KiB pages", median(&s[k][SC_RAM4K]), T_NONE, 0);
     report("scan", kase, "GB/s", "mapped windows (no AUTO)", mp,
            "read() 1 MiB loop", rd, T_NONE, 0);
   }
@@ -819,9 +834,12 @@ static uint64_t random_ram(const unsigned char *ram) {
 }
 
 static void bench_random(void) {
+  enum { RD_VIEW, RD_PREAD, RD_RAM, RD_RAM4K, RD_N };
   static const size_t chunk[2] = {4 * KIB, MIB};
-  series s[2][3];
-  unsigned char *ram;
+  static const char *const kase[2] = {"4KiB-reads/small-folios",
+                                      "4KiB-reads/large-folios"};
+  series s[2][RD_N];
+  unsigned char *ram[2]; /* huge pages, 4 KiB pages */
   uint64_t pages = opt.size / (4 * KIB), x = 0x9e3779b97f4a7c15ull;
   memset(s, 0, sizeof s);
   if (pages == 0)
@@ -836,42 +854,42 @@ static void bench_random(void) {
     x ^= x << 17;
     offsets[i] = (x % pages) * 4 * KIB;
   }
-  ram = alloc_touched((size_t)opt.size);
-  for (uint64_t off = 0; off < opt.size; off += MIB) {
-    size_t n = opt.size - off < MIB ? (size_t)(opt.size - off) : MIB;
-    memcpy(ram + off, pattern, n);
-  }
+  ram[0] = file_in_ram(1);
+  ram[1] = file_in_ram(0);
   for (int r = 0; r < opt.repeat; r++) {
     for (int kk = 0; kk < 2; kk++) {
       int k = (kk + r) % 2;
-      uint64_t sums[3];
+      uint64_t sums[RD_N];
       make_file(chunk[k]);
-      for (int mm = 0; mm < 3; mm++) {
-        int m = order(mm, r, 3);
+      for (int mm = 0; mm < RD_N; mm++) {
+        int m = order(mm, r, RD_N);
         double t0 = now();
-        sums[m] = m == 0   ? random_view()
-                  : m == 1 ? random_pread()
-                           : random_ram(ram);
+        sums[m] = m == RD_VIEW    ? random_view()
+                  : m == RD_PREAD ? random_pread()
+                                  : random_ram(ram[m == RD_RAM4K]);
         add(&s[k][m], (double)n_reads / (now() - t0) / 1e6);
       }
-      if (sums[0] != sums[1] || sums[0] != sums[2])
-        die("random: view, pread and memory disagree");
+      for (int m = 1; m < RD_N; m++)
+        if (sums[m] != sums[0])
+          die("random: view, pread and memory disagree");
       note("random: repetition %d/%d %s folios: view %.3f, pread %.3f, "
-           "in RAM %.3f M/s\n",
-           r + 1, opt.repeat, k ? "large" : "small", s[k][0].v[r],
-           s[k][1].v[r], s[k][2].v[r]);
+           "in RAM %.3f (4 KiB pages %.3f) M/s\n",
+           r + 1, opt.repeat, k ? "large" : "small", s[k][RD_VIEW].v[r],
+           s[k][RD_PREAD].v[r], s[k][RD_RAM].v[r], s[k][RD_RAM4K].v[r]);
     }
   }
-  munmap(ram, (size_t)opt.size);
+  for (int h = 0; h < 2; h++)
+    munmap(ram[h], (size_t)opt.size);
   free(offsets);
-  report("random", "4KiB-reads/large-folios", "M/s", "mmf view",
-         median(&s[1][0]), "pread", median(&s[1][1]), T_RATIO_GE, 1.8);
-  report("random", "4KiB-reads/small-folios", "M/s", "mmf view",
-         median(&s[0][0]), "pread", median(&s[0][1]), T_RATIO_GE, 1.8);
-  report("random", "4KiB-reads/large-folios", "M/s", "mmf view",
-         median(&s[1][0]), "in-RAM limit", median(&s[1][2]), T_NONE, 0);
-  report("random", "4KiB-reads/small-folios", "M/s", "mmf view",
-         median(&s[0][0]), "in-RAM limit", median(&s[0][2]), T_NONE, 0);
+  for (int k = 1; k >= 0; k--)
+    report("random", kase[k], "M/s", "mmf view", median(&s[k][RD_VIEW]),
+           "pread", median(&s[k][RD_PREAD]), T_RATIO_GE, 1.8);
+  for (int k = 1; k >= 0; k--) {
+    report("random", kase[k], "M/s", "mmf view", median(&s[k][RD_VIEW]),
+           "in-RAM limit", median(&s[k][RD_RAM]), T_NONE, 0);
+    report("random", kase[k], "M/s", "mmf view", median(&s[k][RD_VIEW]),
+           "in-RAM, 4 KiB pages", median(&s[k][RD_RAM4K]), T_NONE, 0);
+  }
 }
 
 /* ---- main ----------------------------------------------------------------- */
