@@ -599,44 +599,40 @@ static void teardown_big_map(void) {
 
 static void walked_big(void) { assert_int_equal(walk_seen, AUTO_LEN); }
 
-static void auto_window_walk_fails_cleanly(void **state) {
-  const struct fault_op op = {
-      .name = "window walk (AUTO, 1 MiB windows)",
-      .apis = {"mmf_window_next", "mmf_view_map", "mmf_view_unmap",
-               "mmf_window_close"},
-      .codes = window_codes,
-      .min_faults = 2, /* at least the probe's mmap and munmap */
-      .setup = setup_big_map,
-      .run = run_walk,
-      .after_success = walked_big,
-      .teardown = teardown_big_map,
-      .path = g_path};
-  (void)state;
-  walk_access = MMF_ACCESS_READ;
-  walk_flags = MMF_WINDOW_AUTO;
-  walk_window = 1 << 20;
-  run_fault_loop(&op);
-}
+/* AUTO walks, one per cmocka state: with 1 MiB windows (the read path from
+ * the start), and with default windows (the probe, the trial of mapped and
+ * read pieces with its buffer, then whichever path wins; which one wins is
+ * timed, so the calls may differ from run to run, and every failure must
+ * still be clean). */
+struct auto_case {
+  const char *name;
+  size_t window;
+  unsigned min_faults;
+};
 
-/* The probe, the trial (mapped and read pieces, the buffer) and whichever
- * path wins: every OS call of each. Which path wins is timed, so the calls
- * may differ from run to run; every failure must still be clean. */
-static void auto_window_trial_fails_cleanly(void **state) {
+static const struct auto_case auto_read_path = {
+    "window walk (AUTO, 1 MiB windows)", 1 << 20,
+    2 /* the buffer's alloc and free at least */};
+static const struct auto_case auto_trial = {
+    "window walk (AUTO, default windows: probe and trial)", 0,
+    4 /* the probe's mmap and munmap, the buffer's alloc and free */};
+
+static void auto_window_walk_fails_cleanly(void **state) {
+  const struct auto_case *c = *state;
   const struct fault_op op = {
-      .name = "window walk (AUTO, default windows: probe and trial)",
+      .name = c->name,
       .apis = {"mmf_window_next", "mmf_view_map", "mmf_view_unmap",
                "mmf_window_close"},
       .codes = window_codes,
-      .min_faults = 4, /* probe mmap/munmap, buffer alloc/free at least */
+      .min_faults = c->min_faults,
       .setup = setup_big_map,
       .run = run_walk,
       .after_success = walked_big,
       .teardown = teardown_big_map,
       .path = g_path};
-  (void)state;
   walk_access = MMF_ACCESS_READ;
   walk_flags = MMF_WINDOW_AUTO;
-  walk_window = 0;
+  walk_window = c->window;
   run_fault_loop(&op);
 }
 
@@ -755,8 +751,10 @@ int main(void) {
       cmocka_unit_test(map_write_fails_cleanly),
       cmocka_unit_test(map_sync_fails_cleanly),
       cmocka_unit_test(window_walk_fails_cleanly),
-      cmocka_unit_test(auto_window_walk_fails_cleanly),
-      cmocka_unit_test(auto_window_trial_fails_cleanly),
+      cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
+                                (void *)&auto_read_path),
+      cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
+                                (void *)&auto_trial),
       cmocka_unit_test(release_fails_cleanly),
       cmocka_unit_test(window_next_retries_the_same_window_after_a_failure),
   };
