@@ -41,10 +41,11 @@
  * Neither the probe window (the first mapping of a fresh process pays for
  * new page tables) nor the read path's first piece (fresh buffer pages) is
  * timed, and two rounds, not one: about one timed 2 MiB window in 70 takes
- * 3x its usual time here. Measured on a machine where mapping wins by 1.3x,
- * 200 fresh processes each: one round with the probe timed kept the read
- * path for the whole walk (a 25% slower scan) in 3-4% of walks; two rounds
- * with the probe as the first mapped sample in 3.5%; this, in none of 500. */
+ * 3x its usual time here. Counted in fresh processes on a machine where
+ * mapping wins by 1.3x: one round with the probe timed kept the read path
+ * for the whole walk (a 25% slower scan) in 7 walks of 140; two rounds with
+ * the probe as the first mapped sample, in 7 of 200; this, in none of 700
+ * (and in 1 of 60 on a file still being written back). */
 #define TRIAL_ROUNDS 2
 #define TRIAL_READ_WINS_BELOW 0.9
 
@@ -61,13 +62,13 @@ struct mmf_window {
   mmf_view *cur;    /* the mapped window, if any */
   uint64_t probe_faults; /* minor faults when the probe window was handed out */
   size_t probe_len;
-  /* The trial (MODE_TRIAL): the piece out now, if timed (TIMED_MAP or
-   * TIMED_READ), when it was started, and each path's totals so far. */
+  /* The trial (MODE_TRIAL): the piece out now if it is timed (TIMED_MAP or
+   * TIMED_READ), its length and start; this round's totals per path
+   * ([TIMED_MAP - 1], [TIMED_READ - 1]); the best finished round's ns per
+   * byte per path; the rounds finished. */
   int timed;
   size_t timed_len;
   uint64_t mark_ns;
-  /* This round's totals per path ([TIMED_MAP - 1], [TIMED_READ - 1]), the
-   * best finished round's ns per byte, and the rounds finished. */
   uint64_t trial_ns[2], trial_bytes[2];
   double best_ns_per_byte[2];
   int rounds;
@@ -270,7 +271,8 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
    * MiB-aligned (see PROBE_MIN_WINDOW): where mapping loses, every byte of
    * them costs. A timed window's clock starts before it is mapped. */
   off = take(w, w->mode == MODE_MAP ? w->size : PROBE_MIN_WINDOW, &n);
-  w->mark_ns = mmf__os_now_ns();
+  if (w->mode == MODE_TRIAL)
+    w->mark_ns = mmf__os_now_ns();
   rc = mmf_view_map(&w->cur, w->map, off, n, w->access);
   if (rc) {
     /* Put the piece back so a retry after a transient error resumes here. */
