@@ -453,7 +453,9 @@ MMF_API int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
  * @param[out] offset file offset of @p data (may be NULL)
  * @return 1 with a window, 0 at the end of the range, or a negative error
  *   (those of mmf_view_map() and mmf_map_read()). The previous window is
- *   unmapped by this call; a WRITE window's changes reach the file.
+ *   unmapped by this call; a WRITE window's changes reach the file. After an
+ *   error the walk stays where it was: calling again retries the same
+ *   window (mapped or read), so a transient failure loses no bytes.
  */
 MMF_API int mmf_window_next(mmf_window *win, void **data, size_t *size,
                             uint64_t *offset);

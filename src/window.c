@@ -150,6 +150,14 @@ static uint64_t take(mmf_window *w, size_t want, size_t *n) {
   return off;
 }
 
+/* Undo take() after a failure, so a retry delivers the same piece. */
+static void put_back(mmf_window *w, size_t n) {
+  if (w->flags & MMF_WINDOW_BACKWARD)
+    w->hi += n;
+  else
+    w->lo -= n;
+}
+
 /* Decide, after the caller processed the first mapped window, whether the
  * rest of the walk should go through the read path (small folios), or the
  * two paths should be timed against each other first. */
@@ -208,14 +216,14 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
     return rc;
   off = take(w, chunk, &n);
   rc = mmf__os_read(w->map->file, off, w->buf, n, &got);
-  if (rc)
+  if (rc == 0 && got != n)
+    rc = mmf__error(MMF_EIO, "the file shrank under the walk (read %zu of "
+                             "%zu bytes at offset %llu)",
+                    got, n, (unsigned long long)off);
+  if (rc) {
+    put_back(w, n);
     return mmf__error_in("mmf_window_next", w->map->path, rc);
-  if (got != n)
-    return mmf__error_in(
-        "mmf_window_next", w->map->path,
-        mmf__error(MMF_EIO, "the file shrank under the walk (read %zu of %zu "
-                            "bytes at offset %llu)",
-                   got, n, (unsigned long long)off));
+  }
   w->buffered++;
   *data = w->buf;
   *size = n;
@@ -275,11 +283,7 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     w->mark_ns = mmf__os_now_ns();
   rc = mmf_view_map(&w->cur, w->map, off, n, w->access);
   if (rc) {
-    /* Put the piece back so a retry after a transient error resumes here. */
-    if (w->flags & MMF_WINDOW_BACKWARD)
-      w->hi += n;
-    else
-      w->lo -= n;
+    put_back(w, n);
     return mmf__error_in("mmf_window_next", NULL, rc);
   }
   if (w->mode == MODE_PROBE) {

@@ -687,45 +687,65 @@ static void release_fails_cleanly(void **state) {
 
 /* mmf_window_next puts a window back when mapping it fails, so calling it
  * again after a transient error delivers that same window. */
+/* A failed mmf_window_next leaves the walk where it was: each retry gets
+ * the window it lost, through a view (every other mmap fails once) and
+ * through the read path (AUTO with 1 MiB windows: every other pread). */
 static void window_next_retries_the_same_window_after_a_failure(void **state) {
+  static const struct {
+    size_t window;
+    unsigned flags;
+    size_t windows; /* in an undisturbed walk */
+  } cases[] = {{WINDOW, 0, 5}, {1 << 20, MMF_WINDOW_AUTO, AUTO_LEN >> 20}};
   mmf_window *w;
   void *data;
   size_t size;
   uint64_t off;
   int rc;
   (void)state;
-  for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
-    uint64_t expect_off[5], got_off[5];
-    size_t k = 0;
-    setup_map_rw();
-    /* The offsets of an undisturbed walk. */
-    TH_OK(mmf_window_open(&w, g.map, 0, 0, WINDOW, MMF_ACCESS_READ, flags));
-    while (mmf_window_next(w, &data, &size, &off) == 1)
-      expect_off[k++] = off;
-    TH_OK(mmf_window_close(w));
-    assert_int_equal(k, 5);
-    /* Every other mmap fails once; each retry gets the window it lost. */
-    TH_OK(mmf_window_open(&w, g.map, 0, 0, WINDOW, MMF_ACCESS_READ, flags));
-    k = 0;
-    for (;;) {
-      mmf__fault_arm(1);
-      rc = mmf_window_next(w, &data, &size, &off);
-      mmf__fault_arm(0);
-      if (rc < 0) {
-        assert_null(data);
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (unsigned back = 0; back <= MMF_WINDOW_BACKWARD; back++) {
+      unsigned flags = cases[c].flags | back;
+      const unsigned char *want;
+      uint64_t expect_off[AUTO_LEN >> 20], got_off[AUTO_LEN >> 20];
+      size_t k = 0;
+      if (cases[c].flags & MMF_WINDOW_AUTO)
+        setup_big_map();
+      else
+        setup_map_rw();
+      want = g.want;
+      /* The offsets of an undisturbed walk. */
+      TH_OK(mmf_window_open(&w, g.map, 0, 0, cases[c].window,
+                            MMF_ACCESS_READ, flags));
+      while (mmf_window_next(w, &data, &size, &off) == 1)
+        expect_off[k++] = off;
+      TH_OK(mmf_window_close(w));
+      assert_int_equal(k, cases[c].windows);
+      TH_OK(mmf_window_open(&w, g.map, 0, 0, cases[c].window,
+                            MMF_ACCESS_READ, flags));
+      k = 0;
+      for (;;) {
+        mmf__fault_arm(1);
         rc = mmf_window_next(w, &data, &size, &off);
+        mmf__fault_arm(0);
+        if (rc < 0) {
+          assert_null(data);
+          rc = mmf_window_next(w, &data, &size, &off);
+        }
+        if (rc == 0)
+          break;
+        assert_int_equal(rc, 1);
+        assert_true(k < cases[c].windows);
+        assert_memory_equal(data, want + off, size);
+        got_off[k++] = off;
       }
-      if (rc == 0)
-        break;
-      assert_int_equal(rc, 1);
-      assert_memory_equal(data, g.want + off, size);
-      got_off[k++] = off;
+      TH_OK(mmf_window_close(w));
+      assert_int_equal(k, cases[c].windows);
+      assert_memory_equal(got_off, expect_off, k * sizeof expect_off[0]);
+      if (cases[c].flags & MMF_WINDOW_AUTO)
+        teardown_big_map();
+      else
+        teardown_map();
     }
-    TH_OK(mmf_window_close(w));
-    assert_int_equal(k, 5);
-    assert_memory_equal(got_off, expect_off, sizeof expect_off);
-    teardown_map();
-  }
 }
 
 static void teardown_group(void) {
