@@ -431,6 +431,7 @@ static struct {
 } job;
 
 static double scan_child(void) {
+  const unsigned char *ram = job.ram[job.method == SC_RAM4K];
   unsigned char *buf = NULL;
   uint64_t c = 0, f0;
   double t0, t;
@@ -444,8 +445,7 @@ static double scan_child(void) {
      * memory paid for its new page tables (3.5-6 GB/s against 25-31 GB/s
      * after, on this VM), which made the "limit" the slowest method in
      * some repetitions. */
-    volatile uint64_t sink = mmf_memcount(job.ram[job.method == SC_RAM4K],
-                                          (size_t)opt.size, COUNT_BYTE);
+    volatile uint64_t sink = mmf_memcount(ram, (size_t)opt.size, COUNT_BYTE);
     (void)sink;
   }
   f0 = thread_minflt();
@@ -461,8 +461,7 @@ static double scan_child(void) {
     c = count_read_loop(buf);
     break;
   default:
-    c = mmf_memcount(job.ram[job.method == SC_RAM4K], (size_t)opt.size,
-                     COUNT_BYTE);
+    c = mmf_memcount(ram, (size_t)opt.size, COUNT_BYTE);
     break;
   }
   t = now() - t0;
