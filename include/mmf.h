@@ -419,7 +419,24 @@ enum mmf_window_flags {
    * mapping loses, every probed byte costs), and so are the trial's mapped
    * windows, so later mapped windows do not start at a multiple of the
    * window size. The data is the same; only the speed differs. */
-  MMF_WINDOW_AUTO = 0x2
+  MMF_WINDOW_AUTO = 0x2,
+  /** Read-only walks: prepare the next window on a background thread
+   * while the caller works on the current one -- map it and fault every
+   * page in (or, for windows delivered through a read buffer, read it into
+   * a second buffer) -- and unmap finished windows there too. The kernel's
+   * page-table work (about a quarter of a mapped scan of a cached file)
+   * and the read path's copy then overlap the caller's work, for about the
+   * same CPU time in total (docs/BENCHMARKS.md, "scan"). Costs one thread
+   * per walk (started by the first mmf_window_next() that needs it, or by
+   * the first after AUTO settled its path, and ended by
+   * mmf_window_close()), and up to three windows mapped at once (two read
+   * buffers on the read path). When the thread cannot start, the walk goes
+   * on without it (see mmf_window_ahead_count()). Windows, their order and
+   * the errors are as without the flag, except that the failure to unmap a
+   * finished window is returned by the next mmf_window_next() or
+   * mmf_window_close() after it. Do not call mmf_window_next() for one walk
+   * from two threads at once (as without the flag). */
+  MMF_WINDOW_AHEAD = 0x4
 };
 
 /** Default window size (bytes) chosen by `mmf-bench window`. */
@@ -438,8 +455,8 @@ enum mmf_window_flags {
  * the first window is 2 MiB (see there) and windows delivered through a
  * read buffer are never larger than the window size (at most 1 MiB); they
  * still tile the range in order: use the offset mmf_window_next() reports.
- * @return 0, or ::MMF_EINVAL (NULL, bad flags or access bits, AUTO with a
- *   writable access), ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_EPROT (access
+ * @return 0, or ::MMF_EINVAL (NULL, bad flags or access bits, AUTO or AHEAD
+ *   with a writable access), ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_EPROT (access
  *   wider than the mapping's protection), ::MMF_ENOMEM.
  */
 MMF_API int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
@@ -463,6 +480,10 @@ MMF_API int mmf_window_next(mmf_window *win, void **data, size_t *size,
 /** @return how many windows of this walk were delivered through a read
  * buffer rather than a view (see ::MMF_WINDOW_AUTO). */
 MMF_API uint64_t mmf_window_buffered_count(const mmf_window *win);
+
+/** @return how many windows of this walk the read-ahead thread prepared
+ * (::MMF_WINDOW_AHEAD); 0 when the thread could not start. */
+MMF_API uint64_t mmf_window_ahead_count(const mmf_window *win);
 
 /** @brief End the walk, unmapping the current window and freeing the read
  * buffer (::MMF_WINDOW_AUTO). NULL is a no-op. The walk is ended either

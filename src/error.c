@@ -6,15 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MMF_ERROR_MSG_MAX 512
-
-struct err_rec {
-  int code;
-  int os_code;
-  char msg[MMF_ERROR_MSG_MAX];
-};
-
-static _Thread_local struct err_rec last;
+static _Thread_local struct mmf__error_rec last;
 
 const char *mmf_strerror(int code) {
   switch (code) {
@@ -48,7 +40,7 @@ const char *mmf_err_name(int code) {
  * outermost scope began comes back when it ends, so what the best-effort
  * work recorded, failing or not, never shows. */
 static _Thread_local unsigned best_effort_depth;
-static _Thread_local struct err_rec before_best_effort;
+static _Thread_local struct mmf__error_rec before_best_effort;
 
 void mmf__best_effort_begin(void) {
   if (best_effort_depth++ == 0)
@@ -65,6 +57,13 @@ int mmf__best_effort_active(void) { return best_effort_depth > 0; }
 int mmf_last_error(void) { return last.code; }
 int mmf_last_os_error(void) { return last.os_code; }
 const char *mmf_last_error_message(void) { return last.msg; }
+
+void mmf__error_save(struct mmf__error_rec *out) { *out = last; }
+
+int mmf__error_restore(const struct mmf__error_rec *rec) {
+  last = *rec;
+  return rec->code;
+}
 
 static int record(int code, int os_code, const char *fmt, va_list ap) {
   last.code = code;
@@ -90,7 +89,7 @@ int mmf__error_os(int code, int os_code, const char *fmt, ...) {
 }
 
 int mmf__error_in(const char *api, const char *path, int code) {
-  char tmp[2 * MMF_ERROR_MSG_MAX + 64];
+  char tmp[2 * MMF__ERROR_MSG_MAX + 64];
   size_t alen = strlen(api);
   /* Already named by this call: nothing to add. A public call used by
    * another (mmf_view_map inside mmf_window_next) keeps its own name after

@@ -1,32 +1,47 @@
 /* fault.c -- fault injection over the OS backends (SQLite's test_syscall is
- * the model): the armed Nth OS call fails, so every error path is tested. */
+ * the model): the armed Nth OS call fails, so every error path is tested.
+ * The countdown is the process's, not a thread's: an OS call that mmf makes
+ * on its own background thread for the caller (a window walk's read-ahead)
+ * counts like one made on the caller's thread. Tests arm it while no other
+ * thread of theirs calls mmf. */
 #include "internal.h"
 
-static _Thread_local struct {
-  unsigned long countdown; /* 0 = disarmed */
-  int fired;
-  int optional;           /* it fired inside a best-effort scope */
-  const char *call;
-} fault;
+static atomic_ulong countdown; /* 0 = disarmed */
+static atomic_int fired;
+/* Written by the thread whose call fired, before `fired` is set. */
+static int fired_optional; /* it fired inside a best-effort scope */
+static const char *fired_call;
 
 int mmf__fault_check(const char *call) {
-  if (fault.countdown == 0 || --fault.countdown != 0)
+  unsigned long n = atomic_load(&countdown);
+  do {
+    if (n == 0)
+      return 0;
+  } while (!atomic_compare_exchange_weak(&countdown, &n, n - 1));
+  if (n != 1)
     return 0;
-  fault.fired = 1;
-  fault.optional = mmf__best_effort_active();
-  fault.call = call;
+  fired_optional = mmf__best_effort_active();
+  fired_call = call;
+  atomic_store(&fired, 1);
   return 1;
 }
 
-void mmf__fault_arm(unsigned long nth) {
-  fault.countdown = nth;
-  fault.fired = 0;
-  fault.optional = 0;
-  fault.call = "";
+int mmf__fault_arm(unsigned long nth) {
+  int was;
+  atomic_store(&countdown, 0);
+  was = atomic_exchange(&fired, 0);
+  fired_optional = 0;
+  fired_call = "";
+  atomic_store(&countdown, nth);
+  return was;
 }
 
-int mmf__fault_fired(void) { return fault.fired; }
+int mmf__fault_fired(void) { return atomic_load(&fired); }
 
-int mmf__fault_fired_optional(void) { return fault.fired && fault.optional; }
+int mmf__fault_fired_optional(void) {
+  return atomic_load(&fired) && fired_optional;
+}
 
-const char *mmf__fault_call(void) { return fault.call ? fault.call : ""; }
+const char *mmf__fault_call(void) {
+  return atomic_load(&fired) && fired_call ? fired_call : "";
+}

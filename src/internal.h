@@ -32,12 +32,28 @@ int mmf__error_os(int code, int os_code, const char *fmt, ...)
  * `mmf_view_map "/data/x": mmap: Cannot allocate memory`. */
 int mmf__error_in(const char *api, const char *path, int code);
 
+/* The thread's last-failure record as a value: work that mmf does on its
+ * own background thread (a window walk's read-ahead) saves its failure
+ * there, and the caller's thread restores it when it reports the failure. */
+#define MMF__ERROR_MSG_MAX 512
+struct mmf__error_rec {
+  int code;
+  int os_code;
+  char msg[MMF__ERROR_MSG_MAX];
+};
+void mmf__error_save(struct mmf__error_rec *out);
+/* Make `rec` the thread's record; returns rec->code. */
+int mmf__error_restore(const struct mmf__error_rec *rec);
+
 /* ---- fault injection (fault.c) ------------------------------------------
  * Every OS call in a backend asks mmf__fault_check(name) first; when it says
  * 1 the backend fails that call with the errno a real failure would give.
  * Tests arm it: the nth checked call from now fails (1 = the next one). */
 int mmf__fault_check(const char *call);
-void mmf__fault_arm(unsigned long nth);
+/* Returns 1 when the fault armed before had fired (so `mmf__fault_arm(0)`
+ * disarms and tells, with no gap in which a background thread's call could
+ * fire unseen). */
+int mmf__fault_arm(unsigned long nth);
 /* 1 when the armed fault fired since mmf__fault_arm(). */
 int mmf__fault_fired(void);
 /* Name of the call the fault hit, or "" if none. */

@@ -361,4 +361,25 @@ uint64_t mmf__os_now_ns(void);
 int mmf__os_exe_path(char *buf, size_t n);
 /* @@END OS-SECTION */
 
+/* ---- a background thread (window.c) ------------------------------------
+ * For mmf's own work alongside the caller's thread, inside one process. A
+ * monitor is a mutex with one condition variable: pthread mutex + cond /
+ * SRWLOCK + CONDITION_VARIABLE. Only new and thread_start can fail. */
+typedef struct mmf_os_monitor mmf_os_monitor;
+/* On success *out must be freed with mmf__os_monitor_free. */
+int mmf__os_monitor_new(mmf_os_monitor **out);
+void mmf__os_monitor_free(mmf_os_monitor *m);
+void mmf__os_monitor_enter(mmf_os_monitor *m);
+void mmf__os_monitor_leave(mmf_os_monitor *m);
+/* Sleep until woken; the caller has entered the monitor and holds it again
+ * on return. Wake-ups may be spurious: callers re-check their condition. */
+void mmf__os_monitor_wait(mmf_os_monitor *m);
+/* Wake every thread sleeping in mmf__os_monitor_wait. */
+void mmf__os_monitor_wake(mmf_os_monitor *m);
+typedef struct mmf_os_thread mmf_os_thread;
+/* Run fn(arg) on a new thread. On success *out must be joined. */
+int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out);
+/* Wait until the thread's function returned; frees t. */
+void mmf__os_thread_join(mmf_os_thread *t);
+
 #endif /* MMF_OS_H */

@@ -1,7 +1,9 @@
 /* window.c -- sliding windows: walk a mapping of any size a bounded window
  * at a time, forward or backward; with MMF_WINDOW_AUTO, switch a read-only
  * walk to the OS's read path when the kernel maps the file 4 KiB at a time
- * or when reading measures cheaper than mapping on this machine. */
+ * or when reading measures cheaper than mapping on this machine; with
+ * MMF_WINDOW_AHEAD, prepare the next window on a background thread while
+ * the caller works on the current one. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -50,6 +52,39 @@
 #define TRIAL_READ_WINS_BELOW 0.9
 
 enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
+
+/* The read-ahead thread of an MMF_WINDOW_AHEAD walk. It prepares one piece
+ * at a time, the one after the caller's current window: maps it and faults
+ * every page in (mapped walks), or reads it into the buffer the caller does
+ * not hold (read-path walks); and it unmaps the windows the caller is done
+ * with. So page-table work -- a fifth of a mapped scan's time on a cached
+ * file (docs/BENCHMARKS.md) -- and the read path's copy overlap the
+ * caller's own work. At most three windows are mapped at once: the
+ * caller's, the next one and the one being unmapped. Everything below `mon`
+ * is guarded by it. */
+struct ahead {
+  mmf_os_monitor *mon;
+  mmf_os_thread *thread;
+  int quit;
+  /* The piece asked for, while `asked` (and while `busy`, the thread is
+   * preparing it): its place, and the buffer to read it into (NULL: map
+   * it). */
+  int asked, busy;
+  uint64_t off;
+  size_t len;
+  unsigned char *into;
+  /* Its result, while `ready`: rc, then the view (mapped) or nothing more
+   * (read into `into`), and the failure record when rc < 0. */
+  int ready;
+  int rc;
+  mmf_view *view;
+  struct mmf__error_rec err;
+  /* A window the caller is done with, to unmap; the first unmap failure,
+   * reported by the caller's next call. */
+  mmf_view *retired;
+  int retire_rc;
+  struct mmf__error_rec retire_err;
+};
 enum { TIMED_NONE = 0, TIMED_MAP, TIMED_READ };
 
 struct mmf_window {
@@ -74,6 +109,14 @@ struct mmf_window {
   int rounds;
   unsigned char *buf;    /* READ mode buffer (mmf_buffer_alloc) */
   uint64_t buffered;
+  /* MMF_WINDOW_AHEAD: the thread once started (NULL before, and for good
+   * when it could not start: the walk then goes on without it); a second
+   * read buffer; the buffer the caller holds; pieces it prepared. */
+  struct ahead *ahead;
+  int ahead_tried;
+  unsigned char *buf2;
+  unsigned char *held;
+  uint64_t ahead_count;
 };
 
 int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
@@ -88,13 +131,14 @@ int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
     *out = NULL;
   if (!out || !map)
     return mmf__error(MMF_EINVAL, "%s: NULL %s", api, out ? "map" : "out");
-  if (flags & ~(unsigned)(MMF_WINDOW_BACKWARD | MMF_WINDOW_AUTO))
+  if (flags & ~(unsigned)(MMF_WINDOW_BACKWARD | MMF_WINDOW_AUTO |
+                          MMF_WINDOW_AHEAD))
     return mmf__error(MMF_EINVAL, "%s: unknown flags 0x%x", api, flags);
-  if ((flags & MMF_WINDOW_AUTO) &&
+  if ((flags & (MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD)) &&
       (access & (MMF_ACCESS_WRITE | MMF_ACCESS_COPY | MMF_ACCESS_EXEC)))
-    return mmf__error(MMF_EINVAL,
-                      "%s \"%s\": MMF_WINDOW_AUTO is for READ walks only", api,
-                      map->path);
+    return mmf__error(MMF_EINVAL, "%s \"%s\": MMF_WINDOW_%s is for READ walks "
+                      "only", api, map->path,
+                      (flags & MMF_WINDOW_AUTO) ? "AUTO" : "AHEAD");
   {
     unsigned os_prot;
     rc = mmf__view_access(map, access, &os_prot);
@@ -193,6 +237,11 @@ static void trial_account(mmf_window *w) {
                 : MODE_MAP;
 }
 
+/* Bytes per read-path piece. */
+static size_t read_chunk(const mmf_window *w) {
+  return w->size < READ_CHUNK ? w->size : READ_CHUNK;
+}
+
 /* The read path's buffer, allocated on first use. */
 static int ensure_buffer(mmf_window *w, size_t chunk) {
   void *b;
@@ -210,7 +259,7 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
                          uint64_t *offset) {
   size_t n, got = 0;
   uint64_t off;
-  size_t chunk = w->size < READ_CHUNK ? w->size : READ_CHUNK;
+  size_t chunk = read_chunk(w);
   int rc = ensure_buffer(w, chunk);
   if (rc)
     return rc;
@@ -232,6 +281,216 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
   return 1;
 }
 
+/* ---- MMF_WINDOW_AHEAD ----------------------------------------------------*/
+
+/* On the read-ahead thread, unlocked: prepare the piece asked for. A mapped
+ * piece is faulted in by reading one byte of each page: the kernel then
+ * installs its page-table entries (a whole large folio per fault) here,
+ * not in the caller's loop. */
+static int ahead_prepare(mmf_window *w, uint64_t off, size_t len,
+                         unsigned char *into, mmf_view **view) {
+  size_t got = 0, page;
+  int rc;
+  if (into) {
+    rc = mmf__os_read(w->map->file, off, into, len, &got);
+    if (rc == 0 && got != len)
+      rc = mmf__error(MMF_EIO, "the file shrank under the walk (read %zu of "
+                               "%zu bytes at offset %llu)",
+                      got, len, (unsigned long long)off);
+    return rc ? mmf__error_in("mmf_window_next", w->map->path, rc) : 0;
+  }
+  rc = mmf_view_map(view, w->map, off, len, w->access);
+  if (rc)
+    return mmf__error_in("mmf_window_next", NULL, rc);
+  mmf__os_sysinfo(&page, NULL);
+  {
+    const volatile unsigned char *p = mmf_view_data(*view);
+    unsigned char sink = 0;
+    size_t i;
+    for (i = 0; i < len; i += page)
+      sink ^= p[i];
+    sink ^= p[len - 1];
+    (void)sink;
+  }
+  return 0;
+}
+
+/* The read-ahead thread: unmap what the caller retired, prepare what it
+ * asked for, until told to quit. */
+static void ahead_main(void *arg) {
+  mmf_window *w = arg;
+  struct ahead *a = w->ahead;
+  mmf__os_monitor_enter(a->mon);
+  for (;;) {
+    if (a->retired) {
+      mmf_view *v = a->retired;
+      int rc;
+      mmf__os_monitor_leave(a->mon);
+      rc = mmf_view_unmap(v);
+      mmf__os_monitor_enter(a->mon);
+      a->retired = NULL;
+      if (rc && !a->retire_rc) {
+        a->retire_rc = rc;
+        mmf__error_save(&a->retire_err);
+      }
+      mmf__os_monitor_wake(a->mon);
+    } else if (a->asked) {
+      uint64_t off = a->off;
+      size_t len = a->len;
+      unsigned char *into = a->into;
+      mmf_view *view = NULL;
+      int rc;
+      a->asked = 0;
+      a->busy = 1;
+      mmf__os_monitor_leave(a->mon);
+      rc = ahead_prepare(w, off, len, into, &view);
+      mmf__os_monitor_enter(a->mon);
+      a->busy = 0;
+      a->rc = rc;
+      a->view = view;
+      if (rc)
+        mmf__error_save(&a->err);
+      a->ready = 1;
+      mmf__os_monitor_wake(a->mon);
+    } else if (a->quit) {
+      break;
+    } else {
+      mmf__os_monitor_wait(a->mon);
+    }
+  }
+  mmf__os_monitor_leave(a->mon);
+}
+
+/* Start the read-ahead thread once the walk's path is settled. Best
+ * effort: when it cannot start (no memory, no threads), the walk goes on
+ * the caller's thread and the caller is not told. */
+static void ahead_start(mmf_window *w) {
+  struct ahead *a;
+  void *b = NULL;
+  w->ahead_tried = 1;
+  mmf__best_effort_begin();
+  a = calloc(1, sizeof *a);
+  if (!a)
+    goto out;
+  if (w->mode == MODE_READ &&
+      (ensure_buffer(w, read_chunk(w)) ||
+       mmf_buffer_alloc(&b, read_chunk(w))))
+    goto fail;
+  if (mmf__os_monitor_new(&a->mon))
+    goto fail;
+  w->ahead = a; /* the thread reads it */
+  if (mmf__os_thread_start(ahead_main, w, &a->thread)) {
+    w->ahead = NULL;
+    mmf__os_monitor_free(a->mon);
+    goto fail;
+  }
+  w->buf2 = b;
+  w->held = NULL;
+  goto out;
+fail:
+  if (b)
+    mmf_buffer_free(b);
+  free(a);
+out:
+  mmf__best_effort_end();
+}
+
+/* Stop the thread and release what it holds: a prepared piece nobody took
+ * and the window it was to unmap. Returns the first unmap failure not yet
+ * reported, or 0. */
+static int ahead_stop(mmf_window *w) {
+  struct ahead *a = w->ahead;
+  int rc;
+  mmf__os_monitor_enter(a->mon);
+  a->asked = 0; /* not needed any more */
+  a->quit = 1;
+  mmf__os_monitor_wake(a->mon);
+  mmf__os_monitor_leave(a->mon);
+  mmf__os_thread_join(a->thread); /* it unmapped a->retired before leaving */
+  mmf__os_monitor_free(a->mon);
+  rc = a->retire_rc ? mmf__error_restore(&a->retire_err) : 0;
+  if (a->ready && a->rc == 0 && a->view) {
+    int rc2 = mmf_view_unmap(a->view);
+    if (rc2 && !rc)
+      rc = rc2;
+  }
+  free(a);
+  w->ahead = NULL;
+  return rc;
+}
+
+/* Ask the thread for the next piece of the range, if any is left. Called
+ * with the monitor held. */
+static void ahead_ask(mmf_window *w) {
+  struct ahead *a = w->ahead;
+  if (w->lo >= w->hi)
+    return;
+  if (w->mode == MODE_READ) {
+    a->into = w->held == w->buf ? w->buf2 : w->buf;
+    a->off = take(w, read_chunk(w), &a->len);
+  } else {
+    a->into = NULL;
+    a->off = take(w, w->size, &a->len);
+  }
+  a->asked = 1;
+  mmf__os_monitor_wake(a->mon);
+}
+
+/* mmf_window_next for a walk whose read-ahead thread runs: hand the
+ * caller's finished window to the thread, take the piece it prepared, and
+ * ask for the one after. */
+static int next_ahead(mmf_window *w, void **data, size_t *size,
+                      uint64_t *offset) {
+  struct ahead *a = w->ahead;
+  mmf_view *done = w->cur;
+  int rc;
+  w->cur = NULL;
+  w->held = NULL;
+  mmf__os_monitor_enter(a->mon);
+  if (done) { /* the thread never holds more than one to unmap */
+    while (a->retired)
+      mmf__os_monitor_wait(a->mon);
+    a->retired = done;
+    mmf__os_monitor_wake(a->mon);
+  }
+  if (a->retire_rc) {
+    a->retire_rc = 0;
+    mmf__os_monitor_leave(a->mon);
+    return mmf__error_in("mmf_window_next", NULL,
+                         mmf__error_restore(&a->retire_err));
+  }
+  if (!a->asked && !a->busy && !a->ready)
+    ahead_ask(w);
+  if (!a->asked && !a->busy && !a->ready) { /* the range is done */
+    mmf__os_monitor_leave(a->mon);
+    return 0;
+  }
+  while (!a->ready)
+    mmf__os_monitor_wait(a->mon);
+  a->ready = 0;
+  rc = a->rc;
+  if (rc) {
+    put_back(w, a->len); /* the last piece taken: a retry asks again */
+    mmf__os_monitor_leave(a->mon);
+    return mmf__error_restore(&a->err);
+  }
+  w->ahead_count++;
+  if (a->into) {
+    w->held = a->into;
+    w->buffered++;
+    *data = a->into;
+  } else {
+    w->cur = a->view;
+    *data = mmf_view_data(a->view);
+  }
+  *size = a->len;
+  if (offset)
+    *offset = a->off;
+  ahead_ask(w);
+  mmf__os_monitor_leave(a->mon);
+  return 1;
+}
+
 int mmf_window_next(mmf_window *w, void **data, size_t *size,
                     uint64_t *offset) {
   size_t n;
@@ -242,6 +501,8 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     return mmf__error(MMF_EINVAL, "mmf_window_next: NULL argument");
   *data = NULL;
   *size = 0;
+  if (w->ahead)
+    return next_ahead(w, data, size, offset);
   if (w->cur) {
     rc = mmf_view_unmap(w->cur);
     w->cur = NULL;
@@ -254,6 +515,12 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     trial_account(w);
   if (w->lo >= w->hi)
     return 0;
+  if ((w->flags & MMF_WINDOW_AHEAD) && !w->ahead_tried &&
+      (w->mode == MODE_MAP || w->mode == MODE_READ)) {
+    ahead_start(w);
+    if (w->ahead)
+      return next_ahead(w, data, size, offset);
+  }
   if (w->mode == MODE_TRIAL) {
     /* The read path's first piece warms the buffer up and is not timed: the
      * first stores into fresh pages cost far more than the steady state
@@ -305,14 +572,23 @@ uint64_t mmf_window_buffered_count(const mmf_window *w) {
   return w ? w->buffered : 0;
 }
 
+uint64_t mmf_window_ahead_count(const mmf_window *w) {
+  return w ? w->ahead_count : 0;
+}
+
 int mmf_window_close(mmf_window *w) {
   int rc = 0, rc2;
   if (!w)
     return 0;
-  /* The buffer first, then the window: when both fail, the error recorded
-   * last (the window's) is the one returned. */
-  if (w->buf && (rc = mmf_buffer_free(w->buf)) != 0)
+  /* The read-ahead thread first (it may be using a buffer or unmapping a
+   * window), then the buffers, then the window: when several fail, the
+   * error recorded last is the one returned. */
+  if (w->ahead && (rc = ahead_stop(w)) != 0)
     mmf__error_in("mmf_window_close", w->map->path, rc);
+  if (w->buf && (rc2 = mmf_buffer_free(w->buf)) != 0)
+    rc = mmf__error_in("mmf_window_close", w->map->path, rc2);
+  if (w->buf2 && (rc2 = mmf_buffer_free(w->buf2)) != 0)
+    rc = mmf__error_in("mmf_window_close", w->map->path, rc2);
   if (w->cur) {
     rc2 = mmf_view_unmap(w->cur);
     if (rc2)

@@ -78,6 +78,9 @@ int th_is_windows(void);
 /* Open file descriptors / handles of this process. */
 int th_open_file_count(void);
 
+/* Threads of this process (/proc/self/task; a Toolhelp snapshot). */
+int th_thread_count(void);
+
 /* Memory mappings of this process backed by files under th_tmpdir()
  * (Windows: mapped-file views, MEM_MAPPED allocations, of any file). */
 int th_tmp_mapping_count(void);
@@ -98,6 +101,8 @@ int th_kill_child(intptr_t proc);
 
 /* Give up the CPU for a moment (for spin-waits on shared memory). */
 void th_yield(void);
+/* Sleep about `ms` milliseconds. */
+void th_sleep_ms(unsigned ms);
 
 /* A native file of the OS for mmf_map_from_native(): a descriptor on
  * POSIX, a HANDLE on Windows, opened read-write (or read-only). -1 on

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -81,6 +82,19 @@ int th_open_file_count(void) {
   return n - 1; /* the directory stream's own descriptor */
 }
 
+int th_thread_count(void) {
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *e;
+  int n = 0;
+  if (!d)
+    return -1;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
+}
+
 int th_tmp_mapping_count(void) {
   return th_mapping_count_matching(th_tmpdir());
 }
@@ -136,6 +150,11 @@ int th_kill_child(intptr_t proc) {
 }
 
 void th_yield(void) { sched_yield(); }
+
+void th_sleep_ms(unsigned ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
 
 intptr_t th_native_open(const char *path, int writable) {
   return open(path, writable ? O_RDWR : O_RDONLY);

@@ -11,6 +11,7 @@
 
 #include <windows.h>
 #include <psapi.h>
+#include <tlhelp32.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,25 @@ int th_open_file_count(void) {
   if (n == 0 && th_is_wine())
     return handles_from_system_table();
   return (int)n;
+}
+
+int th_thread_count(void) {
+  HANDLE snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+  THREADENTRY32 te;
+  DWORD me = GetCurrentProcessId();
+  int n = 0;
+  if (snap == INVALID_HANDLE_VALUE)
+    return -1;
+  te.dwSize = sizeof te;
+  if (Thread32First(snap, &te)) {
+    do {
+      if (te.th32OwnerProcessID == me)
+        n++;
+      te.dwSize = sizeof te;
+    } while (Thread32Next(snap, &te));
+  }
+  CloseHandle(snap);
+  return n;
 }
 
 int th_tmp_mapping_count(void) {
@@ -407,6 +427,8 @@ int th_kill_child(intptr_t proc) {
 }
 
 void th_yield(void) { SwitchToThread(); }
+
+void th_sleep_ms(unsigned ms) { Sleep(ms); }
 
 intptr_t th_native_open(const char *path, int writable) {
   wchar_t *wp = wide(path);

@@ -382,10 +382,17 @@ static void op_count_matches_reference_at_every_size(void **state) {
     check_op_count(sizes[i], 0, 0, 31 + (uint32_t)i);
     check_op_count(sizes[i], 0, MMF_WINDOW_AUTO, 41 + (uint32_t)i);
     check_op_count(sizes[i], 4096, 0, 51 + (uint32_t)i);
+    /* what `mmf count` runs by default */
+    check_op_count(sizes[i], 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
+                   71 + (uint32_t)i);
+    check_op_count(sizes[i], 4096, MMF_WINDOW_AHEAD, 81 + (uint32_t)i);
   }
   check_op_count(MID_SIZE, 65536, 0, 61);
   check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO, 62);
   check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO, 63);
+  check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 64);
+  check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
+                 65);
 }
 
 static void op_errors_name_the_file(void **state) {
@@ -468,6 +475,8 @@ static void cli_count_matches_reference_at_every_size(void **state) {
       argv[k++] = "--window";
       argv[k++] = "64K";
     }
+    if (c == 2) /* no read-ahead thread: the same counts */
+      argv[k++] = "--single-thread";
     for (size_t i = 0; i < NF; i++) {
       argv[k++] = paths[i];
       w += (size_t)sprintf(want + w, "%" PRIu64 "\t%s\n",
@@ -695,6 +704,7 @@ static void cli_help_and_version_exit_0(void **state) {
   assert_non_null(strstr(r.out, "Usage: mmf count"));
   assert_non_null(strstr(r.out, "--byte"));
   assert_non_null(strstr(r.out, "--json"));
+  assert_non_null(strstr(r.out, "--single-thread"));
   run_free(&r);
 
   RUN(&r, "reverse", "--help");

@@ -564,7 +564,7 @@ static void window_open_checks_arguments_and_range(void **state) {
   TH_EXPECT_ERR(mmf_window_open(&w, NULL, 0, 0, 0, MMF_ACCESS_READ, 0),
                 MMF_EINVAL, "mmf_window_open");
   assert_null(w);
-  TH_EXPECT_ERR(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_READ, 0x4),
+  TH_EXPECT_ERR(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_READ, 0x8),
                 MMF_EINVAL, "mmf_window_open");
   TH_EXPECT_ERR(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_WRITE,
                                 MMF_WINDOW_AUTO),

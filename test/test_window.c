@@ -1,7 +1,7 @@
 /* test_window.c -- sliding windows tile the range exactly as mmf.h
  * documents, forward and backward, for edge sizes; WRITE windows change
- * the file, COPY windows do not; MMF_WINDOW_AUTO delivers the same bytes.
- * Portable. */
+ * the file, COPY windows do not; MMF_WINDOW_AUTO and MMF_WINDOW_AHEAD
+ * deliver the same bytes. Portable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,12 +31,15 @@ static size_t round_window(size_t ws) {
 
 /* Walk [start, end) of m (end as passed: 0 = end of mapping) and check that
  * window k is exactly the one mmf.h documents and shows the file's bytes
- * `file`. At most one window is mapped at any time. */
+ * `file`. At most one window is mapped at any time (three with
+ * MMF_WINDOW_AHEAD: the caller's, the next and the one being unmapped),
+ * and with AHEAD the read-ahead thread prepares every window. */
 static void check_walk(mmf_map *m, const unsigned char *file, uint64_t start,
                        uint64_t end_arg, size_t ws, unsigned flags) {
   uint64_t end = end_arg ? end_arg : mmf_map_size(m);
   size_t s = round_window(ws);
   int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
+  int ahead = (flags & MMF_WINDOW_AHEAD) != 0;
   mmf_window *w;
   uint64_t k = 0;
   int maps0 = th_tmp_mapping_count();
@@ -66,10 +69,11 @@ static void check_walk(mmf_map *m, const unsigned char *file, uint64_t start,
     assert_int_equal(size, hi - lo);
     assert_true(size > 0);
     assert_memory_equal(data, file + off, size);
-    assert_true(th_tmp_mapping_count() <= maps0 + 1);
+    assert_true(th_tmp_mapping_count() <= maps0 + (ahead ? 3 : 1));
     k++;
   }
   assert_int_equal(rc, 0);
+  assert_int_equal(mmf_window_ahead_count(w), ahead ? k : 0);
   /* The number of windows is the ceiling of the range over the size. */
   assert_int_equal(k, (end - start + s - 1) / s);
   /* At the end it stays at the end. */
@@ -96,7 +100,9 @@ static void windows_tile_ranges_forward_and_backward(void **state) {
     assert_int_equal(th_write_file(p, file, n), 0);
     TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
     for (size_t j = 0; j < sizeof win_sizes / sizeof win_sizes[0]; j++) {
-      for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+      for (unsigned f = 0; f < 4; f++) {
+        unsigned flags = (f & 1 ? MMF_WINDOW_BACKWARD : 0) |
+                         (f & 2 ? MMF_WINDOW_AHEAD : 0);
         size_t ws = win_sizes[j];
         check_walk(m, file, 0, 0, ws, flags);            /* all of it */
         check_walk(m, file, 0, n, ws, flags);            /* explicit end */
@@ -227,6 +233,11 @@ static void previous_write_window_reaches_file_when_next_is_called(
 }
 
 static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
+  /* With AHEAD (and AUTO's read path) the thread has the next window
+   * prepared, or is preparing it, when the walk is closed. */
+  static const unsigned flag_sets[] = {
+      0, MMF_WINDOW_AHEAD, MMF_WINDOW_AHEAD | MMF_WINDOW_BACKWARD,
+      MMF_WINDOW_AHEAD | MMF_WINDOW_AUTO};
   const size_t n = 3 * 65536 + 100;
   const size_t ws = round_window(8192); /* 8 KiB, or 64 KiB on Windows */
   unsigned char *want = pattern(n, 6);
@@ -239,16 +250,68 @@ static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
   uint64_t off;
   (void)state;
   assert_int_equal(th_write_file(p, want, n), 0);
+  for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++) {
+    unsigned flags = flag_sets[i];
+    uint64_t second = flags & MMF_WINDOW_BACKWARD ? n - 2 * ws : ws;
+    TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+    TH_OK(mmf_window_open(&w, m, 0, 0, 8192, MMF_ACCESS_READ, flags));
+    TH_OK(mmf_map_close(m)); /* the walk keeps the mapping alive */
+    assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+    assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+    assert_int_equal(off, second);
+    assert_int_equal(size, ws);
+    assert_memory_equal(data, want + second, ws);
+    assert_int_equal(mmf_window_ahead_count(w),
+                     flags & MMF_WINDOW_AHEAD ? 2 : 0);
+    TH_OK(mmf_window_close(w)); /* mid-walk: unmaps, closes the file */
+    TH_ASSERT_RES_SAME(r);
+  }
+  free(want);
+}
+
+/* The read-ahead thread is real: one more thread runs once the walk has
+ * started, and none is left after mmf_window_close, whether the walk
+ * ended or not. (The OS may take a moment to drop a joined thread from
+ * its lists.) */
+static int threads_settle_at(int want) {
+  int n = th_thread_count();
+  for (int i = 0; i < 200 && n != want; i++) {
+    th_yield();
+    th_sleep_ms(10);
+    n = th_thread_count();
+  }
+  return n;
+}
+
+static void ahead_thread_runs_during_the_walk_only(void **state) {
+  const size_t n = 1 << 20;
+  unsigned char *want = pattern(n, 12);
+  const char *p = th_path("winthread");
+  int base;
+  mmf_map *m;
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
+  (void)state;
+  assert_int_equal(th_write_file(p, want, n), 0);
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
-  TH_OK(mmf_window_open(&w, m, 0, 0, 8192, MMF_ACCESS_READ, 0));
-  TH_OK(mmf_map_close(m)); /* the walk keeps the mapping alive */
-  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
-  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
-  assert_int_equal(off, ws);
-  assert_int_equal(size, ws);
-  assert_memory_equal(data, want + ws, ws);
-  TH_OK(mmf_window_close(w)); /* mid-walk: unmaps, closes the file */
-  TH_ASSERT_RES_SAME(r);
+  base = th_thread_count();
+  assert_true(base >= 1);
+  for (int whole = 0; whole < 2; whole++) {
+    TH_OK(mmf_window_open(&w, m, 0, 0, 65536, MMF_ACCESS_READ,
+                          MMF_WINDOW_AHEAD));
+    assert_int_equal(th_thread_count(), base); /* not before the first */
+    assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+    assert_int_equal(th_thread_count(), base + 1);
+    assert_memory_equal(data, want, size);
+    while (whole && mmf_window_next(w, &data, &size, &off) == 1)
+      assert_memory_equal(data, want + off, size);
+    assert_int_equal(mmf_window_ahead_count(w), whole ? n / 65536 : 1);
+    TH_OK(mmf_window_close(w));
+    assert_int_equal(threads_settle_at(base), base);
+  }
+  TH_OK(mmf_map_close(m));
   free(want);
 }
 
@@ -290,11 +353,16 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
   assert_int_equal(rc, 0);
   assert_int_equal(next, backward ? start : end);
   /* Windows of 2 MiB or more are probed through a first mapped window;
-   * smaller ones take the read path from the start (mmf.h). */
-  if (s >= ((size_t)2 << 20))
+   * smaller ones take the read path from the start (mmf.h), and then the
+   * read-ahead thread (AHEAD) reads every one of them. */
+  if (s >= ((size_t)2 << 20)) {
     assert_true(mmf_window_buffered_count(w) < count);
-  else
+    assert_true(mmf_window_ahead_count(w) < count);
+  } else {
     assert_int_equal(mmf_window_buffered_count(w), count);
+    assert_int_equal(mmf_window_ahead_count(w),
+                     flags & MMF_WINDOW_AHEAD ? count : 0);
+  }
   TH_OK(mmf_window_close(w));
 }
 
@@ -308,16 +376,26 @@ static void auto_windows_deliver_identical_data(void **state) {
   (void)state;
   assert_int_equal(th_write_file(p, file, n), 0);
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
-  for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+  for (unsigned f = 0; f < 4; f++) {
+    unsigned flags = (f & 1 ? MMF_WINDOW_BACKWARD : 0) |
+                     (f & 2 ? MMF_WINDOW_AHEAD : 0);
     check_auto_walk(m, file, 0, n, 1 << 20, flags);
     check_auto_walk(m, file, 0, n, 0, flags);
     check_auto_walk(m, file, 12345, n - 54321, 3 << 20, flags);
     check_auto_walk(m, file, 1, 2, 4096, flags);
   }
-  TH_EXPECT_ERR(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_WRITE,
-                                MMF_WINDOW_AUTO),
-                MMF_EINVAL, "mmf_window_open");
-  assert_null(w);
+  /* Both are for READ walks only. */
+  for (unsigned f = 0; f < 2; f++) {
+    unsigned flags = f ? MMF_WINDOW_AHEAD : MMF_WINDOW_AUTO;
+    TH_EXPECT_ERR(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_WRITE, flags),
+                  MMF_EINVAL, f ? "MMF_WINDOW_AHEAD" : "MMF_WINDOW_AUTO");
+    assert_null(w);
+    w = (mmf_window *)&w;
+    TH_EXPECT_ERR(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_COPY, flags),
+                  MMF_EINVAL, "mmf_window_open");
+    assert_null(w);
+    w = (mmf_window *)&w;
+  }
   TH_OK(mmf_map_close(m));
   TH_ASSERT_RES_SAME(r);
   free(file);
@@ -333,7 +411,9 @@ static void auto_windows_are_never_larger_than_window_size(void **state) {
   (void)state;
   assert_int_equal(th_write_file(p, file, n), 0);
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
-  for (unsigned flags = 0; flags <= MMF_WINDOW_BACKWARD; flags++) {
+  for (unsigned f = 0; f < 4; f++) {
+    unsigned flags = (f & 1 ? MMF_WINDOW_BACKWARD : 0) |
+                     (f & 2 ? MMF_WINDOW_AHEAD : 0);
     check_auto_walk(m, file, 0, 0, 128 << 10, flags);
     check_auto_walk(m, file, 100, n - 100, 192 << 10, flags);
   }
@@ -348,6 +428,7 @@ int main(void) {
       cmocka_unit_test(write_windows_change_the_file),
       cmocka_unit_test(previous_write_window_reaches_file_when_next_is_called),
       cmocka_unit_test(window_holds_its_mapping_and_closes_mid_walk),
+      cmocka_unit_test(ahead_thread_runs_during_the_walk_only),
       cmocka_unit_test(auto_windows_deliver_identical_data),
       cmocka_unit_test(auto_windows_are_never_larger_than_window_size),
   };

@@ -8,7 +8,8 @@
 #include <stdio.h>
 
 static const char usage[] =
-    "Usage: mmf count [--byte B] [--window BYTES] [--json] FILE...\n"
+    "Usage: mmf count [--byte B] [--window BYTES] [--single-thread] [--json]\n"
+    "                 FILE...\n"
     "\n"
     "Count the bytes equal to B in each FILE and print COUNT<TAB>FILE per\n"
     "file. A file that cannot be read is reported on stderr and the others\n"
@@ -17,8 +18,11 @@ static const char usage[] =
     "Options:\n"
     "  -b, --byte B        the byte to count: 0..255 or 0x00..0xff (default 0)\n"
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
-    "                      default 4M); mmf may read the file in 256 KiB\n"
+    "                      default 4M); mmf may read the file in 1 MiB\n"
     "                      pieces instead when that is faster\n"
+    "      --single-thread do all the work on one thread (by default a second\n"
+    "                      thread maps or reads the next window while this\n"
+    "                      one counts)\n"
     "      --json          one JSON object per file:\n"
     "                      {\"file\":\"...\",\"byte\":B,\"count\":N}\n"
     "  -h, --help          show this help and exit\n"
@@ -85,16 +89,18 @@ static void json_string(FILE *f, const char *s) {
 }
 
 int cli_count(int argc, char **argv) {
-  enum { OPT_JSON = 256 };
+  enum { OPT_JSON = 256, OPT_SINGLE };
   static const struct option longopts[] = {
       {"byte", required_argument, NULL, 'b'},
       {"window", required_argument, NULL, 'w'},
       {"json", no_argument, NULL, OPT_JSON},
+      {"single-thread", no_argument, NULL, OPT_SINGLE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *sub = "count";
   unsigned char byte = 0;
   size_t window = 0;
+  unsigned flags = MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD;
   int json = 0, failed = 0, c, i;
 
   opterr = 0;
@@ -113,6 +119,9 @@ int cli_count(int argc, char **argv) {
     case OPT_JSON:
       json = 1;
       break;
+    case OPT_SINGLE:
+      flags &= ~(unsigned)MMF_WINDOW_AHEAD;
+      break;
     case 'h':
       fputs(usage, stdout);
       return cli_finish_stdout(sub);
@@ -128,7 +137,7 @@ int cli_count(int argc, char **argv) {
     uint64_t count = 0;
     int rc;
     cli_progress_init(&bar, sub, argv[i]);
-    rc = mmf_op_count(argv[i], byte, window, MMF_WINDOW_AUTO, &count,
+    rc = mmf_op_count(argv[i], byte, window, flags, &count,
                       cli_progress_update, &bar);
     cli_progress_end(&bar);
     if (rc) {

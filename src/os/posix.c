@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -976,3 +978,86 @@ int mmf__os_exe_path(char *buf, size_t n) {
   return 0;
 }
 /* @@END OS-SECTION */
+
+/* ---- a background thread -------------------------------------------------*/
+
+struct mmf_os_monitor {
+  pthread_mutex_t mx;
+  pthread_cond_t cv;
+};
+
+int mmf__os_monitor_new(mmf_os_monitor **out) {
+  mmf_os_monitor *m;
+  int err;
+  *out = NULL;
+  if (FAULT("malloc", ENOMEM) || (m = malloc(sizeof *m)) == NULL)
+    return posix_fail(ENOMEM, "malloc", NULL);
+  err = FAULT("pthread_mutex_init", ENOMEM) ? ENOMEM
+                                            : pthread_mutex_init(&m->mx, NULL);
+  if (err) {
+    free(m);
+    return posix_fail(err, "pthread_mutex_init", NULL);
+  }
+  err = FAULT("pthread_cond_init", ENOMEM) ? ENOMEM
+                                           : pthread_cond_init(&m->cv, NULL);
+  if (err) {
+    pthread_mutex_destroy(&m->mx);
+    free(m);
+    return posix_fail(err, "pthread_cond_init", NULL);
+  }
+  *out = m;
+  return 0;
+}
+
+void mmf__os_monitor_free(mmf_os_monitor *m) {
+  if (!m)
+    return;
+  pthread_cond_destroy(&m->cv);
+  pthread_mutex_destroy(&m->mx);
+  free(m);
+}
+
+/* A default mutex used as documented (entered once, left by its holder)
+ * and a condition variable waited on with it cannot fail. */
+void mmf__os_monitor_enter(mmf_os_monitor *m) { pthread_mutex_lock(&m->mx); }
+void mmf__os_monitor_leave(mmf_os_monitor *m) { pthread_mutex_unlock(&m->mx); }
+void mmf__os_monitor_wait(mmf_os_monitor *m) {
+  pthread_cond_wait(&m->cv, &m->mx);
+}
+void mmf__os_monitor_wake(mmf_os_monitor *m) { pthread_cond_broadcast(&m->cv); }
+
+struct mmf_os_thread {
+  pthread_t id;
+  void (*fn)(void *);
+  void *arg;
+};
+
+static void *posix_thread_main(void *p) {
+  mmf_os_thread *t = p;
+  t->fn(t->arg);
+  return NULL;
+}
+
+int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out) {
+  mmf_os_thread *t;
+  int err;
+  *out = NULL;
+  if (FAULT("malloc", ENOMEM) || (t = malloc(sizeof *t)) == NULL)
+    return posix_fail(ENOMEM, "malloc", NULL);
+  t->fn = fn;
+  t->arg = arg;
+  err = FAULT("pthread_create", EAGAIN)
+            ? EAGAIN
+            : pthread_create(&t->id, NULL, posix_thread_main, t);
+  if (err) {
+    free(t);
+    return posix_fail(err, "pthread_create", NULL);
+  }
+  *out = t;
+  return 0;
+}
+
+void mmf__os_thread_join(mmf_os_thread *t) {
+  pthread_join(t->id, NULL);
+  free(t);
+}

@@ -1509,3 +1509,75 @@ int mmf__os_exe_path(char *buf, size_t n) {
   return 0;
 }
 /* @@END OS-SECTION */
+
+/* ---- a background thread -------------------------------------------------*/
+
+struct mmf_os_monitor {
+  SRWLOCK lock;
+  CONDITION_VARIABLE cv;
+};
+
+int mmf__os_monitor_new(mmf_os_monitor **out) {
+  mmf_os_monitor *m;
+  *out = NULL;
+  if (FAULT("malloc", ERROR_NOT_ENOUGH_MEMORY) ||
+      (m = malloc(sizeof *m)) == NULL)
+    return win32_fail(ERROR_NOT_ENOUGH_MEMORY, "malloc", NULL);
+  InitializeSRWLock(&m->lock);
+  InitializeConditionVariable(&m->cv);
+  *out = m;
+  return 0;
+}
+
+void mmf__os_monitor_free(mmf_os_monitor *m) { free(m); }
+void mmf__os_monitor_enter(mmf_os_monitor *m) {
+  AcquireSRWLockExclusive(&m->lock);
+}
+void mmf__os_monitor_leave(mmf_os_monitor *m) {
+  ReleaseSRWLockExclusive(&m->lock);
+}
+void mmf__os_monitor_wait(mmf_os_monitor *m) {
+  SleepConditionVariableSRW(&m->cv, &m->lock, INFINITE, 0);
+}
+void mmf__os_monitor_wake(mmf_os_monitor *m) {
+  WakeAllConditionVariable(&m->cv);
+}
+
+struct mmf_os_thread {
+  HANDLE handle;
+  void (*fn)(void *);
+  void *arg;
+};
+
+static DWORD WINAPI win32_thread_main(LPVOID p) {
+  mmf_os_thread *t = p;
+  t->fn(t->arg);
+  return 0;
+}
+
+int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out) {
+  mmf_os_thread *t;
+  *out = NULL;
+  if (FAULT("malloc", ERROR_NOT_ENOUGH_MEMORY) ||
+      (t = malloc(sizeof *t)) == NULL)
+    return win32_fail(ERROR_NOT_ENOUGH_MEMORY, "malloc", NULL);
+  t->fn = fn;
+  t->arg = arg;
+  if (FAULT("CreateThread", ERROR_NOT_ENOUGH_MEMORY))
+    t->handle = NULL;
+  else
+    t->handle = CreateThread(NULL, 0, win32_thread_main, t, 0, NULL);
+  if (!t->handle) {
+    DWORD err = GetLastError();
+    free(t);
+    return win32_fail(err, "CreateThread", NULL);
+  }
+  *out = t;
+  return 0;
+}
+
+void mmf__os_thread_join(mmf_os_thread *t) {
+  WaitForSingleObject(t->handle, INFINITE);
+  CloseHandle(t->handle);
+  free(t);
+}
