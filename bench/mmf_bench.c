@@ -419,22 +419,32 @@ static uint64_t count_read_loop(unsigned char *buf) {
  * a fresh malloc), and no method inherits another's heap or page tables.
  * The parent never calls mmf's walkers itself. The job is set before the
  * fork; the child times only the work and checks the count. */
-enum { SC_AUTO, SC_MAP, SC_READ, SC_RAM, SC_RAM4K, SC_N };
+/* SC_AUTO is what `mmf count` runs: AUTO with the read-ahead thread
+ * (AHEAD); SC_ONE the same on one thread (`mmf count --single-thread`). */
+enum { SC_AUTO, SC_ONE, SC_MAP, SC_READ, SC_RAM, SC_RAM4K, SC_N };
 
 static struct {
   int method;
-  size_t window;         /* for SC_AUTO / SC_MAP; 0 = default */
+  int cpu;               /* send back the CPU seconds, not minor faults */
+  size_t window;         /* for SC_AUTO / SC_ONE / SC_MAP; 0 = default */
   /* for SC_RAM / SC_RAM4K: the file's bytes in memory on huge / 4 KiB
    * pages */
   const unsigned char *ram[2];
   uint64_t want;
 } job;
 
+/* CPU time of the whole process (every thread), in seconds. */
+static double cpu_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static double scan_child(void) {
   const unsigned char *ram = job.ram[job.method == SC_RAM4K];
   unsigned char *buf = NULL;
   uint64_t c = 0, f0;
-  double t0, t;
+  double t0, t, cpu0;
   int rc = 0;
   if (job.method == SC_READ) {
     buf = xalloc(BUF_BYTES);
@@ -449,13 +459,17 @@ static double scan_child(void) {
     (void)sink;
   }
   f0 = thread_minflt();
+  cpu0 = cpu_seconds();
   t0 = now();
   switch (job.method) {
   case SC_AUTO:
+  case SC_ONE:
   case SC_MAP:
     rc = mmf_op_count(opt.path, COUNT_BYTE, job.window,
-                      job.method == SC_AUTO ? MMF_WINDOW_AUTO : 0, &c, NULL,
-                      NULL);
+                      job.method == SC_AUTO  ? MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD
+                      : job.method == SC_ONE ? MMF_WINDOW_AUTO
+                                             : 0,
+                      &c, NULL, NULL);
     break;
   case SC_READ:
     c = count_read_loop(buf);
@@ -465,7 +479,8 @@ static double scan_child(void) {
     break;
   }
   t = now() - t0;
-  child_extra = (double)(thread_minflt() - f0);
+  child_extra = job.cpu ? cpu_seconds() - cpu0
+                        : (double)(thread_minflt() - f0);
   if (rc)
     die_mmf("mmf_op_count", rc);
   if (c != job.want)
@@ -474,11 +489,12 @@ static double scan_child(void) {
   return t;
 }
 
-/* Run one scan job in a child; return GB/s (and minor faults). */
-static double scan_job(int method, size_t window, double *faults) {
+/* Run one scan job in a child; return GB/s (and minor faults, or with
+ * job.cpu set the CPU seconds). */
+static double scan_job(int method, size_t window, double *extra) {
   job.method = method;
   job.window = window;
-  return (double)opt.size / run_in_child(scan_child, NULL, faults) / 1e9;
+  return (double)opt.size / run_in_child(scan_child, NULL, extra) / 1e9;
 }
 
 /* What the AUTO probe sees: walk the file in mapped windows and in an AUTO
@@ -536,9 +552,11 @@ static void bench_scan(void) {
   static const char *const kind_name[2] = {"small folios (4 KiB)",
                                            "large folios (1 MiB)"};
   static const size_t chunk[2] = {4 * KIB, MIB};
-  series s[2][SC_N];
+  series s[2][SC_N], cpu[2][SC_N];
   memset(s, 0, sizeof s);
+  memset(cpu, 0, sizeof cpu);
   job.want = expected_count();
+  job.cpu = 1;
   /* The in-RAM limit: the same bytes, already in huge-page memory; and for
    * information the same on 4 KiB pages, as the page cache is mapped. */
   job.ram[0] = file_in_ram(1);
@@ -549,31 +567,47 @@ static void bench_scan(void) {
       make_file(chunk[k]);
       for (int mm = 0; mm < SC_N; mm++) {
         int m = order(mm, r, SC_N);
-        add(&s[k][m], scan_job(m, 0, NULL));
+        double c = 0;
+        add(&s[k][m], scan_job(m, 0, &c));
+        add(&cpu[k][m], c);
       }
-      note("scan: repetition %d/%d %s: AUTO %.2f, mapped %.2f, read() %.2f, "
-           "in RAM %.2f (4 KiB pages %.2f) GB/s\n",
+      note("scan: repetition %d/%d %s: count %.2f, one thread %.2f, "
+           "mapped %.2f, read() %.2f, in RAM %.2f (4 KiB pages %.2f) GB/s\n",
            r + 1, opt.repeat, kind_name[k], s[k][SC_AUTO].v[r],
-           s[k][SC_MAP].v[r], s[k][SC_READ].v[r], s[k][SC_RAM].v[r],
-           s[k][SC_RAM4K].v[r]);
+           s[k][SC_ONE].v[r], s[k][SC_MAP].v[r], s[k][SC_READ].v[r],
+           s[k][SC_RAM].v[r], s[k][SC_RAM4K].v[r]);
     }
   }
   for (int h = 0; h < 2; h++) {
     munmap((void *)job.ram[h], (size_t)opt.size);
     job.ram[h] = NULL;
   }
+  job.cpu = 0;
   for (int k = 0; k < 2; k++) {
     const char *kase = k ? "count/large-folios" : "count/small-folios";
-    double a = median(&s[k][SC_AUTO]), mp = median(&s[k][SC_MAP]);
+    double a = median(&s[k][SC_AUTO]), one = median(&s[k][SC_ONE]);
+    double mp = median(&s[k][SC_MAP]);
     double rd = median(&s[k][SC_READ]), ram_gbs = median(&s[k][SC_RAM]);
-    report("scan", kase, "GB/s", "mmf_op_count AUTO", a, "read() 1 MiB loop",
-           rd, T_RATIO_GE, k ? 1.3 : 0.95);
-    report("scan", kase, "GB/s", "mmf_op_count AUTO", a, "in-RAM limit",
+    double gib = (double)opt.size / (double)GIB;
+    report("scan", kase, "GB/s", "mmf count (AUTO+AHEAD)", a,
+           "read() 1 MiB loop", rd, T_RATIO_GE, k ? 1.3 : 0.95);
+    report("scan", kase, "GB/s", "mmf count (AUTO+AHEAD)", a, "in-RAM limit",
            ram_gbs, k ? T_RATIO_GE : T_NONE, 0.8);
-    report("scan", kase, "GB/s", "mmf_op_count AUTO", a,
+    report("scan", kase, "GB/s", "mmf count (AUTO+AHEAD)", a,
            "in-RAM, 4 KiB pages", median(&s[k][SC_RAM4K]), T_NONE, 0);
+    report("scan", kase, "GB/s", "one thread (AUTO)", one,
+           "read() 1 MiB loop", rd, T_NONE, 0);
+    report("scan", kase, "GB/s", "one thread (AUTO)", one, "in-RAM limit",
+           ram_gbs, T_NONE, 0);
     report("scan", kase, "GB/s", "mapped windows (no AUTO)", mp,
            "read() 1 MiB loop", rd, T_NONE, 0);
+    /* What the second thread costs: CPU time of all threads per GiB. */
+    report("scan", kase, "ms CPU/GiB", "mmf count (AUTO+AHEAD)",
+           1e3 * median(&cpu[k][SC_AUTO]) / gib, "read() 1 MiB loop",
+           1e3 * median(&cpu[k][SC_READ]) / gib, T_NONE, 0);
+    report("scan", kase, "ms CPU/GiB", "one thread (AUTO)",
+           1e3 * median(&cpu[k][SC_ONE]) / gib, "read() 1 MiB loop",
+           1e3 * median(&cpu[k][SC_READ]) / gib, T_NONE, 0);
   }
   for (int k = 0; k < 2; k++) {
     make_file(chunk[k]);
@@ -588,11 +622,12 @@ static void bench_scan(void) {
 static void bench_window(void) {
   static const size_t chunk[2] = {4 * KIB, MIB};
   enum { NW = 9 };
-  series map_s[2][NW], auto_s[2][NW], rd[2];
+  series map_s[2][NW], auto_s[2][NW], ahead_s[2][NW], rd[2];
   double faults[2][NW];
   size_t ws[NW];
   memset(map_s, 0, sizeof map_s);
   memset(auto_s, 0, sizeof auto_s);
+  memset(ahead_s, 0, sizeof ahead_s);
   memset(rd, 0, sizeof rd);
   memset(faults, 0, sizeof faults);
   job.want = expected_count();
@@ -602,17 +637,19 @@ static void bench_window(void) {
     for (int kk = 0; kk < 2; kk++) {
       int k = (kk + r) % 2;
       make_file(chunk[k]);
-      /* 2*NW mmf runs + the read loop, rotated. */
-      for (int mm = 0; mm < 2 * NW + 1; mm++) {
-        int m = order(mm, r * 3, 2 * NW + 1);
+      /* 3*NW mmf runs + the read loop, rotated. */
+      for (int mm = 0; mm < 3 * NW + 1; mm++) {
+        int m = order(mm, r * 3, 3 * NW + 1);
         double f = 0;
-        if (m == 2 * NW)
+        if (m == 3 * NW)
           add(&rd[k], scan_job(SC_READ, 0, NULL));
         else if (m < NW) {
           add(&map_s[k][m], scan_job(SC_MAP, ws[m], &f));
           faults[k][m] += f;
-        } else
-          add(&auto_s[k][m - NW], scan_job(SC_AUTO, ws[m - NW], NULL));
+        } else if (m < 2 * NW)
+          add(&auto_s[k][m - NW], scan_job(SC_ONE, ws[m - NW], NULL));
+        else
+          add(&ahead_s[k][m - 2 * NW], scan_job(SC_AUTO, ws[m - 2 * NW], NULL));
       }
       note("window: repetition %d/%d %s folios done\n", r + 1, opt.repeat,
            k ? "large" : "small");
@@ -630,6 +667,9 @@ static void bench_window(void) {
              "read() 1 MiB loop", base, T_NONE, 0);
       snprintf(name, sizeof name, "AUTO windows %zu KiB", ws[i] / KIB);
       report("window", kase, "GB/s", name, median(&auto_s[k][i]),
+             "read() 1 MiB loop", base, T_NONE, 0);
+      snprintf(name, sizeof name, "AUTO+AHEAD %zu KiB", ws[i] / KIB);
+      report("window", kase, "GB/s", name, median(&ahead_s[k][i]),
              "read() 1 MiB loop", base, T_NONE, 0);
       info("window", kase, "minor faults per mapped window",
            faults[k][i] / opt.repeat / (double)nwin, "faults");
@@ -901,9 +941,9 @@ static const struct {
   const char *what;
 } benches[] = {
     {"scan", bench_scan,
-     "count a byte in a cached file: mmf_op_count (AUTO; and plain mapped "
-     "windows) vs read() 1 MiB loop vs the in-RAM limit, small and large "
-     "folios"},
+     "count a byte in a cached file: mmf count (AUTO with the read-ahead "
+     "thread; also on one thread, and plain mapped windows) vs read() 1 MiB "
+     "loop vs the in-RAM limit, small and large folios; CPU time per GiB"},
     {"reverse", bench_reverse,
      "reverse a file in place: mmf_op_reverse vs two 1 MiB pread/pwrite "
      "buffers vs read-all/write-all; time and per-method peak RSS"},

@@ -420,19 +420,18 @@ enum mmf_window_flags {
    * windows, so later mapped windows do not start at a multiple of the
    * window size. The data is the same; only the speed differs. */
   MMF_WINDOW_AUTO = 0x2,
-  /** Read-only walks: prepare the next window on a background thread
-   * while the caller works on the current one -- map it and fault every
-   * page in (or, for windows delivered through a read buffer, read it into
-   * a second buffer) -- and unmap finished windows there too. The kernel's
-   * page-table work (about a quarter of a mapped scan of a cached file)
-   * and the read path's copy then overlap the caller's work, for about the
-   * same CPU time in total (docs/BENCHMARKS.md, "scan"). Costs one thread
-   * per walk (started by the first mmf_window_next() that needs it, or by
-   * the first after AUTO settled its path, and ended by
-   * mmf_window_close()), and up to three windows mapped at once (two read
-   * buffers on the read path). When the thread cannot start, the walk goes
-   * on without it (see mmf_window_ahead_count()). Windows, their order and
-   * the errors are as without the flag, except that the failure to unmap a
+  /** Read-only walks: keep the next two windows mapped ahead on a
+   * background thread, every page faulted in, while the caller works on the
+   * current one, and unmap finished windows there too. The kernel's
+   * page-table work (a fifth to a quarter of a mapped scan of a cached
+   * file) then overlaps the caller's work, for about the same CPU time in
+   * total (docs/BENCHMARKS.md, "scan"). Costs one thread per walk (started
+   * by the first mmf_window_next() that maps a window -- with AUTO, once
+   * the walk settled on mapping -- and ended by mmf_window_close()) and up
+   * to four windows mapped at once. Windows delivered through AUTO's read
+   * buffer do not use it. When the thread cannot start, the walk goes on
+   * without it (see mmf_window_ahead_count()). Windows, their order and the
+   * errors are as without the flag, except that the failure to unmap a
    * finished window is returned by the next mmf_window_next() or
    * mmf_window_close() after it. Do not call mmf_window_next() for one walk
    * from two threads at once (as without the flag). */

@@ -53,32 +53,38 @@
 
 enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
 
-/* The read-ahead thread of an MMF_WINDOW_AHEAD walk. It prepares one piece
- * at a time, the one after the caller's current window: maps it and faults
- * every page in (mapped walks), or reads it into the buffer the caller does
- * not hold (read-path walks); and it unmaps the windows the caller is done
- * with. So page-table work -- a fifth of a mapped scan's time on a cached
- * file (docs/BENCHMARKS.md) -- and the read path's copy overlap the
- * caller's own work. At most three windows are mapped at once: the
- * caller's, the next one and the one being unmapped. Everything below `mon`
- * is guarded by it. */
+/* The read-ahead thread of an MMF_WINDOW_AHEAD walk. It keeps the next
+ * AHEAD_DEPTH windows after the caller's current one mapped, every page
+ * faulted in, and it unmaps the windows the caller is done with. So the
+ * kernel's page-table work -- a fifth to a quarter of a mapped scan's time
+ * on a cached file (docs/BENCHMARKS.md) -- overlaps the caller's own work.
+ * Two windows ahead, not one: waking a sleeping thread costs tens of
+ * microseconds on a VM, and with one the caller often waited for it. At
+ * most AHEAD_DEPTH + 2 windows are mapped at once: the caller's, those
+ * ahead and the one being unmapped. Only mapped walks use it: on AUTO's
+ * read path a hand-over per 1 MiB piece cost more than it saved (a scan of
+ * small folios ran at 4.7 GB/s instead of 8.3). */
+#define AHEAD_DEPTH 2
+/* RETRY: preparing it failed; the caller's next call maps it itself (the
+ * thread has moved on to the pieces after it). */
+enum { PIECE_EMPTY = 0, PIECE_ASKED, PIECE_BUSY, PIECE_READY, PIECE_RETRY };
+struct piece {
+  int state;
+  uint64_t off;
+  size_t len;
+  int rc;             /* when READY: 0 and `view`, or the failure in `err` */
+  mmf_view *view;
+  struct mmf__error_rec err;
+};
+/* Everything below `mon` is guarded by it. Pieces are asked for, prepared
+ * and handed out in order: q[head % AHEAD_DEPTH] is the next to hand out,
+ * q[work % ...] the next to prepare, q[tail % ...] the next free. */
 struct ahead {
   mmf_os_monitor *mon;
   mmf_os_thread *thread;
   int quit;
-  /* The piece asked for, while `asked` (and while `busy`, the thread is
-   * preparing it): its place, and the buffer to read it into (NULL: map
-   * it). */
-  int asked, busy;
-  uint64_t off;
-  size_t len;
-  unsigned char *into;
-  /* Its result, while `ready`: rc, then the view (mapped) or nothing more
-   * (read into `into`), and the failure record when rc < 0. */
-  int ready;
-  int rc;
-  mmf_view *view;
-  struct mmf__error_rec err;
+  struct piece q[AHEAD_DEPTH];
+  unsigned head, work, tail;
   /* A window the caller is done with, to unmap; the first unmap failure,
    * reported by the caller's next call. */
   mmf_view *retired;
@@ -110,12 +116,10 @@ struct mmf_window {
   unsigned char *buf;    /* READ mode buffer (mmf_buffer_alloc) */
   uint64_t buffered;
   /* MMF_WINDOW_AHEAD: the thread once started (NULL before, and for good
-   * when it could not start: the walk then goes on without it); a second
-   * read buffer; the buffer the caller holds; pieces it prepared. */
+   * when it could not start: the walk then goes on without it); windows it
+   * prepared. */
   struct ahead *ahead;
   int ahead_tried;
-  unsigned char *buf2;
-  unsigned char *held;
   uint64_t ahead_count;
 };
 
@@ -283,46 +287,47 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
 
 /* ---- MMF_WINDOW_AHEAD ----------------------------------------------------*/
 
-/* On the read-ahead thread, unlocked: prepare the piece asked for. A mapped
- * piece is faulted in by reading one byte of each page: the kernel then
- * installs its page-table entries (a whole large folio per fault) here,
- * not in the caller's loop. */
-static int ahead_prepare(mmf_window *w, uint64_t off, size_t len,
-                         unsigned char *into, mmf_view **view) {
-  size_t got = 0, page;
-  int rc;
-  if (into) {
-    rc = mmf__os_read(w->map->file, off, into, len, &got);
-    if (rc == 0 && got != len)
-      rc = mmf__error(MMF_EIO, "the file shrank under the walk (read %zu of "
-                               "%zu bytes at offset %llu)",
-                      got, len, (unsigned long long)off);
-    return rc ? mmf__error_in("mmf_window_next", w->map->path, rc) : 0;
-  }
-  rc = mmf_view_map(view, w->map, off, len, w->access);
+/* Map a piece and fault every page in by reading one byte of each: the
+ * kernel then installs its page-table entries (a whole large folio per
+ * fault) here, not in the caller's loop. */
+static int ahead_prepare(mmf_window *w, struct piece *p) {
+  size_t page, i;
+  int rc = mmf_view_map(&p->view, w->map, p->off, p->len, w->access);
   if (rc)
     return mmf__error_in("mmf_window_next", NULL, rc);
   mmf__os_sysinfo(&page, NULL);
   {
-    const volatile unsigned char *p = mmf_view_data(*view);
+    const volatile unsigned char *d = mmf_view_data(p->view);
     unsigned char sink = 0;
-    size_t i;
-    for (i = 0; i < len; i += page)
-      sink ^= p[i];
-    sink ^= p[len - 1];
+    for (i = 0; i < p->len; i += page)
+      sink ^= d[i];
+    sink ^= d[p->len - 1];
     (void)sink;
   }
   return 0;
 }
 
-/* The read-ahead thread: unmap what the caller retired, prepare what it
- * asked for, until told to quit. */
+/* The read-ahead thread: prepare the pieces asked for, in order, and unmap
+ * what the caller retired, until told to quit. */
 static void ahead_main(void *arg) {
   mmf_window *w = arg;
   struct ahead *a = w->ahead;
   mmf__os_monitor_enter(a->mon);
   for (;;) {
-    if (a->retired) {
+    struct piece *p = &a->q[a->work % AHEAD_DEPTH];
+    if (p->state == PIECE_ASKED) {
+      int rc;
+      p->state = PIECE_BUSY;
+      mmf__os_monitor_leave(a->mon);
+      rc = ahead_prepare(w, p); /* the caller does not touch a BUSY piece */
+      mmf__os_monitor_enter(a->mon);
+      p->rc = rc;
+      if (rc)
+        mmf__error_save(&p->err);
+      p->state = PIECE_READY;
+      a->work++;
+      mmf__os_monitor_wake(a->mon);
+    } else if (a->retired) {
       mmf_view *v = a->retired;
       int rc;
       mmf__os_monitor_leave(a->mon);
@@ -334,24 +339,6 @@ static void ahead_main(void *arg) {
         mmf__error_save(&a->retire_err);
       }
       mmf__os_monitor_wake(a->mon);
-    } else if (a->asked) {
-      uint64_t off = a->off;
-      size_t len = a->len;
-      unsigned char *into = a->into;
-      mmf_view *view = NULL;
-      int rc;
-      a->asked = 0;
-      a->busy = 1;
-      mmf__os_monitor_leave(a->mon);
-      rc = ahead_prepare(w, off, len, into, &view);
-      mmf__os_monitor_enter(a->mon);
-      a->busy = 0;
-      a->rc = rc;
-      a->view = view;
-      if (rc)
-        mmf__error_save(&a->err);
-      a->ready = 1;
-      mmf__os_monitor_wake(a->mon);
     } else if (a->quit) {
       break;
     } else {
@@ -361,93 +348,69 @@ static void ahead_main(void *arg) {
   mmf__os_monitor_leave(a->mon);
 }
 
-/* Start the read-ahead thread once the walk's path is settled. Best
- * effort: when it cannot start (no memory, no threads), the walk goes on
- * the caller's thread and the caller is not told. */
+/* Start the read-ahead thread for a mapped walk. Best effort: when it
+ * cannot start (no memory, no threads), the walk goes on the caller's
+ * thread and the caller is not told. */
 static void ahead_start(mmf_window *w) {
   struct ahead *a;
-  void *b = NULL;
   w->ahead_tried = 1;
   mmf__best_effort_begin();
   a = calloc(1, sizeof *a);
-  if (!a)
-    goto out;
-  if (w->mode == MODE_READ &&
-      (ensure_buffer(w, read_chunk(w)) ||
-       mmf_buffer_alloc(&b, read_chunk(w))))
-    goto fail;
-  if (mmf__os_monitor_new(&a->mon))
-    goto fail;
-  w->ahead = a; /* the thread reads it */
-  if (mmf__os_thread_start(ahead_main, w, &a->thread)) {
-    w->ahead = NULL;
-    mmf__os_monitor_free(a->mon);
-    goto fail;
+  if (a && mmf__os_monitor_new(&a->mon) == 0) {
+    w->ahead = a; /* the thread reads it */
+    if (mmf__os_thread_start(ahead_main, w, &a->thread) != 0) {
+      w->ahead = NULL;
+      mmf__os_monitor_free(a->mon);
+      free(a);
+    }
+  } else {
+    free(a);
   }
-  w->buf2 = b;
-  w->held = NULL;
-  goto out;
-fail:
-  if (b)
-    mmf_buffer_free(b);
-  free(a);
-out:
   mmf__best_effort_end();
 }
 
-/* Stop the thread and release what it holds: a prepared piece nobody took
- * and the window it was to unmap. Returns the first unmap failure not yet
- * reported, or 0. */
+/* Stop the thread and unmap what it holds: pieces prepared that nobody
+ * took (the thread unmapped the retired window before it ended). Returns
+ * the first unmap failure not yet reported, or 0. */
 static int ahead_stop(mmf_window *w) {
   struct ahead *a = w->ahead;
   int rc;
+  unsigned i;
   mmf__os_monitor_enter(a->mon);
-  a->asked = 0; /* not needed any more */
+  for (i = 0; i < AHEAD_DEPTH; i++) /* not needed any more */
+    if (a->q[i].state == PIECE_ASKED)
+      a->q[i].state = PIECE_EMPTY;
   a->quit = 1;
   mmf__os_monitor_wake(a->mon);
   mmf__os_monitor_leave(a->mon);
-  mmf__os_thread_join(a->thread); /* it unmapped a->retired before leaving */
+  mmf__os_thread_join(a->thread);
   mmf__os_monitor_free(a->mon);
   rc = a->retire_rc ? mmf__error_restore(&a->retire_err) : 0;
-  if (a->ready && a->rc == 0 && a->view) {
-    int rc2 = mmf_view_unmap(a->view);
-    if (rc2 && !rc)
-      rc = rc2;
+  for (i = 0; i < AHEAD_DEPTH; i++) {
+    struct piece *p = &a->q[i];
+    if (p->state == PIECE_READY && p->rc == 0) {
+      int rc2 = mmf_view_unmap(p->view);
+      if (rc2 && !rc)
+        rc = rc2;
+    }
   }
   free(a);
   w->ahead = NULL;
   return rc;
 }
 
-/* Ask the thread for the next piece of the range, if any is left. Called
- * with the monitor held. */
-static void ahead_ask(mmf_window *w) {
-  struct ahead *a = w->ahead;
-  if (w->lo >= w->hi)
-    return;
-  if (w->mode == MODE_READ) {
-    a->into = w->held == w->buf ? w->buf2 : w->buf;
-    a->off = take(w, read_chunk(w), &a->len);
-  } else {
-    a->into = NULL;
-    a->off = take(w, w->size, &a->len);
-  }
-  a->asked = 1;
-  mmf__os_monitor_wake(a->mon);
-}
-
 /* mmf_window_next for a walk whose read-ahead thread runs: hand the
- * caller's finished window to the thread, take the piece it prepared, and
- * ask for the one after. */
+ * caller's finished window to the thread, keep AHEAD_DEPTH pieces asked
+ * for, and take the next one when it is ready. */
 static int next_ahead(mmf_window *w, void **data, size_t *size,
                       uint64_t *offset) {
   struct ahead *a = w->ahead;
   mmf_view *done = w->cur;
+  struct piece *p;
   int rc;
   w->cur = NULL;
-  w->held = NULL;
   mmf__os_monitor_enter(a->mon);
-  if (done) { /* the thread never holds more than one to unmap */
+  if (done) { /* the thread holds at most one to unmap */
     while (a->retired)
       mmf__os_monitor_wait(a->mon);
     a->retired = done;
@@ -459,34 +422,47 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
     return mmf__error_in("mmf_window_next", NULL,
                          mmf__error_restore(&a->retire_err));
   }
-  if (!a->asked && !a->busy && !a->ready)
-    ahead_ask(w);
-  if (!a->asked && !a->busy && !a->ready) { /* the range is done */
+  /* Keep the queue full: the pieces are taken off the range in order. */
+  while (a->tail - a->head < AHEAD_DEPTH && w->lo < w->hi) {
+    p = &a->q[a->tail++ % AHEAD_DEPTH];
+    p->off = take(w, w->size, &p->len);
+    p->state = PIECE_ASKED;
+    mmf__os_monitor_wake(a->mon);
+  }
+  if (a->head == a->tail) { /* the range is done */
     mmf__os_monitor_leave(a->mon);
     return 0;
   }
-  while (!a->ready)
-    mmf__os_monitor_wait(a->mon);
-  a->ready = 0;
-  rc = a->rc;
-  if (rc) {
-    put_back(w, a->len); /* the last piece taken: a retry asks again */
+  p = &a->q[a->head % AHEAD_DEPTH];
+  if (p->state == PIECE_RETRY) {
+    /* The thread never touches a RETRY piece: map it unlocked. */
     mmf__os_monitor_leave(a->mon);
-    return mmf__error_restore(&a->err);
+    rc = ahead_prepare(w, p);
+    mmf__os_monitor_enter(a->mon);
+    if (rc) {
+      mmf__os_monitor_leave(a->mon);
+      return rc;
+    }
+    p->rc = 0;
+    p->state = PIECE_READY;
   }
+  while (p->state != PIECE_READY)
+    mmf__os_monitor_wait(a->mon);
+  if (p->rc) { /* the walk stays here: the next call retries this piece */
+    rc = p->rc;
+    p->state = PIECE_RETRY;
+    mmf__os_monitor_leave(a->mon);
+    mmf__error_restore(&p->err);
+    return rc;
+  }
+  a->head++;
+  p->state = PIECE_EMPTY;
   w->ahead_count++;
-  if (a->into) {
-    w->held = a->into;
-    w->buffered++;
-    *data = a->into;
-  } else {
-    w->cur = a->view;
-    *data = mmf_view_data(a->view);
-  }
-  *size = a->len;
+  w->cur = p->view;
+  *data = mmf_view_data(p->view);
+  *size = p->len;
   if (offset)
-    *offset = a->off;
-  ahead_ask(w);
+    *offset = p->off;
   mmf__os_monitor_leave(a->mon);
   return 1;
 }
@@ -516,7 +492,7 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
   if (w->lo >= w->hi)
     return 0;
   if ((w->flags & MMF_WINDOW_AHEAD) && !w->ahead_tried &&
-      (w->mode == MODE_MAP || w->mode == MODE_READ)) {
+      w->mode == MODE_MAP) {
     ahead_start(w);
     if (w->ahead)
       return next_ahead(w, data, size, offset);
@@ -580,14 +556,12 @@ int mmf_window_close(mmf_window *w) {
   int rc = 0, rc2;
   if (!w)
     return 0;
-  /* The read-ahead thread first (it may be using a buffer or unmapping a
-   * window), then the buffers, then the window: when several fail, the
-   * error recorded last is the one returned. */
+  /* The read-ahead thread first (it may be unmapping a window), then the
+   * buffer, then the window: when several fail, the error recorded last is
+   * the one returned. */
   if (w->ahead && (rc = ahead_stop(w)) != 0)
     mmf__error_in("mmf_window_close", w->map->path, rc);
   if (w->buf && (rc2 = mmf_buffer_free(w->buf)) != 0)
-    rc = mmf__error_in("mmf_window_close", w->map->path, rc2);
-  if (w->buf2 && (rc2 = mmf_buffer_free(w->buf2)) != 0)
     rc = mmf__error_in("mmf_window_close", w->map->path, rc2);
   if (w->cur) {
     rc2 = mmf_view_unmap(w->cur);

@@ -625,10 +625,6 @@ static const struct auto_case auto_trial = {
 static const struct auto_case ahead_mapped = {
     "window walk (AHEAD, 1 MiB windows)", 1 << 20, MMF_WINDOW_AHEAD,
     2 * (AUTO_LEN >> 20) /* mmap and munmap per window */};
-static const struct auto_case ahead_read_path = {
-    "window walk (AUTO|AHEAD, 1 MiB windows: read path)", 1 << 20,
-    MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
-    AUTO_LEN >> 20 /* a pread per window */};
 static const struct auto_case ahead_trial = {
     "window walk (AUTO|AHEAD, default windows)", 0,
     MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
@@ -715,7 +711,7 @@ static void window_next_retries_the_same_window_after_a_failure(void **state) {
   } cases[] = {{WINDOW, 0, 5},
                {1 << 20, MMF_WINDOW_AUTO, AUTO_LEN >> 20},
                {1 << 20, MMF_WINDOW_AHEAD, AUTO_LEN >> 20},
-               {1 << 20, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, AUTO_LEN >> 20}};
+               {WINDOW, MMF_WINDOW_AHEAD, 5}};
   mmf_window *w;
   void *data;
   size_t size;
@@ -809,8 +805,6 @@ int main(void) {
                                 (void *)&auto_trial),
       cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
                                 (void *)&ahead_mapped),
-      cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
-                                (void *)&ahead_read_path),
       cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
                                 (void *)&ahead_trial),
       cmocka_unit_test(release_fails_cleanly),
