@@ -428,7 +428,9 @@ enum mmf_window_flags {
    * total (docs/BENCHMARKS.md, "scan"). Costs one thread per walk (started
    * by the first mmf_window_next() that maps a window -- with AUTO, once
    * the walk settled on mapping -- and ended by mmf_window_close()) and up
-   * to four windows mapped at once. Windows delivered through AUTO's read
+   * to four windows mapped at once. When the thread has not started on
+   * the window the caller needs next (its CPU busy elsewhere), the caller
+   * maps it itself rather than wait. Windows delivered through AUTO's read
    * buffer do not use it. When the thread cannot start, the walk goes on
    * without it (see mmf_window_ahead_count()). Windows, their order and the
    * errors are as without the flag, except that the failure to unmap a
@@ -481,7 +483,8 @@ MMF_API int mmf_window_next(mmf_window *win, void **data, size_t *size,
 MMF_API uint64_t mmf_window_buffered_count(const mmf_window *win);
 
 /** @return how many windows of this walk the read-ahead thread prepared
- * (::MMF_WINDOW_AHEAD); 0 when the thread could not start. */
+ * (::MMF_WINDOW_AHEAD), not counting those the caller mapped itself; 0
+ * when the thread could not start. */
 MMF_API uint64_t mmf_window_ahead_count(const mmf_window *win);
 
 /** @brief End the walk, unmapping the current window and freeing the read

@@ -65,14 +65,16 @@ enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
  * read path a hand-over per 1 MiB piece cost more than it saved (a scan of
  * small folios ran at 4.7 GB/s instead of 8.3). */
 #define AHEAD_DEPTH 2
-/* RETRY: preparing it failed; the caller's next call maps it itself (the
- * thread has moved on to the pieces after it). */
+/* RETRY: the caller maps it itself -- preparing it failed (the caller's
+ * next call retries), or the thread had not started it when the caller
+ * needed it; the thread has moved on to the pieces after it. */
 enum { PIECE_EMPTY = 0, PIECE_ASKED, PIECE_BUSY, PIECE_READY, PIECE_RETRY };
 struct piece {
   int state;
   uint64_t off;
   size_t len;
   int rc;             /* when READY: 0 and `view`, or the failure in `err` */
+  int by_thread;      /* the thread prepared it (not the caller) */
   mmf_view *view;
   struct mmf__error_rec err;
 };
@@ -322,6 +324,7 @@ static void ahead_main(void *arg) {
       rc = ahead_prepare(w, p); /* the caller does not touch a BUSY piece */
       mmf__os_monitor_enter(a->mon);
       p->rc = rc;
+      p->by_thread = 1;
       if (rc)
         mmf__error_save(&p->err);
       p->state = PIECE_READY;
@@ -410,11 +413,19 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
   int rc;
   w->cur = NULL;
   mmf__os_monitor_enter(a->mon);
-  if (done) { /* the thread holds at most one to unmap */
-    while (a->retired)
-      mmf__os_monitor_wait(a->mon);
+  if (done && !a->retired) { /* the thread holds at most one to unmap */
     a->retired = done;
+    done = NULL;
     mmf__os_monitor_wake(a->mon);
+  }
+  if (done) {
+    /* The thread has not got to the last one yet (its CPU may be busy
+     * elsewhere): unmap this one here rather than wait. */
+    mmf__os_monitor_leave(a->mon);
+    rc = mmf_view_unmap(done);
+    if (rc)
+      return mmf__error_in("mmf_window_next", NULL, rc);
+    mmf__os_monitor_enter(a->mon);
   }
   if (a->retire_rc) {
     a->retire_rc = 0;
@@ -434,6 +445,12 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
     return 0;
   }
   p = &a->q[a->head % AHEAD_DEPTH];
+  if (p->state == PIECE_ASKED) {
+    /* The thread has not started it (its CPU may be busy elsewhere): map
+     * it here rather than wait. The thread moves on to the next. */
+    a->work++;
+    p->state = PIECE_RETRY;
+  }
   if (p->state == PIECE_RETRY) {
     /* The thread never touches a RETRY piece: map it unlocked. */
     mmf__os_monitor_leave(a->mon);
@@ -444,6 +461,7 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
       return rc;
     }
     p->rc = 0;
+    p->by_thread = 0;
     p->state = PIECE_READY;
   }
   while (p->state != PIECE_READY)
@@ -457,7 +475,7 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
   }
   a->head++;
   p->state = PIECE_EMPTY;
-  w->ahead_count++;
+  w->ahead_count += (uint64_t)p->by_thread;
   w->cur = p->view;
   *data = mmf_view_data(p->view);
   *size = p->len;

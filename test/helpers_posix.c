@@ -69,21 +69,9 @@ int th_is_wine(void) { return 0; }
 
 int th_is_windows(void) { return 0; }
 
-int th_open_file_count(void) {
-  DIR *d = opendir("/proc/self/fd");
-  struct dirent *e;
-  int n = 0;
-  if (!d)
-    return -1;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
-  closedir(d);
-  return n - 1; /* the directory stream's own descriptor */
-}
-
-int th_thread_count(void) {
-  DIR *d = opendir("/proc/self/task");
+/* Entries of a procfs directory (not "." and ".."), or -1. */
+static int count_entries(const char *dir) {
+  DIR *d = opendir(dir);
   struct dirent *e;
   int n = 0;
   if (!d)
@@ -94,6 +82,13 @@ int th_thread_count(void) {
   closedir(d);
   return n;
 }
+
+int th_open_file_count(void) {
+  int n = count_entries("/proc/self/fd");
+  return n < 0 ? n : n - 1; /* the directory stream's own descriptor */
+}
+
+int th_thread_count(void) { return count_entries("/proc/self/task"); }
 
 int th_tmp_mapping_count(void) {
   return th_mapping_count_matching(th_tmpdir());

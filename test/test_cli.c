@@ -382,7 +382,7 @@ static void op_count_matches_reference_at_every_size(void **state) {
     check_op_count(sizes[i], 0, 0, 31 + (uint32_t)i);
     check_op_count(sizes[i], 0, MMF_WINDOW_AUTO, 41 + (uint32_t)i);
     check_op_count(sizes[i], 4096, 0, 51 + (uint32_t)i);
-    /* what `mmf count` runs by default */
+    /* what `mmf count --ahead` runs */
     check_op_count(sizes[i], 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
                    71 + (uint32_t)i);
     check_op_count(sizes[i], 4096, MMF_WINDOW_AHEAD, 81 + (uint32_t)i);
@@ -475,8 +475,8 @@ static void cli_count_matches_reference_at_every_size(void **state) {
       argv[k++] = "--window";
       argv[k++] = "64K";
     }
-    if (c == 2) /* no read-ahead thread: the same counts */
-      argv[k++] = "--single-thread";
+    if (c == 2) /* with the read-ahead thread: the same counts */
+      argv[k++] = "--ahead";
     for (size_t i = 0; i < NF; i++) {
       argv[k++] = paths[i];
       w += (size_t)sprintf(want + w, "%" PRIu64 "\t%s\n",
@@ -704,7 +704,7 @@ static void cli_help_and_version_exit_0(void **state) {
   assert_non_null(strstr(r.out, "Usage: mmf count"));
   assert_non_null(strstr(r.out, "--byte"));
   assert_non_null(strstr(r.out, "--json"));
-  assert_non_null(strstr(r.out, "--single-thread"));
+  assert_non_null(strstr(r.out, "--ahead"));
   run_free(&r);
 
   RUN(&r, "reverse", "--help");

@@ -32,8 +32,7 @@ static size_t round_window(size_t ws) {
 /* Walk [start, end) of m (end as passed: 0 = end of mapping) and check that
  * window k is exactly the one mmf.h documents and shows the file's bytes
  * `file`. At most one window is mapped at any time (four with
- * MMF_WINDOW_AHEAD: the caller's, two ahead and one being unmapped), and
- * with AHEAD the read-ahead thread prepares every window. */
+ * MMF_WINDOW_AHEAD: the caller's, two ahead and one being unmapped). */
 static void check_walk(mmf_map *m, const unsigned char *file, uint64_t start,
                        uint64_t end_arg, size_t ws, unsigned flags) {
   uint64_t end = end_arg ? end_arg : mmf_map_size(m);
@@ -73,7 +72,8 @@ static void check_walk(mmf_map *m, const unsigned char *file, uint64_t start,
     k++;
   }
   assert_int_equal(rc, 0);
-  assert_int_equal(mmf_window_ahead_count(w), ahead ? k : 0);
+  /* (the caller maps a window itself when the thread has not started it) */
+  assert_true(mmf_window_ahead_count(w) <= (ahead ? k : 0));
   /* The number of windows is the ceiling of the range over the size. */
   assert_int_equal(k, (end - start + s - 1) / s);
   /* At the end it stays at the end. */
@@ -261,11 +261,11 @@ static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
     assert_int_equal(off, second);
     assert_int_equal(size, ws);
     assert_memory_equal(data, want + second, ws);
-    assert_int_equal(mmf_window_ahead_count(w),
-                     flags == (flags & ~(unsigned)MMF_WINDOW_AUTO) &&
-                             (flags & MMF_WINDOW_AHEAD)
-                         ? 2
-                         : 0);
+    assert_true(mmf_window_ahead_count(w) <=
+                (flags == (flags & ~(unsigned)MMF_WINDOW_AUTO) &&
+                         (flags & MMF_WINDOW_AHEAD)
+                     ? 2u
+                     : 0u));
     TH_OK(mmf_window_close(w)); /* mid-walk: unmaps, closes the file */
     TH_ASSERT_RES_SAME(r);
   }
@@ -308,9 +308,14 @@ static void ahead_thread_runs_during_the_walk_only(void **state) {
     assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
     assert_int_equal(th_thread_count(), base + 1);
     assert_memory_equal(data, want, size);
-    while (whole && mmf_window_next(w, &data, &size, &off) == 1)
+    /* Given time between calls, the thread prepares every later window
+     * (the first is asked for and needed at once: the caller maps it). */
+    th_sleep_ms(20);
+    while (whole && mmf_window_next(w, &data, &size, &off) == 1) {
       assert_memory_equal(data, want + off, size);
-    assert_int_equal(mmf_window_ahead_count(w), whole ? n / 65536 : 1);
+      th_sleep_ms(20);
+    }
+    assert_int_equal(mmf_window_ahead_count(w), whole ? n / 65536 - 1 : 0);
     TH_OK(mmf_window_close(w));
     assert_int_equal(threads_settle_at(base), base);
   }

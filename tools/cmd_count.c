@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 static const char usage[] =
-    "Usage: mmf count [--byte B] [--window BYTES] [--single-thread] [--json]\n"
+    "Usage: mmf count [--byte B] [--window BYTES] [--ahead] [--json]\n"
     "                 FILE...\n"
     "\n"
     "Count the bytes equal to B in each FILE and print COUNT<TAB>FILE per\n"
@@ -20,9 +20,9 @@ static const char usage[] =
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
     "                      default 4M); mmf may read the file in 1 MiB\n"
     "                      pieces instead when that is faster\n"
-    "      --single-thread do all the work on one thread (by default a second\n"
-    "                      thread maps or reads the next window while this\n"
-    "                      one counts)\n"
+    "      --ahead         map the next windows on a second thread while this\n"
+    "                      one counts (faster on some machines, slower where\n"
+    "                      the second CPU is busy; same count)\n"
     "      --json          one JSON object per file:\n"
     "                      {\"file\":\"...\",\"byte\":B,\"count\":N}\n"
     "  -h, --help          show this help and exit\n"
@@ -89,18 +89,18 @@ static void json_string(FILE *f, const char *s) {
 }
 
 int cli_count(int argc, char **argv) {
-  enum { OPT_JSON = 256, OPT_SINGLE };
+  enum { OPT_JSON = 256, OPT_AHEAD };
   static const struct option longopts[] = {
       {"byte", required_argument, NULL, 'b'},
       {"window", required_argument, NULL, 'w'},
       {"json", no_argument, NULL, OPT_JSON},
-      {"single-thread", no_argument, NULL, OPT_SINGLE},
+      {"ahead", no_argument, NULL, OPT_AHEAD},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *sub = "count";
   unsigned char byte = 0;
   size_t window = 0;
-  unsigned flags = MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD;
+  unsigned flags = MMF_WINDOW_AUTO;
   int json = 0, failed = 0, c, i;
 
   opterr = 0;
@@ -119,8 +119,8 @@ int cli_count(int argc, char **argv) {
     case OPT_JSON:
       json = 1;
       break;
-    case OPT_SINGLE:
-      flags &= ~(unsigned)MMF_WINDOW_AHEAD;
+    case OPT_AHEAD:
+      flags |= MMF_WINDOW_AHEAD;
       break;
     case 'h':
       fputs(usage, stdout);

@@ -30,7 +30,7 @@ double mmf_op_now(void);
 
 /* Count the bytes equal to `byte` in the file at `path` into *count.
  * `flags` are mmf_window_flags (MMF_WINDOW_AUTO lets mmf pick the read path
- * when that is faster; MMF_WINDOW_AHEAD prepares the next window on a second
+ * when that is faster; MMF_WINDOW_AHEAD maps the next windows on a second
  * thread). An empty file counts 0. */
 int mmf_op_count(const char *path, unsigned char byte, size_t window,
                  unsigned flags, uint64_t *count, mmf_progress_fn progress,
