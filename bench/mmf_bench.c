@@ -952,8 +952,8 @@ static const struct {
     {"random", bench_random,
      "random 4 KiB reads: through a view vs pread"},
     {"window", bench_window,
-     "scan with windows of 256 KiB .. 64 MiB on small and large folios "
-     "(justifies MMF_WINDOW_DEFAULT_SIZE)"},
+     "scan with windows of 256 KiB .. 64 MiB on small and large folios: "
+     "mapped, AUTO, AUTO+AHEAD (justifies MMF_WINDOW_DEFAULT_SIZE)"},
     {"channel", bench_channel_run,
      "two processes on two cores: mmf_chan vs pipe vs Unix socket "
      "(messages/s, MB/s at 64 B and 64 KiB); round trips: busy-poll vs a "

@@ -424,11 +424,14 @@ enum mmf_window_flags {
    * background thread, every page faulted in, while the caller works on the
    * current one, and unmap finished windows there too. The kernel's
    * page-table work (a fifth to a quarter of a mapped scan of a cached
-   * file) then overlaps the caller's work, for about the same CPU time in
-   * total (docs/BENCHMARKS.md, "scan"). Costs one thread per walk (started
-   * by the first mmf_window_next() that maps a window -- with AUTO, once
-   * the walk settled on mapping -- and ended by mmf_window_close()) and up
-   * to four windows mapped at once. When the thread has not started on
+   * file) then overlaps the caller's work. Whether the walk gets faster
+   * depends on a second CPU being free: measured on a 2-vCPU VM, from
+   * 1.14x faster to 1.16x slower than one thread, with 20-45% more CPU
+   * time in all (docs/BENCHMARKS.md, "Results on 2026-11-25 (later)").
+   * Costs one thread per walk (started by the first mmf_window_next()
+   * that maps a window -- with AUTO, once the walk settled on mapping --
+   * and ended by mmf_window_close()) and up to four windows mapped at
+   * once. When the thread has not started on
    * the window the caller needs next (its CPU busy elsewhere), the caller
    * maps it itself rather than wait. Windows delivered through AUTO's read
    * buffer do not use it. When the thread cannot start, the walk goes on

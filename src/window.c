@@ -289,14 +289,19 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
 
 /* ---- MMF_WINDOW_AHEAD ----------------------------------------------------*/
 
-/* Map a piece and fault every page in by reading one byte of each: the
- * kernel then installs its page-table entries (a whole large folio per
- * fault) here, not in the caller's loop. */
-static int ahead_prepare(mmf_window *w, struct piece *p) {
+/* Map a piece; on the thread (`touch`), also fault every page in by
+ * reading one byte of each: the kernel then installs its page-table entries
+ * (a whole large folio per fault) there, not in the caller's loop. Not
+ * mmf__os_prefetch: MADV_POPULATE_READ took 50 ms per GiB where these
+ * faults take 20 (docs/BENCHMARKS.md). The caller, mapping a piece itself,
+ * leaves the faults to its own first reads. */
+static int ahead_prepare(mmf_window *w, struct piece *p, int touch) {
   size_t page, i;
   int rc = mmf_view_map(&p->view, w->map, p->off, p->len, w->access);
   if (rc)
     return mmf__error_in("mmf_window_next", NULL, rc);
+  if (!touch)
+    return 0;
   mmf__os_sysinfo(&page, NULL);
   {
     const volatile unsigned char *d = mmf_view_data(p->view);
@@ -321,7 +326,7 @@ static void ahead_main(void *arg) {
       int rc;
       p->state = PIECE_BUSY;
       mmf__os_monitor_leave(a->mon);
-      rc = ahead_prepare(w, p); /* the caller does not touch a BUSY piece */
+      rc = ahead_prepare(w, p, 1); /* the caller leaves a BUSY piece be */
       mmf__os_monitor_enter(a->mon);
       p->rc = rc;
       p->by_thread = 1;
@@ -416,8 +421,15 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
   if (done && !a->retired) { /* the thread holds at most one to unmap */
     a->retired = done;
     done = NULL;
-    mmf__os_monitor_wake(a->mon);
   }
+  /* Keep the queue full: the pieces are taken off the range in order
+   * (and stay queued whatever this call returns). */
+  while (a->tail - a->head < AHEAD_DEPTH && w->lo < w->hi) {
+    p = &a->q[a->tail++ % AHEAD_DEPTH];
+    p->off = take(w, w->size, &p->len);
+    p->state = PIECE_ASKED;
+  }
+  mmf__os_monitor_wake(a->mon); /* for a retired window or new pieces */
   if (done) {
     /* The thread has not got to the last one yet (its CPU may be busy
      * elsewhere): unmap this one here rather than wait. */
@@ -433,13 +445,6 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
     return mmf__error_in("mmf_window_next", NULL,
                          mmf__error_restore(&a->retire_err));
   }
-  /* Keep the queue full: the pieces are taken off the range in order. */
-  while (a->tail - a->head < AHEAD_DEPTH && w->lo < w->hi) {
-    p = &a->q[a->tail++ % AHEAD_DEPTH];
-    p->off = take(w, w->size, &p->len);
-    p->state = PIECE_ASKED;
-    mmf__os_monitor_wake(a->mon);
-  }
   if (a->head == a->tail) { /* the range is done */
     mmf__os_monitor_leave(a->mon);
     return 0;
@@ -454,7 +459,7 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
   if (p->state == PIECE_RETRY) {
     /* The thread never touches a RETRY piece: map it unlocked. */
     mmf__os_monitor_leave(a->mon);
-    rc = ahead_prepare(w, p);
+    rc = ahead_prepare(w, p, 0);
     mmf__os_monitor_enter(a->mon);
     if (rc) {
       mmf__os_monitor_leave(a->mon);
