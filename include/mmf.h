@@ -424,17 +424,19 @@ enum mmf_window_flags {
    * background thread, every page faulted in, while the caller works on the
    * current one, and unmap finished windows there too. The kernel's
    * page-table work (a fifth to a quarter of a mapped scan of a cached
-   * file) then overlaps the caller's work. Whether the walk gets faster
-   * depends on a second CPU being free: measured on a 2-vCPU VM, from
-   * 1.14x faster to 1.16x slower than one thread, with 20-45% more CPU
-   * time in all (docs/BENCHMARKS.md, "Results on 2026-11-25 (later)").
-   * Costs one thread per walk (started by the first mmf_window_next()
-   * that maps a window -- with AUTO, once the walk settled on mapping --
-   * and ended by mmf_window_close()) and up to four windows mapped at
-   * once. When the thread has not started on
-   * the window the caller needs next (its CPU busy elsewhere), the caller
-   * maps it itself rather than wait. Windows delivered through AUTO's read
-   * buffer do not use it. When the thread cannot start, the walk goes on
+   * file) then overlaps the caller's work. With the default window size
+   * (::MMF_WINDOW_AHEAD_SIZE) a scan of a file cached in large folios on a
+   * 2-vCPU VM ran 1.10-1.23x faster than on one thread, for 2-18% more CPU
+   * time in all (docs/BENCHMARKS.md, "Results on 2026-11-25 (evening)");
+   * with 4 MiB windows it was from 1.14x faster to 1.16x slower. Costs one
+   * thread per walk (started by the first mmf_window_next() that maps a
+   * window with more than one window left -- with AUTO, once the walk
+   * settled on mapping -- and ended by mmf_window_close()) and up to four
+   * windows mapped at once, every page of them resident (about 100-130
+   * MiB of file pages with the default size). When the thread has not
+   * started on the window the caller needs next (its CPU busy elsewhere),
+   * the caller maps it itself rather than wait. Windows delivered through
+   * AUTO's read buffer do not use it. When the thread cannot start, the walk goes on
    * without it (see mmf_window_ahead_count()). Windows, their order and the
    * errors are as without the flag, except that the failure to unmap a
    * finished window is returned by the next mmf_window_next() or
@@ -445,12 +447,18 @@ enum mmf_window_flags {
 
 /** Default window size (bytes) chosen by `mmf-bench window`. */
 #define MMF_WINDOW_DEFAULT_SIZE ((size_t)4 << 20)
+/** Default window size (bytes) of a walk with ::MMF_WINDOW_AHEAD, also
+ * chosen by `mmf-bench window`: each window handed over costs a wake-up
+ * and an unmap on the thread that interrupts the caller's CPU, and with
+ * 4 MiB windows those costs ate what the thread saved. */
+#define MMF_WINDOW_AHEAD_SIZE ((size_t)32 << 20)
 
 /**
  * @brief Start walking `[start, end)` of @p map (end 0 = end of mapping).
  *
  * @param[in] window_size bytes per window, rounded up to the granularity;
- *   0 = ::MMF_WINDOW_DEFAULT_SIZE.
+ *   0 = ::MMF_WINDOW_DEFAULT_SIZE, or ::MMF_WINDOW_AHEAD_SIZE with
+ *   ::MMF_WINDOW_AHEAD.
  * @param[in] access view access (READ, WRITE or COPY, plus view options).
  * @param[in] flags ::mmf_window_flags.
  * Windows tile the range exactly and in order: forward, mapped window k

@@ -162,7 +162,8 @@ int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
   if (rc)
     return mmf__error_in(api, map->path, rc);
   if (window_size == 0)
-    window_size = MMF_WINDOW_DEFAULT_SIZE;
+    window_size = (flags & MMF_WINDOW_AHEAD) ? MMF_WINDOW_AHEAD_SIZE
+                                             : MMF_WINDOW_DEFAULT_SIZE;
   if (window_size > SIZE_MAX - gran)
     return mmf__error(MMF_EINVAL, "%s: window size too large", api);
   window_size = (window_size + gran - 1) / gran * gran;
@@ -514,8 +515,10 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     trial_account(w);
   if (w->lo >= w->hi)
     return 0;
+  /* The read-ahead thread starts when there is a window to get ahead to:
+   * not for the last one. */
   if ((w->flags & MMF_WINDOW_AHEAD) && !w->ahead_tried &&
-      w->mode == MODE_MAP) {
+      w->mode == MODE_MAP && w->hi - w->lo > w->size) {
     ahead_start(w);
     if (w->ahead)
       return next_ahead(w, data, size, offset);

@@ -625,9 +625,11 @@ static const struct auto_case auto_trial = {
 static const struct auto_case ahead_mapped = {
     "window walk (AHEAD, 1 MiB windows)", 1 << 20, MMF_WINDOW_AHEAD,
     2 * (AUTO_LEN >> 20) /* mmap and munmap per window */};
+/* 4 MiB windows: AHEAD's default size is larger than AUTO_LEN, and the
+ * thread only starts with more than one window left. */
 static const struct auto_case ahead_trial = {
-    "window walk (AUTO|AHEAD, default windows)", 0,
-    MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
+    "window walk (AUTO|AHEAD, 4 MiB windows: probe, trial, thread)",
+    MMF_WINDOW_DEFAULT_SIZE, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
     4 /* the probe's mmap and munmap, the buffer's alloc and free */};
 
 static void auto_window_walk_fails_cleanly(void **state) {

@@ -22,10 +22,11 @@ static unsigned char *pattern(size_t n, uint32_t seed) {
   return b;
 }
 
-static size_t round_window(size_t ws) {
+static size_t round_window(size_t ws, unsigned flags) {
   size_t g = mmf_granularity();
   if (ws == 0)
-    ws = MMF_WINDOW_DEFAULT_SIZE;
+    ws = (flags & MMF_WINDOW_AHEAD) ? MMF_WINDOW_AHEAD_SIZE
+                                    : MMF_WINDOW_DEFAULT_SIZE;
   return (ws + g - 1) / g * g;
 }
 
@@ -36,7 +37,7 @@ static size_t round_window(size_t ws) {
 static void check_walk(mmf_map *m, const unsigned char *file, uint64_t start,
                        uint64_t end_arg, size_t ws, unsigned flags) {
   uint64_t end = end_arg ? end_arg : mmf_map_size(m);
-  size_t s = round_window(ws);
+  size_t s = round_window(ws, flags);
   int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
   int ahead = (flags & MMF_WINDOW_AHEAD) != 0;
   mmf_window *w;
@@ -239,7 +240,7 @@ static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
       0, MMF_WINDOW_AHEAD, MMF_WINDOW_AHEAD | MMF_WINDOW_BACKWARD,
       MMF_WINDOW_AHEAD | MMF_WINDOW_AUTO};
   const size_t n = 3 * 65536 + 100;
-  const size_t ws = round_window(8192); /* 8 KiB, or 64 KiB on Windows */
+  const size_t ws = round_window(8192, 0); /* 8 KiB, or 64 KiB on Windows */
   unsigned char *want = pattern(n, 6);
   const char *p = th_path("winlife");
   th_res r = th_res_now();
@@ -319,8 +320,37 @@ static void ahead_thread_runs_during_the_walk_only(void **state) {
     TH_OK(mmf_window_close(w));
     assert_int_equal(threads_settle_at(base), base);
   }
+  /* A walk of one window has nothing to get ahead to: no thread. */
+  TH_OK(mmf_window_open(&w, m, 0, 0, n, MMF_ACCESS_READ, MMF_WINDOW_AHEAD));
+  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+  assert_int_equal(size, n);
+  assert_int_equal(th_thread_count(), base);
+  assert_memory_equal(data, want, n);
+  assert_int_equal(mmf_window_next(w, &data, &size, &off), 0);
+  assert_int_equal(mmf_window_ahead_count(w), 0);
+  TH_OK(mmf_window_close(w));
   TH_OK(mmf_map_close(m));
   free(want);
+}
+
+/* Window size 0 means MMF_WINDOW_AHEAD_SIZE with AHEAD and
+ * MMF_WINDOW_DEFAULT_SIZE without (check_walk checks the tiling). */
+static void ahead_walks_default_to_larger_windows(void **state) {
+  const size_t n = MMF_WINDOW_AHEAD_SIZE + 12345;
+  unsigned char *file = pattern(n, 13);
+  const char *p = th_path("winaheadsize");
+  th_res r = th_res_now();
+  mmf_map *m;
+  (void)state;
+  assert_true(MMF_WINDOW_AHEAD_SIZE > MMF_WINDOW_DEFAULT_SIZE);
+  assert_int_equal(th_write_file(p, file, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  check_walk(m, file, 0, 0, 0, MMF_WINDOW_AHEAD);
+  check_walk(m, file, 0, 0, 0, MMF_WINDOW_AHEAD | MMF_WINDOW_BACKWARD);
+  check_walk(m, file, 0, 0, 0, 0);
+  TH_OK(mmf_map_close(m));
+  free(file);
+  TH_ASSERT_RES_SAME(r);
 }
 
 /* AUTO walk: same bytes, tiling in order, windows never larger than the
@@ -330,7 +360,7 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
   uint64_t end = end_arg ? end_arg : mmf_map_size(m);
   int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
   uint64_t next = backward ? end : start, count = 0;
-  size_t s = round_window(ws);
+  size_t s = round_window(ws, flags);
   mmf_window *w;
   void *data;
   size_t size;
@@ -436,6 +466,7 @@ int main(void) {
       cmocka_unit_test(previous_write_window_reaches_file_when_next_is_called),
       cmocka_unit_test(window_holds_its_mapping_and_closes_mid_walk),
       cmocka_unit_test(ahead_thread_runs_during_the_walk_only),
+      cmocka_unit_test(ahead_walks_default_to_larger_windows),
       cmocka_unit_test(auto_windows_deliver_identical_data),
       cmocka_unit_test(auto_windows_are_never_larger_than_window_size),
   };
