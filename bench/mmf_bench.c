@@ -419,14 +419,14 @@ static uint64_t count_read_loop(unsigned char *buf) {
  * a fresh malloc), and no method inherits another's heap or page tables.
  * The parent never calls mmf's walkers itself. The job is set before the
  * fork; the child times only the work and checks the count. */
-/* SC_AUTO is what `mmf count` runs (AUTO, one thread); SC_AHEAD adds the
- * read-ahead thread (`mmf count --ahead`). */
-enum { SC_AUTO, SC_AHEAD, SC_MAP, SC_READ, SC_RAM, SC_RAM4K, SC_N };
+/* SC_COUNT is what `mmf count` runs (AUTO with the read-ahead thread);
+ * SC_ONE is `mmf count --no-ahead` (AUTO on one thread). */
+enum { SC_COUNT, SC_ONE, SC_MAP, SC_READ, SC_RAM, SC_RAM4K, SC_N };
 
 static struct {
   int method;
   int cpu;               /* send back the CPU seconds, not minor faults */
-  size_t window;         /* for SC_AUTO / SC_AHEAD / SC_MAP; 0 = default */
+  size_t window;         /* for SC_ONE / SC_COUNT / SC_MAP; 0 = default */
   /* for SC_RAM / SC_RAM4K: the file's bytes in memory on huge / 4 KiB
    * pages */
   const unsigned char *ram[2];
@@ -462,12 +462,12 @@ static double scan_child(void) {
   cpu0 = cpu_seconds();
   t0 = now();
   switch (job.method) {
-  case SC_AUTO:
-  case SC_AHEAD:
+  case SC_ONE:
+  case SC_COUNT:
   case SC_MAP:
     rc = mmf_op_count(opt.path, COUNT_BYTE, job.window,
-                      job.method == SC_AUTO    ? MMF_WINDOW_AUTO
-                      : job.method == SC_AHEAD ? MMF_WINDOW_AUTO |
+                      job.method == SC_ONE     ? MMF_WINDOW_AUTO
+                      : job.method == SC_COUNT ? MMF_WINDOW_AUTO |
                                                      MMF_WINDOW_AHEAD
                                                : 0,
                       &c, NULL, NULL);
@@ -572,10 +572,10 @@ static void bench_scan(void) {
         add(&s[k][m], scan_job(m, 0, &c));
         add(&cpu[k][m], c);
       }
-      note("scan: repetition %d/%d %s: count %.2f, with AHEAD %.2f, "
+      note("scan: repetition %d/%d %s: count %.2f, one thread %.2f, "
            "mapped %.2f, read() %.2f, in RAM %.2f (4 KiB pages %.2f) GB/s\n",
-           r + 1, opt.repeat, kind_name[k], s[k][SC_AUTO].v[r],
-           s[k][SC_AHEAD].v[r], s[k][SC_MAP].v[r], s[k][SC_READ].v[r],
+           r + 1, opt.repeat, kind_name[k], s[k][SC_COUNT].v[r],
+           s[k][SC_ONE].v[r], s[k][SC_MAP].v[r], s[k][SC_READ].v[r],
            s[k][SC_RAM].v[r], s[k][SC_RAM4K].v[r]);
     }
   }
@@ -586,29 +586,28 @@ static void bench_scan(void) {
   job.cpu = 0;
   for (int k = 0; k < 2; k++) {
     const char *kase = k ? "count/large-folios" : "count/small-folios";
-    double a = median(&s[k][SC_AUTO]), ah = median(&s[k][SC_AHEAD]);
+    static const char cnt[] = "mmf count (AUTO+AHEAD)";
+    static const char one[] = "count --no-ahead (1 thread)";
+    double a = median(&s[k][SC_COUNT]), a1 = median(&s[k][SC_ONE]);
     double mp = median(&s[k][SC_MAP]);
     double rd = median(&s[k][SC_READ]), ram_gbs = median(&s[k][SC_RAM]);
     double gib = (double)opt.size / (double)GIB;
-    report("scan", kase, "GB/s", "mmf count (AUTO)", a, "read() 1 MiB loop",
-           rd, T_RATIO_GE, k ? 1.3 : 0.95);
-    report("scan", kase, "GB/s", "mmf count (AUTO)", a, "in-RAM limit",
-           ram_gbs, k ? T_RATIO_GE : T_NONE, 0.8);
-    report("scan", kase, "GB/s", "mmf count (AUTO)", a,
-           "in-RAM, 4 KiB pages", median(&s[k][SC_RAM4K]), T_NONE, 0);
-    report("scan", kase, "GB/s", "count --ahead (2 threads)", ah,
-           "read() 1 MiB loop", rd, T_NONE, 0);
-    report("scan", kase, "GB/s", "count --ahead (2 threads)", ah,
-           "in-RAM limit", ram_gbs, T_NONE, 0);
+    report("scan", kase, "GB/s", cnt, a, "read() 1 MiB loop", rd, T_RATIO_GE,
+           k ? 1.3 : 0.95);
+    report("scan", kase, "GB/s", cnt, a, "in-RAM limit", ram_gbs,
+           k ? T_RATIO_GE : T_NONE, 0.8);
+    report("scan", kase, "GB/s", cnt, a, "in-RAM, 4 KiB pages",
+           median(&s[k][SC_RAM4K]), T_NONE, 0);
+    report("scan", kase, "GB/s", one, a1, "read() 1 MiB loop", rd, T_NONE, 0);
+    report("scan", kase, "GB/s", one, a1, "in-RAM limit", ram_gbs, T_NONE, 0);
+    report("scan", kase, "GB/s", cnt, a, one, a1, T_NONE, 0);
     report("scan", kase, "GB/s", "mapped windows (no AUTO)", mp,
            "read() 1 MiB loop", rd, T_NONE, 0);
     /* What the second thread costs: CPU time of all threads per GiB. */
-    report("scan", kase, "ms CPU/GiB", "mmf count (AUTO)",
-           1e3 * median(&cpu[k][SC_AUTO]) / gib, "read() 1 MiB loop",
-           1e3 * median(&cpu[k][SC_READ]) / gib, T_NONE, 0);
-    report("scan", kase, "ms CPU/GiB", "count --ahead (2 threads)",
-           1e3 * median(&cpu[k][SC_AHEAD]) / gib, "read() 1 MiB loop",
-           1e3 * median(&cpu[k][SC_READ]) / gib, T_NONE, 0);
+    for (int m = SC_COUNT; m <= SC_ONE; m++)
+      report("scan", kase, "ms CPU/GiB", m == SC_COUNT ? cnt : one,
+             1e3 * median(&cpu[k][m]) / gib, "read() 1 MiB loop",
+             1e3 * median(&cpu[k][SC_READ]) / gib, T_NONE, 0);
   }
   for (int k = 0; k < 2; k++) {
     make_file(chunk[k]);
@@ -648,10 +647,10 @@ static void bench_window(void) {
           add(&map_s[k][m], scan_job(SC_MAP, ws[m], &f));
           faults[k][m] += f;
         } else if (m < 2 * NW)
-          add(&auto_s[k][m - NW], scan_job(SC_AUTO, ws[m - NW], NULL));
+          add(&auto_s[k][m - NW], scan_job(SC_ONE, ws[m - NW], NULL));
         else
           add(&ahead_s[k][m - 2 * NW],
-              scan_job(SC_AHEAD, ws[m - 2 * NW], NULL));
+              scan_job(SC_COUNT, ws[m - 2 * NW], NULL));
       }
       note("window: repetition %d/%d %s folios done\n", r + 1, opt.repeat,
            k ? "large" : "small");
@@ -943,8 +942,9 @@ static const struct {
   const char *what;
 } benches[] = {
     {"scan", bench_scan,
-     "count a byte in a cached file: mmf count (AUTO; also with the "
-     "read-ahead thread, and plain mapped windows) vs read() 1 MiB loop vs "
+     "count a byte in a cached file: mmf count (AUTO with the read-ahead "
+     "thread; also on one thread, and plain mapped windows) vs read() 1 MiB "
+     "loop vs "
      "the in-RAM limit, small and large folios; CPU time per GiB"},
     {"reverse", bench_reverse,
      "reverse a file in place: mmf_op_reverse vs two 1 MiB pread/pwrite "
@@ -953,7 +953,8 @@ static const struct {
      "random 4 KiB reads: through a view vs pread"},
     {"window", bench_window,
      "scan with windows of 256 KiB .. 64 MiB on small and large folios: "
-     "mapped, AUTO, AUTO+AHEAD (justifies MMF_WINDOW_DEFAULT_SIZE)"},
+     "mapped, AUTO, AUTO+AHEAD (justifies MMF_WINDOW_DEFAULT_SIZE and "
+     "MMF_WINDOW_AHEAD_SIZE)"},
     {"channel", bench_channel_run,
      "two processes on two cores: mmf_chan vs pipe vs Unix socket "
      "(messages/s, MB/s at 64 B and 64 KiB); round trips: busy-poll vs a "

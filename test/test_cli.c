@@ -25,6 +25,7 @@ static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537};
  * odd so the middle byte stays put. */
 #define MID_SIZE (((size_t)1 << 20) + 777)
 #define DEFAULT_PLUS_SIZE (MMF_WINDOW_DEFAULT_SIZE * 2 + 12345)
+#define AHEAD_PLUS_SIZE (MMF_WINDOW_AHEAD_SIZE + (4u << 20) + 12345)
 
 /* The big file: BIG_BLOCKS blocks of 1 MiB (above the progress threshold
  * and many times the default window). */
@@ -32,6 +33,10 @@ static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537};
 #define BIG_BLOCKS 256
 #define BIG_SIZE ((uint64_t)BIG_BLOCKS * BLOCK)
 #define RSS_LIMIT_KIB (64 * 1024)
+/* `mmf count` with its read-ahead thread maps up to four windows of
+ * MMF_WINDOW_AHEAD_SIZE at once (mmf.h), all of them faulted in. */
+#define AHEAD_RSS_LIMIT_KIB                                                   \
+  ((long)(4 * (MMF_WINDOW_AHEAD_SIZE >> 10)) + RSS_LIMIT_KIB / 2)
 
 /* ---- reference implementations and file utilities ---------------------- */
 
@@ -382,7 +387,7 @@ static void op_count_matches_reference_at_every_size(void **state) {
     check_op_count(sizes[i], 0, 0, 31 + (uint32_t)i);
     check_op_count(sizes[i], 0, MMF_WINDOW_AUTO, 41 + (uint32_t)i);
     check_op_count(sizes[i], 4096, 0, 51 + (uint32_t)i);
-    /* what `mmf count --ahead` runs */
+    /* what `mmf count` runs */
     check_op_count(sizes[i], 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
                    71 + (uint32_t)i);
     check_op_count(sizes[i], 4096, MMF_WINDOW_AHEAD, 81 + (uint32_t)i);
@@ -393,6 +398,8 @@ static void op_count_matches_reference_at_every_size(void **state) {
   check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 64);
   check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
                  65);
+  /* More than one default window of a walk with the thread */
+  check_op_count(AHEAD_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 66);
 }
 
 static void op_errors_name_the_file(void **state) {
@@ -475,7 +482,9 @@ static void cli_count_matches_reference_at_every_size(void **state) {
       argv[k++] = "--window";
       argv[k++] = "64K";
     }
-    if (c == 2) /* with the read-ahead thread: the same counts */
+    if (c == 2) /* without the read-ahead thread: the same counts */
+      argv[k++] = "--no-ahead";
+    if (c == 3) /* the default, spelled out */
       argv[k++] = "--ahead";
     for (size_t i = 0; i < NF; i++) {
       argv[k++] = paths[i];
@@ -705,6 +714,7 @@ static void cli_help_and_version_exit_0(void **state) {
   assert_non_null(strstr(r.out, "--byte"));
   assert_non_null(strstr(r.out, "--json"));
   assert_non_null(strstr(r.out, "--ahead"));
+  assert_non_null(strstr(r.out, "--no-ahead"));
   run_free(&r);
 
   RUN(&r, "reverse", "--help");
@@ -757,6 +767,15 @@ static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   snprintf(want, sizeof want, "%" PRIu64 "\t%s\n", zeros, big_path());
   assert_string_equal(r.out, want);
   print_message("count of %" PRIu64 " MiB: peak RSS %ld KiB\n",
+                BIG_SIZE >> 20, r.maxrss_kib);
+  assert_true(r.maxrss_kib > 0);
+  assert_true(r.maxrss_kib < AHEAD_RSS_LIMIT_KIB);
+  run_free(&r);
+
+  RUN(&r, "count", "--no-ahead", big_path());
+  assert_ok_quiet(&r);
+  assert_string_equal(r.out, want);
+  print_message("count --no-ahead of %" PRIu64 " MiB: peak RSS %ld KiB\n",
                 BIG_SIZE >> 20, r.maxrss_kib);
   assert_true(r.maxrss_kib > 0);
   assert_true(r.maxrss_kib < RSS_LIMIT_KIB);

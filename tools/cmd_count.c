@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 static const char usage[] =
-    "Usage: mmf count [--byte B] [--window BYTES] [--ahead] [--json]\n"
+    "Usage: mmf count [--byte B] [--window BYTES] [--no-ahead] [--json]\n"
     "                 FILE...\n"
     "\n"
     "Count the bytes equal to B in each FILE and print COUNT<TAB>FILE per\n"
@@ -18,11 +18,14 @@ static const char usage[] =
     "Options:\n"
     "  -b, --byte B        the byte to count: 0..255 or 0x00..0xff (default 0)\n"
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
-    "                      default 4M); mmf may read the file in 1 MiB\n"
-    "                      pieces instead when that is faster\n"
-    "      --ahead         map the next windows on a second thread while this\n"
-    "                      one counts (faster on some machines, slower where\n"
-    "                      the second CPU is busy; same count)\n"
+    "                      default 32M, 4M with --no-ahead); mmf may read\n"
+    "                      the file in 1 MiB pieces instead when that is\n"
+    "                      faster\n"
+    "      --no-ahead      count on one thread. By default a second thread\n"
+    "                      maps the next windows while this one counts\n"
+    "                      (only where mmf maps the file, not where it reads\n"
+    "                      it; same count either way)\n"
+    "      --ahead         the default: a second thread maps ahead\n"
     "      --json          one JSON object per file:\n"
     "                      {\"file\":\"...\",\"byte\":B,\"count\":N}\n"
     "  -h, --help          show this help and exit\n"
@@ -89,18 +92,19 @@ static void json_string(FILE *f, const char *s) {
 }
 
 int cli_count(int argc, char **argv) {
-  enum { OPT_JSON = 256, OPT_AHEAD };
+  enum { OPT_JSON = 256, OPT_AHEAD, OPT_NO_AHEAD };
   static const struct option longopts[] = {
       {"byte", required_argument, NULL, 'b'},
       {"window", required_argument, NULL, 'w'},
       {"json", no_argument, NULL, OPT_JSON},
       {"ahead", no_argument, NULL, OPT_AHEAD},
+      {"no-ahead", no_argument, NULL, OPT_NO_AHEAD},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *sub = "count";
   unsigned char byte = 0;
   size_t window = 0;
-  unsigned flags = MMF_WINDOW_AUTO;
+  unsigned flags = MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD;
   int json = 0, failed = 0, c, i;
 
   opterr = 0;
@@ -121,6 +125,9 @@ int cli_count(int argc, char **argv) {
       break;
     case OPT_AHEAD:
       flags |= MMF_WINDOW_AHEAD;
+      break;
+    case OPT_NO_AHEAD:
+      flags &= ~(unsigned)MMF_WINDOW_AHEAD;
       break;
     case 'h':
       fputs(usage, stdout);
