@@ -426,7 +426,7 @@ enum mmf_window_flags {
    * page-table work (a fifth to a quarter of a mapped scan of a cached
    * file) then overlaps the caller's work. With the default window size
    * (::MMF_WINDOW_AHEAD_SIZE) a scan of a file cached in large folios on a
-   * 2-vCPU VM ran 1.10-1.23x faster than on one thread, for 2-18% more CPU
+   * 2-vCPU VM ran 1.07-1.23x faster than on one thread, for 0-18% more CPU
    * time in all (docs/BENCHMARKS.md, "Results on 2026-11-25 (evening)");
    * with 4 MiB windows it was from 1.14x faster to 1.16x slower. Costs one
    * thread per walk (started by the first mmf_window_next() that maps a
