@@ -436,8 +436,8 @@ enum mmf_window_flags {
    * MiB of file pages with the default size). When the thread has not
    * started on the window the caller needs next (its CPU busy elsewhere),
    * the caller maps it itself rather than wait. Windows delivered through
-   * AUTO's read buffer do not use it. When the thread cannot start, the walk goes on
-   * without it (see mmf_window_ahead_count()). Windows, their order and the
+   * AUTO's read buffer do not use it. When the thread cannot start, the
+   * walk goes on without it (see mmf_window_ahead_count()). Windows, their order and the
    * errors are as without the flag, except that the failure to unmap a
    * finished window is returned by the next mmf_window_next() or
    * mmf_window_close() after it. Do not call mmf_window_next() for one walk
