@@ -944,8 +944,7 @@ static const struct {
     {"scan", bench_scan,
      "count a byte in a cached file: mmf count (AUTO with the read-ahead "
      "thread; also on one thread, and plain mapped windows) vs read() 1 MiB "
-     "loop vs "
-     "the in-RAM limit, small and large folios; CPU time per GiB"},
+     "loop vs the in-RAM limit, small and large folios; CPU time per GiB"},
     {"reverse", bench_reverse,
      "reverse a file in place: mmf_op_reverse vs two 1 MiB pread/pwrite "
      "buffers vs read-all/write-all; time and per-method peak RSS"},

@@ -397,7 +397,8 @@ MMF_API int mmf_view_unmap(mmf_view *view);
 /** @name Sliding windows
  * Walk a mapping of any size a bounded window at a time, forward or
  * backward, for files bigger than RAM or the address space. Memory stays
- * bounded: each window is unmapped before the next one is mapped.
+ * bounded: each window is unmapped before the next one is mapped (with
+ * ::MMF_WINDOW_AHEAD, at most four windows are mapped at once).
  * @{ */
 
 typedef struct mmf_window mmf_window;
@@ -420,26 +421,25 @@ enum mmf_window_flags {
    * windows, so later mapped windows do not start at a multiple of the
    * window size. The data is the same; only the speed differs. */
   MMF_WINDOW_AUTO = 0x2,
-  /** Read-only walks: keep the next two windows mapped ahead on a
-   * background thread, every page faulted in, while the caller works on the
-   * current one, and unmap finished windows there too. The kernel's
-   * page-table work (a fifth to a quarter of a mapped scan of a cached
-   * file) then overlaps the caller's work. With the default window size
-   * (::MMF_WINDOW_AHEAD_SIZE) a scan of a file cached in large folios on a
-   * 2-vCPU VM ran 1.07-1.23x faster than on one thread, for 0-18% more CPU
-   * time in all (docs/BENCHMARKS.md, "Results on 2026-11-25 (evening)");
-   * with 4 MiB windows it was from 1.14x faster to 1.16x slower. Costs one
-   * thread per walk (started by the first mmf_window_next() that maps a
-   * window with more than one window left -- with AUTO, once the walk
-   * settled on mapping -- and ended by mmf_window_close()) and up to four
-   * windows mapped at once, every page of them resident (about 100-130
-   * MiB of file pages with the default size). When the thread has not
-   * started on the window the caller needs next (its CPU busy elsewhere),
-   * the caller maps it itself rather than wait. Windows delivered through
-   * AUTO's read buffer do not use it. When the thread cannot start, the
-   * walk goes on without it (see mmf_window_ahead_count()). Windows, their order and the
-   * errors are as without the flag, except that the failure to unmap a
-   * finished window is returned by the next mmf_window_next() or
+  /** Read-only walks: keep the next two windows mapped ahead on a background
+   * thread, every page faulted in, while the caller works on the current one,
+   * and unmap finished windows there too. The kernel's page-table work (a fifth
+   * to a quarter of a mapped scan of a cached file) then overlaps the caller's
+   * work. With the default window size (::MMF_WINDOW_AHEAD_SIZE) a scan of a
+   * file cached in large folios on a 2-vCPU VM ran 1.07-1.23x faster than on
+   * one thread, for 0-18% more CPU time in all (docs/BENCHMARKS.md, "Results on
+   * 2026-11-25 (evening)"); with 4 MiB windows it was from 1.14x faster to
+   * 1.16x slower ("Results on 2026-11-25 (later)"). Costs one thread per walk
+   * (started by the first mmf_window_next() that maps a window with more than
+   * one window left -- with AUTO, once the walk settled on mapping -- and ended
+   * by mmf_window_close()) and up to four windows mapped at once, every page of
+   * them resident (up to 128 MiB of file pages with the default size). When the
+   * thread has not started on the window the caller needs next (its CPU busy
+   * elsewhere), the caller maps it itself rather than wait. Windows delivered
+   * through AUTO's read buffer do not use it. When the thread cannot start, the
+   * walk goes on without it (see mmf_window_ahead_count()). Windows, their
+   * order and the errors are as without the flag, except that the failure to
+   * unmap a finished window is returned by the next mmf_window_next() or
    * mmf_window_close() after it. Do not call mmf_window_next() for one walk
    * from two threads at once (as without the flag). */
   MMF_WINDOW_AHEAD = 0x4
@@ -495,7 +495,9 @@ MMF_API uint64_t mmf_window_buffered_count(const mmf_window *win);
 
 /** @return how many windows of this walk the read-ahead thread prepared
  * (::MMF_WINDOW_AHEAD), not counting those the caller mapped itself; 0
- * when the thread could not start. */
+ * when the thread did not run: it could not start, or it was never
+ * needed (at most one window left when the walk settled on mapping, or
+ * every window delivered through AUTO's read buffer). */
 MMF_API uint64_t mmf_window_ahead_count(const mmf_window *win);
 
 /** @brief End the walk, unmapping the current window and freeing the read

@@ -25,7 +25,7 @@ static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537};
  * odd so the middle byte stays put. */
 #define MID_SIZE (((size_t)1 << 20) + 777)
 #define DEFAULT_PLUS_SIZE (MMF_WINDOW_DEFAULT_SIZE * 2 + 12345)
-#define AHEAD_PLUS_SIZE (MMF_WINDOW_AHEAD_SIZE + (4u << 20) + 12345)
+#define AHEAD_PLUS_SIZE (MMF_WINDOW_AHEAD_SIZE + 12345)
 
 /* The big file: BIG_BLOCKS blocks of 1 MiB (above the progress threshold
  * and many times the default window). */
@@ -36,7 +36,7 @@ static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537};
 /* `mmf count` with its read-ahead thread maps up to four windows of
  * MMF_WINDOW_AHEAD_SIZE at once (mmf.h), all of them faulted in. */
 #define AHEAD_RSS_LIMIT_KIB                                                   \
-  ((long)(4 * (MMF_WINDOW_AHEAD_SIZE >> 10)) + RSS_LIMIT_KIB / 2)
+  ((long)(4 * (MMF_WINDOW_AHEAD_SIZE >> 10)) + 16 * 1024)
 
 /* ---- reference implementations and file utilities ---------------------- */
 
@@ -398,8 +398,9 @@ static void op_count_matches_reference_at_every_size(void **state) {
   check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 64);
   check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
                  65);
-  /* More than one default window of a walk with the thread */
-  check_op_count(AHEAD_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 66);
+  /* Two default AHEAD windows, mapped (no AUTO): the thread starts at the
+   * first (test_window checks that it does). */
+  check_op_count(AHEAD_PLUS_SIZE, 0, MMF_WINDOW_AHEAD, 66);
 }
 
 static void op_errors_name_the_file(void **state) {
@@ -482,7 +483,9 @@ static void cli_count_matches_reference_at_every_size(void **state) {
       argv[k++] = "--window";
       argv[k++] = "64K";
     }
-    if (c == 2) /* without the read-ahead thread: the same counts */
+    /* The options are accepted and change nothing here: these files are
+     * too small for the read-ahead thread (the big-file test runs it). */
+    if (c == 2)
       argv[k++] = "--no-ahead";
     if (c == 3) /* the default, spelled out */
       argv[k++] = "--ahead";
@@ -751,8 +754,8 @@ static void cli_count_reports_a_missing_file_and_counts_the_rest(void **state) {
 /* ---- the CLI: progress and memory --------------------------------------- */
 
 /* On a big file with stderr in a file (not a terminal): the right answer,
- * not a byte of progress output, and a peak resident set far below the
- * file's size. Runs first, while this process is still small: a forked
+ * not a byte of progress output, and a peak resident set bounded by the
+ * windows mapped at once, not by the file's size. Runs first, while this process is still small: a forked
  * child starts out with its parent's resident set. */
 static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   char want[700];

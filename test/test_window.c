@@ -320,31 +320,50 @@ static void ahead_thread_runs_during_the_walk_only(void **state) {
     TH_OK(mmf_window_close(w));
     assert_int_equal(threads_settle_at(base), base);
   }
-  /* A walk of one window has nothing to get ahead to: no thread. */
-  TH_OK(mmf_window_open(&w, m, 0, 0, n, MMF_ACCESS_READ, MMF_WINDOW_AHEAD));
-  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
-  assert_int_equal(size, n);
-  assert_int_equal(th_thread_count(), base);
-  assert_memory_equal(data, want, n);
-  assert_int_equal(mmf_window_next(w, &data, &size, &off), 0);
-  assert_int_equal(mmf_window_ahead_count(w), 0);
-  TH_OK(mmf_window_close(w));
+  /* A walk of one window has nothing to get ahead to: no thread; one byte
+   * more makes two windows, and the thread starts. Both directions. */
+  for (unsigned f = 0; f < 4; f++) {
+    unsigned flags = MMF_WINDOW_AHEAD | (f & 1 ? MMF_WINDOW_BACKWARD : 0);
+    uint64_t end = 65536 + (f >> 1);
+    TH_OK(mmf_window_open(&w, m, 0, end, 65536, MMF_ACCESS_READ, flags));
+    assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+    assert_int_equal(th_thread_count(), base + (int)(f >> 1));
+    assert_memory_equal(data, want + off, size);
+    while (mmf_window_next(w, &data, &size, &off) == 1)
+      assert_memory_equal(data, want + off, size);
+    if (f >> 1 == 0)
+      assert_int_equal(mmf_window_ahead_count(w), 0);
+    TH_OK(mmf_window_close(w));
+    assert_int_equal(threads_settle_at(base), base);
+  }
   TH_OK(mmf_map_close(m));
   free(want);
 }
 
 /* Window size 0 means MMF_WINDOW_AHEAD_SIZE with AHEAD and
- * MMF_WINDOW_DEFAULT_SIZE without (check_walk checks the tiling). */
+ * MMF_WINDOW_DEFAULT_SIZE without (check_walk checks the tiling); with
+ * three default windows the thread starts at the first. */
 static void ahead_walks_default_to_larger_windows(void **state) {
-  const size_t n = MMF_WINDOW_AHEAD_SIZE + 12345;
+  const size_t n = 2 * MMF_WINDOW_AHEAD_SIZE + 12345;
   unsigned char *file = pattern(n, 13);
   const char *p = th_path("winaheadsize");
   th_res r = th_res_now();
+  int base = th_thread_count();
   mmf_map *m;
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
   (void)state;
   assert_true(MMF_WINDOW_AHEAD_SIZE > MMF_WINDOW_DEFAULT_SIZE);
   assert_int_equal(th_write_file(p, file, n), 0);
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  TH_OK(mmf_window_open(&w, m, 0, 0, 0, MMF_ACCESS_READ, MMF_WINDOW_AHEAD));
+  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+  assert_int_equal(size, MMF_WINDOW_AHEAD_SIZE);
+  assert_int_equal(th_thread_count(), base + 1);
+  TH_OK(mmf_window_close(w));
+  assert_int_equal(threads_settle_at(base), base);
   check_walk(m, file, 0, 0, 0, MMF_WINDOW_AHEAD);
   check_walk(m, file, 0, 0, 0, MMF_WINDOW_AHEAD | MMF_WINDOW_BACKWARD);
   check_walk(m, file, 0, 0, 0, 0);
