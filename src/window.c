@@ -297,13 +297,12 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
  * faults take 20 (docs/BENCHMARKS.md). The caller, mapping a piece itself,
  * leaves the faults to its own first reads. */
 static int ahead_prepare(mmf_window *w, struct piece *p, int touch) {
-  size_t page, i;
+  size_t page = mmf_page_size(), i;
   int rc = mmf_view_map(&p->view, w->map, p->off, p->len, w->access);
   if (rc)
     return mmf__error_in("mmf_window_next", NULL, rc);
   if (!touch)
     return 0;
-  mmf__os_sysinfo(&page, NULL);
   {
     const volatile unsigned char *d = mmf_view_data(p->view);
     unsigned char sink = 0;

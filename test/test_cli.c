@@ -755,8 +755,9 @@ static void cli_count_reports_a_missing_file_and_counts_the_rest(void **state) {
 
 /* On a big file with stderr in a file (not a terminal): the right answer,
  * not a byte of progress output, and a peak resident set bounded by the
- * windows mapped at once, not by the file's size. Runs first, while this process is still small: a forked
- * child starts out with its parent's resident set. */
+ * windows mapped at once, not by the file's size. Runs first, while this
+ * process is still small: a forked child starts out with its parent's
+ * resident set. */
 static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   char want[700];
   uint64_t zeros;

@@ -700,11 +700,10 @@ static void release_fails_cleanly(void **state) {
   run_fault_loop(&op);
 }
 
-/* mmf_window_next puts a window back when mapping it fails, so calling it
- * again after a transient error delivers that same window. */
 /* A failed mmf_window_next leaves the walk where it was: each retry gets
- * the window it lost, through a view (every other mmap fails once) and
- * through the read path (AUTO with 1 MiB windows: every other pread). */
+ * the window it lost, through a view (every other mmap fails once), through
+ * the read path (AUTO with 1 MiB windows: every other pread) and with the
+ * read-ahead thread (AHEAD). */
 static void window_next_retries_the_same_window_after_a_failure(void **state) {
   static const struct {
     size_t window;

@@ -22,6 +22,12 @@ static unsigned char *pattern(size_t n, uint32_t seed) {
   return b;
 }
 
+/* The flag sets the walk tests loop over: bit 0 of f walks backward,
+ * bit 1 adds the read-ahead thread. */
+static unsigned walk_flags(unsigned f) {
+  return (f & 1 ? MMF_WINDOW_BACKWARD : 0) | (f & 2 ? MMF_WINDOW_AHEAD : 0);
+}
+
 static size_t round_window(size_t ws, unsigned flags) {
   size_t g = mmf_granularity();
   if (ws == 0)
@@ -102,8 +108,7 @@ static void windows_tile_ranges_forward_and_backward(void **state) {
     TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
     for (size_t j = 0; j < sizeof win_sizes / sizeof win_sizes[0]; j++) {
       for (unsigned f = 0; f < 4; f++) {
-        unsigned flags = (f & 1 ? MMF_WINDOW_BACKWARD : 0) |
-                         (f & 2 ? MMF_WINDOW_AHEAD : 0);
+        unsigned flags = walk_flags(f);
         size_t ws = win_sizes[j];
         check_walk(m, file, 0, 0, ws, flags);            /* all of it */
         check_walk(m, file, 0, n, ws, flags);            /* explicit end */
@@ -262,9 +267,9 @@ static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
     assert_int_equal(off, second);
     assert_int_equal(size, ws);
     assert_memory_equal(data, want + second, ws);
+    /* AUTO with windows this small takes the read path: no thread. */
     assert_true(mmf_window_ahead_count(w) <=
-                (flags == (flags & ~(unsigned)MMF_WINDOW_AUTO) &&
-                         (flags & MMF_WINDOW_AHEAD)
+                ((flags & MMF_WINDOW_AHEAD) && !(flags & MMF_WINDOW_AUTO)
                      ? 2u
                      : 0u));
     TH_OK(mmf_window_close(w)); /* mid-walk: unmaps, closes the file */
@@ -433,8 +438,7 @@ static void auto_windows_deliver_identical_data(void **state) {
   assert_int_equal(th_write_file(p, file, n), 0);
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
   for (unsigned f = 0; f < 4; f++) {
-    unsigned flags = (f & 1 ? MMF_WINDOW_BACKWARD : 0) |
-                     (f & 2 ? MMF_WINDOW_AHEAD : 0);
+    unsigned flags = walk_flags(f);
     check_auto_walk(m, file, 0, n, 1 << 20, flags);
     check_auto_walk(m, file, 0, n, 0, flags);
     check_auto_walk(m, file, 12345, n - 54321, 3 << 20, flags);
@@ -468,8 +472,7 @@ static void auto_windows_are_never_larger_than_window_size(void **state) {
   assert_int_equal(th_write_file(p, file, n), 0);
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
   for (unsigned f = 0; f < 4; f++) {
-    unsigned flags = (f & 1 ? MMF_WINDOW_BACKWARD : 0) |
-                     (f & 2 ? MMF_WINDOW_AHEAD : 0);
+    unsigned flags = walk_flags(f);
     check_auto_walk(m, file, 0, 0, 128 << 10, flags);
     check_auto_walk(m, file, 100, n - 100, 192 << 10, flags);
   }
