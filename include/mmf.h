@@ -416,10 +416,16 @@ enum mmf_window_flags {
    * window included: on some virtual machines every new page-table entry
    * costs a microsecond), and always for windows under 2 MiB (mapped that
    * small, every file is faulted 64 KiB at a time). With windows of 2 MiB
-   * or more the first window is mapped and is 2 MiB long (the probe: where
-   * mapping loses, every probed byte costs), and so are the trial's mapped
-   * windows, so later mapped windows do not start at a multiple of the
-   * window size. The data is the same; only the speed differs. */
+   * or more, mapped windows cover whole 2 MiB cells of the file: each starts
+   * at a multiple of 2 MiB of the file offset (going backward: ends at one)
+   * and ends at one or at the range's far end, so it is the window size
+   * rounded down to a multiple of 2 MiB, or less; bytes up to the range's
+   * first multiple go through the buffer. Linux maps a file cached in 2 MiB
+   * folios (read cold from disk, or written 2 MiB at a time) with 2 MiB
+   * pages only there: off that grid a scan of such a file ran at 0.75x.
+   * The first mapped window is 2 MiB long (the probe: where mapping loses,
+   * every probed byte costs), and so are the trial's. The data is the same;
+   * only the speed differs. */
   MMF_WINDOW_AUTO = 0x2,
   /** Read-only walks: keep the next two windows mapped ahead on a background
    * thread, every page faulted in, while the caller works on the current one,
@@ -464,9 +470,10 @@ enum mmf_window_flags {
  * Windows tile the range exactly and in order: forward, mapped window k
  * covers `[start + k*size, min(start + (k+1)*size, end))`; backward,
  * `[max(end - (k+1)*size, start), end - k*size)`. With ::MMF_WINDOW_AUTO
- * the first window is 2 MiB (see there) and windows delivered through a
- * read buffer are never larger than the window size (at most 1 MiB); they
- * still tile the range in order: use the offset mmf_window_next() reports.
+ * mapped windows sit on a 2 MiB grid of the file (see there) and windows
+ * delivered through a read buffer are never larger than the window size (at
+ * most 1 MiB); they still tile the range in order: use the offset
+ * mmf_window_next() reports.
  * @return 0, or ::MMF_EINVAL (NULL, bad flags or access bits, AUTO or AHEAD
  *   with a writable access), ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_EPROT (access
  *   wider than the mapping's protection), ::MMF_ENOMEM.

@@ -51,6 +51,18 @@
 #define TRIAL_ROUNDS 2
 #define TRIAL_READ_WINS_BELOW 0.9
 
+/* An AUTO walk maps only whole cells of this grid of file offsets: each
+ * mapped window starts at a multiple of MAP_GRID and ends at one (or at
+ * the range's end), and bytes between the walk's edge and the next multiple
+ * go through the read buffer. Linux maps a page-cache folio of 2 MiB -- what
+ * a file read cold from disk or written 2 MiB at a time is held in on 6.18
+ * -- with one page-table entry only where a mapping covers all of it at a
+ * 2 MiB-aligned file offset; else 64 KiB per fault. Off the grid (as the
+ * trial's 1 MiB read pieces left it), a 4 MiB window of such a file took 33
+ * faults instead of 2 and AUTO scanned at 0.75x a plain mapped walk
+ * (docs/BENCHMARKS.md, "2 MiB folios"). */
+#define MAP_GRID ((uint64_t)2 << 20)
+
 enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
 
 /* The read-ahead thread of an MMF_WINDOW_AHEAD walk. It keeps the next
@@ -99,6 +111,8 @@ struct mmf_window {
   mmf_map *map;
   uint64_t lo, hi;  /* what is left to deliver: [lo, hi) */
   size_t size;      /* window size (granularity multiple) */
+  size_t map_size;  /* mapped windows' size: `size`; in an AUTO walk, */
+                    /* rounded down to a multiple of MAP_GRID */
   unsigned access;
   unsigned flags;
   int mode;
@@ -175,6 +189,9 @@ int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
   w->lo = start;
   w->hi = end;
   w->size = window_size;
+  w->map_size = (flags & MMF_WINDOW_AUTO) && window_size >= MAP_GRID
+                    ? window_size - (size_t)(window_size % MAP_GRID)
+                    : window_size;
   w->access = access;
   w->flags = flags;
   w->mode = !(flags & MMF_WINDOW_AUTO)       ? MODE_MAP
@@ -199,6 +216,15 @@ static uint64_t take(mmf_window *w, size_t want, size_t *n) {
     w->lo += *n;
   }
   return off;
+}
+
+/* Bytes from the walk's edge (its start going forward, its end going
+ * backward) to the next multiple of MAP_GRID in its direction: 0 on the
+ * grid. */
+static uint64_t to_grid(const mmf_window *w) {
+  if (w->flags & MMF_WINDOW_BACKWARD)
+    return w->hi % MAP_GRID;
+  return (MAP_GRID - w->lo % MAP_GRID) % MAP_GRID;
 }
 
 /* Undo take() after a failure, so a retry delivers the same piece. */
@@ -265,12 +291,13 @@ static int ensure_buffer(mmf_window *w, size_t chunk) {
 static int next_buffered(mmf_window *w, void **data, size_t *size,
                          uint64_t *offset) {
   size_t n, got = 0;
-  uint64_t off;
+  uint64_t off, g = w->mode == MODE_READ ? 0 : to_grid(w);
   size_t chunk = read_chunk(w);
   int rc = ensure_buffer(w, chunk);
   if (rc)
     return rc;
-  off = take(w, chunk, &n);
+  /* (while the walk may map again, a read piece stops at the grid) */
+  off = take(w, g && g < chunk ? (size_t)g : chunk, &n);
   rc = mmf__os_read(w->map->file, off, w->buf, n, &got);
   if (rc == 0 && got != n)
     rc = mmf__error(MMF_EIO, "the file shrank under the walk (read %zu of "
@@ -426,7 +453,7 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
    * (and stay queued whatever this call returns). */
   while (a->tail - a->head < AHEAD_DEPTH && w->lo < w->hi) {
     p = &a->q[a->tail++ % AHEAD_DEPTH];
-    p->off = take(w, w->size, &p->len);
+    p->off = take(w, w->map_size, &p->len);
     p->state = PIECE_ASKED;
   }
   mmf__os_monitor_wake(a->mon); /* for a retired window or new pieces */
@@ -514,23 +541,19 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     trial_account(w);
   if (w->lo >= w->hi)
     return 0;
-  /* The read-ahead thread starts when there is a window to get ahead to:
-   * not for the last one. */
-  if ((w->flags & MMF_WINDOW_AHEAD) && !w->ahead_tried &&
-      w->mode == MODE_MAP && w->hi - w->lo > w->size) {
-    ahead_start(w);
-    if (w->ahead)
-      return next_ahead(w, data, size, offset);
-  }
-  if (w->mode == MODE_TRIAL) {
-    /* The read path's first piece warms the buffer up and is not timed: the
-     * first stores into fresh pages cost far more than the steady state
-     * (1.3 ms for the first 1 MiB read, 0.04 ms after, on a VM here). Then
-     * whichever path is behind in bytes goes next. */
-    int timed = w->buffered == 0 ? TIMED_NONE
-                : w->trial_bytes[0] <= w->trial_bytes[1] ? TIMED_MAP
-                                                         : TIMED_READ;
-    if (timed != TIMED_MAP) {
+  /* An AUTO walk that may map again reads up to the grid when off it (see
+   * MAP_GRID). In the trial, the read path's first piece warms the buffer
+   * up and is not timed: the first stores into fresh pages cost far more
+   * than the steady state (1.3 ms for the first 1 MiB read, 0.04 ms after,
+   * on a VM here). Then whichever path is behind in bytes goes next. */
+  if ((w->flags & MMF_WINDOW_AUTO) && w->mode != MODE_READ) {
+    int read = to_grid(w) != 0, timed = TIMED_NONE;
+    if (w->mode == MODE_TRIAL && w->buffered > 0)
+      timed = read || w->trial_bytes[0] > w->trial_bytes[1] ? TIMED_READ
+                                                            : TIMED_MAP;
+    if (w->mode == MODE_TRIAL && timed != TIMED_MAP)
+      read = 1;
+    if (read) {
       w->mark_ns = mmf__os_now_ns(); /* the read itself counts */
       rc = next_buffered(w, data, size, offset);
       if (rc == 1 && timed) {
@@ -540,13 +563,21 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
       return rc;
     }
   }
+  /* The read-ahead thread starts when there is a window to get ahead to:
+   * not for the last one. */
+  if ((w->flags & MMF_WINDOW_AHEAD) && !w->ahead_tried &&
+      w->mode == MODE_MAP && w->hi - w->lo > w->map_size) {
+    ahead_start(w);
+    if (w->ahead)
+      return next_ahead(w, data, size, offset);
+  }
   if (w->mode == MODE_READ)
     return next_buffered(w, data, size, offset);
 
   /* Probe and trial windows need only to be big enough to be placed 2
    * MiB-aligned (see PROBE_MIN_WINDOW): where mapping loses, every byte of
    * them costs. A timed window's clock starts before it is mapped. */
-  off = take(w, w->mode == MODE_MAP ? w->size : PROBE_MIN_WINDOW, &n);
+  off = take(w, w->mode == MODE_MAP ? w->map_size : PROBE_MIN_WINDOW, &n);
   if (w->mode == MODE_TRIAL)
     w->mark_ns = mmf__os_now_ns();
   rc = mmf_view_map(&w->cur, w->map, off, n, w->access);

@@ -378,12 +378,15 @@ static void ahead_walks_default_to_larger_windows(void **state) {
 }
 
 /* AUTO walk: same bytes, tiling in order, windows never larger than the
- * window size. */
+ * window size, and mapped windows placed as mmf.h documents: whole 2 MiB
+ * cells of the file (up to the range's ends), the first of them 2 MiB. */
 static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t start,
                             uint64_t end_arg, size_t ws, unsigned flags) {
+  const uint64_t grid = (uint64_t)2 << 20;
   uint64_t end = end_arg ? end_arg : mmf_map_size(m);
   int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
-  uint64_t next = backward ? end : start, count = 0;
+  uint64_t next = backward ? end : start, count = 0, mapped = 0;
+  uint64_t buffered = 0;
   size_t s = round_window(ws, flags);
   mmf_window *w;
   void *data;
@@ -394,14 +397,22 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
                         flags | MMF_WINDOW_AUTO));
   while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
     assert_true(size > 0 && size <= s);
-    /* The probe: the first window of a walk with windows of 2 MiB or more
-     * is mapped and 2 MiB long (or what is left of the range). */
-    if (count == 0 && s >= ((size_t)2 << 20)) {
-      assert_int_equal(size, end - start < ((uint64_t)2 << 20)
-                                 ? (size_t)(end - start)
-                                 : ((size_t)2 << 20));
-      assert_int_equal(mmf_window_buffered_count(w), 0);
+    if (mmf_window_buffered_count(w) == buffered) {
+      /* Mapped: only with windows of 2 MiB or more, from a multiple of
+       * 2 MiB to one (or to the range's far end); the first (the probe)
+       * 2 MiB or what is left. */
+      uint64_t near = backward ? off + size : off;
+      uint64_t far = backward ? off : off + size;
+      uint64_t left = backward ? off + size - start : end - off;
+      assert_true(s >= grid);
+      assert_int_equal(near % grid, 0);
+      assert_true(far % grid == 0 || far == (backward ? start : end));
+      if (mapped++ == 0)
+        assert_int_equal(size, left < grid ? left : grid);
+    } else {
+      assert_true(size <= ((size_t)1 << 20));
     }
+    buffered = mmf_window_buffered_count(w);
     if (backward) {
       assert_int_equal(off + size, next);
       next = off;
@@ -414,16 +425,18 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
   }
   assert_int_equal(rc, 0);
   assert_int_equal(next, backward ? start : end);
-  /* Windows of 2 MiB or more are probed through a first mapped window;
-   * smaller ones take the read path from the start (mmf.h), where the
-   * read-ahead thread (AHEAD) has no part. */
-  if (s >= ((size_t)2 << 20)) {
-    assert_true(mmf_window_buffered_count(w) < count);
-    assert_true(mmf_window_ahead_count(w) < count);
+  /* Windows of 2 MiB or more are probed through a mapped window (the
+   * ranges here hold a whole 2 MiB cell); smaller ones take the read path
+   * from the start (mmf.h), where the read-ahead thread (AHEAD) has no
+   * part. */
+  if (s >= grid) {
+    assert_true(mapped > 0);
+    assert_true(mmf_window_ahead_count(w) <= mapped);
   } else {
-    assert_int_equal(mmf_window_buffered_count(w), count);
+    assert_int_equal(mapped, 0);
     assert_int_equal(mmf_window_ahead_count(w), 0);
   }
+  assert_int_equal(mmf_window_buffered_count(w), count - mapped);
   TH_OK(mmf_window_close(w));
 }
 
