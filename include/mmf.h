@@ -293,7 +293,14 @@ enum mmf_access {
   MMF_VIEW_POPULATE = 0x100,
   /** Lock the pages in RAM (mlock / VirtualLock); an error if refused. */
   MMF_VIEW_LOCK = 0x200,
-  /** Ask for huge pages; silently falls back to normal pages. */
+  /** Ask for huge pages; silently falls back to normal pages. On a file
+   * view on Linux (MADV_HUGEPAGE) it applies to the parts of the file not
+   * yet cached: they are read in 2 MiB folios and mapped with 2 MiB pages
+   * (a file read cold through such a view: 100% in 2 MiB pages, against
+   * 96% without it). Parts already cached keep the folios they are in,
+   * and only 2 MiB folios that the view covers whole, at a 2 MiB-aligned
+   * file offset, are mapped with 2 MiB pages (docs/BENCHMARKS.md, "2 MiB
+   * folios"). */
   MMF_VIEW_HUGE = 0x400,
   /** Advice at map time: see ::mmf_advice. */
   MMF_VIEW_SEQUENTIAL = 0x1000,
