@@ -73,6 +73,16 @@ int mmf__best_effort_active(void);
 /* 1 when the armed fault fired, inside a best-effort scope. */
 int mmf__fault_fired_optional(void);
 
+/* ---- test hook (window.c) ------------------------------------------------
+ * MMF_WINDOW_AUTO decides by measuring (faults in the probe, then the
+ * timed trial), so what a walk does after it varies from run to run. A test
+ * that checks the windows after the decision sets this before opening the
+ * walk: MMF__AUTO_MAP or MMF__AUTO_READ make the probe go on to the trial
+ * and the trial end as if that path had won; MMF__AUTO_MEASURE (0, the
+ * default) measures. Read by the thread that calls mmf_window_next. */
+enum { MMF__AUTO_MEASURE = 0, MMF__AUTO_MAP, MMF__AUTO_READ };
+extern int mmf__auto_decision;
+
 /* ---- core objects --------------------------------------------------------*/
 
 struct mmf_map {

@@ -65,6 +65,8 @@
 
 enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
 
+int mmf__auto_decision = MMF__AUTO_MEASURE; /* tests only: internal.h */
+
 /* The read-ahead thread of an MMF_WINDOW_AHEAD walk. It keeps the next
  * AHEAD_DEPTH windows after the caller's current one mapped, every page
  * faulted in, and it unmaps the windows the caller is done with. So the
@@ -241,7 +243,10 @@ static void put_back(mmf_window *w, size_t n) {
 static void probe_decide(mmf_window *w) {
   uint64_t faults = mmf__os_minor_faults() - w->probe_faults;
   uint64_t pieces = w->probe_len / SMALL_FOLIO_BYTES_PER_FAULT;
-  w->mode = (pieces > 0 && faults >= pieces) ? MODE_READ : MODE_TRIAL;
+  w->mode = mmf__auto_decision == MMF__AUTO_MEASURE && pieces > 0 &&
+                    faults >= pieces
+                ? MODE_READ
+                : MODE_TRIAL;
 }
 
 /* At a call after a timed trial piece: add it to its path's round totals;
@@ -264,10 +269,13 @@ static void trial_account(mmf_window *w) {
   }
   if (++w->rounds < TRIAL_ROUNDS)
     return;
-  w->mode = w->best_ns_per_byte[1] <
-                    TRIAL_READ_WINS_BELOW * w->best_ns_per_byte[0]
-                ? MODE_READ
-                : MODE_MAP;
+  if (mmf__auto_decision != MMF__AUTO_MEASURE)
+    w->mode = mmf__auto_decision == MMF__AUTO_READ ? MODE_READ : MODE_MAP;
+  else
+    w->mode = w->best_ns_per_byte[1] <
+                      TRIAL_READ_WINS_BELOW * w->best_ns_per_byte[0]
+                  ? MODE_READ
+                  : MODE_MAP;
 }
 
 /* Bytes per read-path piece. */

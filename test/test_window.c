@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "internal.h" /* mmf__auto_decision */
 #include "mmf.h"
 
 static unsigned char *pattern(size_t n, uint32_t seed) {
@@ -379,38 +380,49 @@ static void ahead_walks_default_to_larger_windows(void **state) {
 
 /* AUTO walk: same bytes, tiling in order, windows never larger than the
  * window size, and mapped windows placed as mmf.h documents: whole 2 MiB
- * cells of the file (up to the range's ends), the first of them 2 MiB. */
+ * cells of the file (up to the range's ends), the first of them 2 MiB, the
+ * others 2 MiB (the trial's) or the window size rounded down to a multiple
+ * of 2 MiB. `decide` (internal.h) forces AUTO's decision; forced, the
+ * range must be long enough for windows after the trial, and the walk is
+ * also checked for what follows it: mostly mapped, by the read-ahead thread
+ * with AHEAD (MAP), or read (READ). */
 static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t start,
-                            uint64_t end_arg, size_t ws, unsigned flags) {
+                            uint64_t end_arg, size_t ws, unsigned flags,
+                            int decide) {
   const uint64_t grid = (uint64_t)2 << 20;
   uint64_t end = end_arg ? end_arg : mmf_map_size(m);
   int backward = (flags & MMF_WINDOW_BACKWARD) != 0;
   uint64_t next = backward ? end : start, count = 0, mapped = 0;
-  uint64_t buffered = 0;
+  uint64_t buffered = 0, buffered_bytes = 0;
   size_t s = round_window(ws, flags);
+  size_t map_s = s >= grid ? s - (size_t)(s % grid) : s;
   mmf_window *w;
   void *data;
   size_t size;
   uint64_t off;
   int rc;
+  mmf__auto_decision = decide;
   TH_OK(mmf_window_open(&w, m, start, end_arg, ws, MMF_ACCESS_READ,
                         flags | MMF_WINDOW_AUTO));
   while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
     assert_true(size > 0 && size <= s);
     if (mmf_window_buffered_count(w) == buffered) {
       /* Mapped: only with windows of 2 MiB or more, from a multiple of
-       * 2 MiB to one (or to the range's far end); the first (the probe)
-       * 2 MiB or what is left. */
+       * 2 MiB to one (or to the range's far end). */
       uint64_t near = backward ? off + size : off;
       uint64_t far = backward ? off : off + size;
+      uint64_t far_end = backward ? start : end;
       uint64_t left = backward ? off + size - start : end - off;
       assert_true(s >= grid);
       assert_int_equal(near % grid, 0);
-      assert_true(far % grid == 0 || far == (backward ? start : end));
+      assert_true(far % grid == 0 || far == far_end);
       if (mapped++ == 0)
         assert_int_equal(size, left < grid ? left : grid);
+      else
+        assert_true(size == grid || size == map_s || far == far_end);
     } else {
       assert_true(size <= ((size_t)1 << 20));
+      buffered_bytes += size;
     }
     buffered = mmf_window_buffered_count(w);
     if (backward) {
@@ -423,6 +435,7 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
     assert_memory_equal(data, file + off, size);
     count++;
   }
+  mmf__auto_decision = MMF__AUTO_MEASURE;
   assert_int_equal(rc, 0);
   assert_int_equal(next, backward ? start : end);
   /* Windows of 2 MiB or more are probed through a mapped window (the
@@ -437,6 +450,17 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
     assert_int_equal(mmf_window_ahead_count(w), 0);
   }
   assert_int_equal(mmf_window_buffered_count(w), count - mapped);
+  if (decide == MMF__AUTO_MAP) {
+    /* Up to the first multiple of 2 MiB, the probe, two rounds of the
+     * trial and back to the grid: well under half of these ranges. */
+    assert_true(buffered_bytes < (end - start) / 2);
+    if (flags & MMF_WINDOW_AHEAD)
+      assert_true(mmf_window_ahead_count(w) > 0);
+  } else if (decide == MMF__AUTO_READ) {
+    /* The probe and one mapped piece per round of the trial (two). */
+    assert_true(mapped <= 3);
+    assert_int_equal(mmf_window_ahead_count(w), 0);
+  }
   TH_OK(mmf_window_close(w));
 }
 
@@ -452,10 +476,11 @@ static void auto_windows_deliver_identical_data(void **state) {
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
   for (unsigned f = 0; f < 4; f++) {
     unsigned flags = walk_flags(f);
-    check_auto_walk(m, file, 0, n, 1 << 20, flags);
-    check_auto_walk(m, file, 0, n, 0, flags);
-    check_auto_walk(m, file, 12345, n - 54321, 3 << 20, flags);
-    check_auto_walk(m, file, 1, 2, 4096, flags);
+    check_auto_walk(m, file, 0, n, 1 << 20, flags, MMF__AUTO_MEASURE);
+    check_auto_walk(m, file, 0, n, 0, flags, MMF__AUTO_MEASURE);
+    check_auto_walk(m, file, 12345, n - 54321, 3 << 20, flags,
+                    MMF__AUTO_MEASURE);
+    check_auto_walk(m, file, 1, 2, 4096, flags, MMF__AUTO_MEASURE);
   }
   /* Both are for READ walks only. */
   for (unsigned f = 0; f < 2; f++) {
@@ -486,10 +511,40 @@ static void auto_windows_are_never_larger_than_window_size(void **state) {
   TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
   for (unsigned f = 0; f < 4; f++) {
     unsigned flags = walk_flags(f);
-    check_auto_walk(m, file, 0, 0, 128 << 10, flags);
-    check_auto_walk(m, file, 100, n - 100, 192 << 10, flags);
+    check_auto_walk(m, file, 0, 0, 128 << 10, flags, MMF__AUTO_MEASURE);
+    check_auto_walk(m, file, 100, n - 100, 192 << 10, flags,
+                    MMF__AUTO_MEASURE);
   }
   TH_OK(mmf_map_close(m));
+  free(file);
+}
+
+/* What follows AUTO's decision, forced either way (internal.h): mapped
+ * windows stay on the 2 MiB grid whatever the window size and wherever
+ * the range starts or ends, and so do those the read-ahead thread maps. */
+static void auto_windows_after_the_decision_stay_on_the_grid(void **state) {
+  const size_t n = (40 << 20) + 4321;
+  unsigned char *file = pattern(n, 14);
+  const char *p = th_path("winauto-grid");
+  static const struct {
+    uint64_t start, cut; /* the range: [start, n - cut) */
+    size_t ws;
+  } cases[] = {{0, 0, 4 << 20},
+               {12345, 54321, 3 << 20},
+               {(2 << 20) - 4096, 0, (2 << 20) + (64 << 10)},
+               {(1 << 20) + 7, 1 << 20, 5 << 20}};
+  th_res r = th_res_now();
+  mmf_map *m;
+  (void)state;
+  assert_int_equal(th_write_file(p, file, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  for (int decide = MMF__AUTO_MAP; decide <= MMF__AUTO_READ; decide++)
+    for (unsigned f = 0; f < 4; f++)
+      for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_auto_walk(m, file, cases[c].start, n - cases[c].cut,
+                        cases[c].ws, walk_flags(f), decide);
+  TH_OK(mmf_map_close(m));
+  TH_ASSERT_RES_SAME(r);
   free(file);
 }
 
@@ -504,6 +559,7 @@ int main(void) {
       cmocka_unit_test(ahead_walks_default_to_larger_windows),
       cmocka_unit_test(auto_windows_deliver_identical_data),
       cmocka_unit_test(auto_windows_are_never_larger_than_window_size),
+      cmocka_unit_test(auto_windows_after_the_decision_stay_on_the_grid),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
