@@ -540,10 +540,12 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
   if (w->cur) {
     rc = mmf_view_unmap(w->cur);
     w->cur = NULL;
-    if (rc)
-      return mmf__error_in("mmf_window_next", NULL, rc);
+    /* Decide even when the unmap failed: the retry must deliver the window
+     * this call would have (not probe again). */
     if (w->mode == MODE_PROBE)
       probe_decide(w);
+    if (rc)
+      return mmf__error_in("mmf_window_next", NULL, rc);
   }
   if (w->timed)
     trial_account(w);

@@ -577,9 +577,11 @@ static void window_walk_fails_cleanly(void **state) {
 }
 
 /* AUTO walks may switch to the read path: then pread faults too. */
-/* Long enough for an AUTO walk with default windows to finish its probe
- * and trial (2 + 1 + 2 x (2 + 2) MiB) and map windows after it. */
-#define AUTO_LEN (16u << 20)
+/* Long enough for an AUTO walk with 4 MiB windows to finish its probe and
+ * trial (about 12 MiB: 2 mapped, 1 read to warm the buffer up, two rounds
+ * of 2 mapped and 2 read, reads back to the 2 MiB grid) and then map at
+ * least two 4 MiB windows, so that AUTO|AHEAD starts its thread. */
+#define AUTO_LEN (20u << 20)
 
 static void setup_big_map(void) {
   g.path = th_path("fault-auto");
@@ -702,17 +704,22 @@ static void release_fails_cleanly(void **state) {
 
 /* A failed mmf_window_next leaves the walk where it was: each retry gets
  * the window it lost, through a view (every other mmap fails once), through
- * the read path (AUTO with 1 MiB windows: every other pread) and with the
- * read-ahead thread (AHEAD). */
+ * the read path (AUTO with 1 MiB windows: every other pread), with the
+ * read-ahead thread (AHEAD), and in an AUTO walk from off the 2 MiB grid
+ * that maps after its trial (the decision forced: internal.h), on one
+ * thread and with AHEAD. */
 static void window_next_retries_the_same_window_after_a_failure(void **state) {
   static const struct {
     size_t window;
     unsigned flags;
-    size_t windows; /* in an undisturbed walk */
-  } cases[] = {{WINDOW, 0, 5},
-               {1 << 20, MMF_WINDOW_AUTO, AUTO_LEN >> 20},
-               {1 << 20, MMF_WINDOW_AHEAD, AUTO_LEN >> 20},
-               {WINDOW, MMF_WINDOW_AHEAD, 5}};
+    size_t windows; /* in an undisturbed walk; 0: not pinned */
+    uint64_t start;
+  } cases[] = {{WINDOW, 0, 5, 0},
+               {1 << 20, MMF_WINDOW_AUTO, AUTO_LEN >> 20, 0},
+               {1 << 20, MMF_WINDOW_AHEAD, AUTO_LEN >> 20, 0},
+               {WINDOW, MMF_WINDOW_AHEAD, 5, 0},
+               {3 << 20, MMF_WINDOW_AUTO, 0, 12345},
+               {3 << 20, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 0, 12345}};
   mmf_window *w;
   void *data;
   size_t size;
@@ -724,21 +731,26 @@ static void window_next_retries_the_same_window_after_a_failure(void **state) {
       unsigned flags = cases[c].flags | back;
       const unsigned char *want;
       uint64_t expect_off[AUTO_LEN >> 20], got_off[AUTO_LEN >> 20];
-      size_t k = 0;
-      int fired = 0, tries;
-      if (cases[c].windows > 5)
+      size_t k = 0, windows;
+      int fired = 0, tries, big = cases[c].windows != 5;
+      if (big)
         setup_big_map();
       else
         setup_map_rw();
       want = g.want;
+      mmf__auto_decision = MMF__AUTO_MAP;
       /* The offsets of an undisturbed walk. */
-      TH_OK(mmf_window_open(&w, g.map, 0, 0, cases[c].window,
+      TH_OK(mmf_window_open(&w, g.map, cases[c].start, 0, cases[c].window,
                             MMF_ACCESS_READ, flags));
-      while (mmf_window_next(w, &data, &size, &off) == 1)
+      while (mmf_window_next(w, &data, &size, &off) == 1) {
+        assert_true(k < AUTO_LEN >> 20);
         expect_off[k++] = off;
+      }
       TH_OK(mmf_window_close(w));
-      assert_int_equal(k, cases[c].windows);
-      TH_OK(mmf_window_open(&w, g.map, 0, 0, cases[c].window,
+      windows = k;
+      if (cases[c].windows)
+        assert_int_equal(windows, cases[c].windows);
+      TH_OK(mmf_window_open(&w, g.map, cases[c].start, 0, cases[c].window,
                             MMF_ACCESS_READ, flags));
       k = 0;
       /* With AHEAD the armed call may be one of the read-ahead thread's,
@@ -757,10 +769,11 @@ static void window_next_retries_the_same_window_after_a_failure(void **state) {
         if (rc == 0)
           break;
         assert_int_equal(rc, 1);
-        assert_true(k < cases[c].windows);
+        assert_true(k < windows);
         assert_memory_equal(data, want + off, size);
         got_off[k++] = off;
       }
+      mmf__auto_decision = MMF__AUTO_MEASURE;
       rc = mmf_window_close(w);
       if (rc != 0) {
         assert_true((flags & MMF_WINDOW_AHEAD) && fired);
@@ -768,9 +781,9 @@ static void window_next_retries_the_same_window_after_a_failure(void **state) {
         assert_non_null(strstr(mmf_last_error_message(), "mmf_window_close"));
         assert_non_null(strstr(mmf_last_error_message(), "mmf_view_unmap"));
       }
-      assert_int_equal(k, cases[c].windows);
+      assert_int_equal(k, windows);
       assert_memory_equal(got_off, expect_off, k * sizeof expect_off[0]);
-      if (cases[c].windows > 5)
+      if (big)
         teardown_big_map();
       else
         teardown_map();
