@@ -55,12 +55,12 @@
  * mapped window starts at a multiple of MAP_GRID and ends at one (or at
  * the range's end), and bytes between the walk's edge and the next multiple
  * go through the read buffer. Linux maps a page-cache folio of 2 MiB -- what
- * a file read cold from disk or written 2 MiB at a time is held in on 6.18
- * -- with one page-table entry only where a mapping covers all of it at a
- * 2 MiB-aligned file offset; else 64 KiB per fault. Off the grid (as the
- * trial's 1 MiB read pieces left it), a 4 MiB window of such a file took 33
- * faults instead of 2 and AUTO scanned at 0.75x a plain mapped walk
- * (docs/BENCHMARKS.md, "2 MiB folios"). */
+ * a file written 2 MiB at a time, or read cold from disk with 8 MiB of
+ * read-ahead, is held in on 6.18 -- with one page-table entry only where a
+ * mapping covers all of it at a 2 MiB-aligned file offset; else 64 KiB per
+ * fault. Off the grid (as the trial's 1 MiB read pieces left it), a 4 MiB
+ * window of such a file took 33 faults instead of 2 and AUTO scanned at
+ * 0.75x a plain mapped walk (docs/BENCHMARKS.md, "2 MiB folios"). */
 #define MAP_GRID ((uint64_t)2 << 20)
 
 enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
@@ -132,6 +132,7 @@ struct mmf_window {
   double best_ns_per_byte[2];
   int rounds;
   unsigned char *buf;    /* READ mode buffer (mmf_buffer_alloc) */
+  int warm;              /* a whole read piece has been read into `buf` */
   uint64_t buffered;
   /* MMF_WINDOW_AHEAD: the thread once started (NULL before, and for good
    * when it could not start: the walk then goes on without it); windows it
@@ -316,6 +317,8 @@ static int next_buffered(mmf_window *w, void **data, size_t *size,
     return mmf__error_in("mmf_window_next", w->map->path, rc);
   }
   w->buffered++;
+  if (n == chunk)
+    w->warm = 1;
   *data = w->buf;
   *size = n;
   if (offset)
@@ -552,13 +555,14 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
   if (w->lo >= w->hi)
     return 0;
   /* An AUTO walk that may map again reads up to the grid when off it (see
-   * MAP_GRID). In the trial, the read path's first piece warms the buffer
-   * up and is not timed: the first stores into fresh pages cost far more
-   * than the steady state (1.3 ms for the first 1 MiB read, 0.04 ms after,
-   * on a VM here). Then whichever path is behind in bytes goes next. */
+   * MAP_GRID). In the trial, the read path's first whole piece warms the
+   * buffer up and is not timed (nor are shorter ones before it): the first
+   * stores into fresh pages cost far more than the steady state (1.3 ms for
+   * the first 1 MiB read, 0.04 ms after, on a VM here). Then whichever path
+   * is behind in bytes goes next. */
   if ((w->flags & MMF_WINDOW_AUTO) && w->mode != MODE_READ) {
     int read = to_grid(w) != 0, timed = TIMED_NONE;
-    if (w->mode == MODE_TRIAL && w->buffered > 0)
+    if (w->mode == MODE_TRIAL && w->warm)
       timed = read || w->trial_bytes[0] > w->trial_bytes[1] ? TIMED_READ
                                                             : TIMED_MAP;
     if (w->mode == MODE_TRIAL && timed != TIMED_MAP)
