@@ -297,7 +297,9 @@ enum mmf_access {
    * view on Linux (MADV_HUGEPAGE) it applies to the parts of the file not
    * yet cached: they are read in 2 MiB folios and mapped with 2 MiB pages
    * (a file read cold through such a view: 100% in 2 MiB pages, against
-   * 96% without it). Parts already cached keep the folios they are in,
+   * 96% without it, with the 8 MiB read-ahead of the machine measured;
+   * with less read-ahead the folios are smaller without it). Parts already
+   * cached keep the folios they are in,
    * and only 2 MiB folios that the view covers whole, at a 2 MiB-aligned
    * file offset, are mapped with 2 MiB pages (docs/BENCHMARKS.md, "2 MiB
    * folios"). */
@@ -426,10 +428,11 @@ enum mmf_window_flags {
    * or more, mapped windows cover whole 2 MiB cells of the file: each starts
    * at a multiple of 2 MiB of the file offset (going backward: ends at one)
    * and ends at one or at the range's far end, so it is the window size
-   * rounded down to a multiple of 2 MiB, or less; bytes up to the range's
-   * first multiple go through the buffer. Linux maps a file cached in 2 MiB
-   * folios (read cold from disk, or written 2 MiB at a time) with 2 MiB
-   * pages only there: off that grid a scan of such a file ran at 0.75x.
+   * rounded down to a multiple of 2 MiB, or less; bytes between the walk's
+   * edge and the grid go through the buffer. Linux maps a file cached in
+   * 2 MiB folios (written 2 MiB at a time, or read cold from disk with a
+   * large read-ahead: 8 MiB on the machine measured) with 2 MiB pages only
+   * there: off that grid a scan of such a file ran at 0.75x.
    * The first mapped window is 2 MiB long (the probe: where mapping loses,
    * every probed byte costs), and so are the trial's. The data is the same;
    * only the speed differs. */
