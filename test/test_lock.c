@@ -25,7 +25,11 @@
 #define FLAG_OFF 256    /* child -> parent */
 #define GO_OFF 320      /* parent -> child */
 #define DATA_OFF 512    /* "protected data" a repair fixes */
-#define SPIN_LIMIT 200000000UL
+/* A wait on the other process spins (yielding) this many times, then
+ * sleeps 1 ms at a time up to WAIT_LIMIT_MS: a child that died early
+ * fails the test in about a minute, not at ctest's timeout. */
+#define SPIN_LIMIT 1000000UL
+#define WAIT_LIMIT_MS 60000UL
 
 typedef struct shared {
   mmf_map *map;
@@ -54,11 +58,16 @@ static void detach(shared *s) {
 }
 
 static int wait_word(shared *s, size_t off, unsigned want) {
-  for (unsigned long i = 0; i < SPIN_LIMIT; i++) {
+  for (unsigned long i = 0; i < SPIN_LIMIT + WAIT_LIMIT_MS; i++) {
     if (atomic_load(word(s, off)) == want)
       return 0;
-    th_yield();
+    if (i < SPIN_LIMIT)
+      th_yield();
+    else
+      th_sleep_ms(1);
   }
+  fprintf(stderr, "test_lock: waited %lu s for word %zu to be %u\n",
+          WAIT_LIMIT_MS / 1000, off, want);
   return -1;
 }
 
@@ -337,6 +346,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(misuse_is_reported),
       cmocka_unit_test(every_os_call_of_a_lock_cycle_fails_cleanly),
   };
+  /* Unbuffered: when ctest kills a hung run (under Wine stdout is a pipe),
+   * what was printed, cmocka's "[ RUN ]" line included, is still shown. */
+  setvbuf(stdout, NULL, _IONBF, 0);
   if (argc >= 4 && strcmp(argv[1], "--child") == 0) {
     long n = argc >= 5 ? strtol(argv[4], NULL, 10) : 0;
     if (strcmp(argv[2], "count") == 0)
