@@ -23,11 +23,30 @@ WINEPREFIX="$(cd "$BUILD" && pwd)/wineprefix"
 export WINEARCH=win64 WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
 
+# With tests run in parallel (ctest -j 2), Wine starts some of its service
+# processes (services.exe, winedevice.exe, plugplay.exe, explorer.exe)
+# more than once, and the extra ones outlive `wineserver -k`: about ten
+# processes of ~20 MB each were left per run, on a server that is gone.
+# End whatever still runs with this prefix in its environment.
+kill_leftovers() {
+  local env pid
+  for env in /proc/[0-9]*/environ; do
+    pid=${env#/proc/}
+    pid=${pid%/environ}
+    [ "$pid" = "$$" ] && continue
+    if { tr '\0' '\n' <"$env"; } 2>/dev/null |
+      grep -qxF "WINEPREFIX=$WINEPREFIX"; then
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+}
+
 boot=
 stop_wine() {
   [ -n "$boot" ] && kill "$boot" 2>/dev/null
   wineserver -k </dev/null >/dev/null 2>&1 || true
   wineserver -w </dev/null >/dev/null 2>&1 || true
+  kill_leftovers
   # The prefix (~700 MB) is rebuilt by every run: do not keep it around.
   rm -rf "$WINEPREFIX"
 }
