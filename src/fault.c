@@ -6,7 +6,13 @@
  * thread of theirs calls mmf. */
 #include "internal.h"
 
+#include <limits.h>
+
 static atomic_ulong countdown; /* 0 = disarmed */
+/* The countdown while the call that fired records itself: no other call
+ * fires then, and mmf__fault_arm waits until the record is complete, so a
+ * fault that fired on another thread is never missed. */
+#define RECORDING ULONG_MAX
 static atomic_int fired;
 /* Written by the thread whose call fired, before `fired` is set. */
 static int fired_optional; /* it fired inside a best-effort scope */
@@ -15,20 +21,30 @@ static const char *fired_call;
 int mmf__fault_check(const char *call) {
   unsigned long n = atomic_load(&countdown);
   do {
-    if (n == 0)
+    if (n == 0 || n == RECORDING)
       return 0;
-  } while (!atomic_compare_exchange_weak(&countdown, &n, n - 1));
+  } while (!atomic_compare_exchange_weak(&countdown, &n,
+                                         n == 1 ? RECORDING : n - 1));
   if (n != 1)
     return 0;
   fired_optional = mmf__best_effort_active();
   fired_call = call;
   atomic_store(&fired, 1);
+  atomic_store(&countdown, 0);
   return 1;
 }
 
 int mmf__fault_arm(unsigned long nth) {
+  unsigned long n = atomic_load(&countdown);
   int was;
-  atomic_store(&countdown, 0);
+  /* Disarm first (no call fires after this), once a call that fired has
+   * finished recording itself. */
+  for (;;) {
+    if (n == RECORDING)
+      n = atomic_load(&countdown);
+    else if (atomic_compare_exchange_weak(&countdown, &n, 0))
+      break;
+  }
   was = atomic_exchange(&fired, 0);
   fired_optional = 0;
   fired_call = "";
