@@ -384,7 +384,7 @@ static void ahead_main(void *arg) {
         a->retire_rc = rc;
         mmf__error_save(&a->retire_err);
       }
-      mmf__os_monitor_wake(a->mon);
+      /* (no wake: the caller never waits for an unmap) */
     } else if (a->quit) {
       break;
     } else {
@@ -417,7 +417,8 @@ static void ahead_start(mmf_window *w) {
 
 /* Stop the thread and unmap what it holds: pieces prepared that nobody
  * took (the thread unmapped the retired window before it ended). Returns
- * the first unmap failure not yet reported, or 0. */
+ * an unmap failure not yet reported -- the thread's if it had one, else the
+ * last one here -- with the thread's error record describing it; or 0. */
 static int ahead_stop(mmf_window *w) {
   struct ahead *a = w->ahead;
   int rc;
@@ -431,15 +432,18 @@ static int ahead_stop(mmf_window *w) {
   mmf__os_monitor_leave(a->mon);
   mmf__os_thread_join(a->thread);
   mmf__os_monitor_free(a->mon);
-  rc = a->retire_rc ? mmf__error_restore(&a->retire_err) : 0;
+  rc = 0;
   for (i = 0; i < AHEAD_DEPTH; i++) {
     struct piece *p = &a->q[i];
     if (p->state == PIECE_READY && p->rc == 0) {
       int rc2 = mmf_view_unmap(p->view);
-      if (rc2 && !rc)
+      if (rc2)
         rc = rc2;
     }
   }
+  /* (after the unmaps: each failure overwrites the record) */
+  if (a->retire_rc)
+    rc = mmf__error_restore(&a->retire_err);
   free(a);
   w->ahead = NULL;
   return rc;
@@ -568,7 +572,8 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     if (w->mode == MODE_TRIAL && timed != TIMED_MAP)
       read = 1;
     if (read) {
-      w->mark_ns = mmf__os_now_ns(); /* the read itself counts */
+      if (timed)
+        w->mark_ns = mmf__os_now_ns(); /* the read itself counts */
       rc = next_buffered(w, data, size, offset);
       if (rc == 1 && timed) {
         w->timed = timed;
