@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1040,15 +1041,26 @@ static void *posix_thread_main(void *p) {
 
 int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out) {
   mmf_os_thread *t;
+  sigset_t block, old;
   int err;
   *out = NULL;
   if (FAULT("malloc", ENOMEM) || (t = malloc(sizeof *t)) == NULL)
     return posix_fail(ENOMEM, "malloc", NULL);
   t->fn = fn;
   t->arg = arg;
+  /* The thread is mmf's: it must not take the application's signals, so
+   * it starts with them blocked -- all but those a fault raises on the
+   * thread that faults, which no mask can move elsewhere. */
+  sigfillset(&block);
+  sigdelset(&block, SIGBUS);
+  sigdelset(&block, SIGSEGV);
+  sigdelset(&block, SIGFPE);
+  sigdelset(&block, SIGILL);
+  pthread_sigmask(SIG_SETMASK, &block, &old);
   err = FAULT("pthread_create", EAGAIN)
             ? EAGAIN
             : pthread_create(&t->id, NULL, posix_thread_main, t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   if (err) {
     free(t);
     return posix_fail(err, "pthread_create", NULL);
