@@ -499,7 +499,8 @@ MMF_API int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
  * @param[out] offset file offset of @p data (may be NULL)
  * @return 1 with a window, 0 at the end of the range, or a negative error
  *   (those of mmf_view_map() and mmf_map_read()). The previous window is
- *   unmapped by this call; a WRITE window's changes reach the file. After an
+ *   unmapped by this call (with ::MMF_WINDOW_AHEAD, by the read-ahead thread
+ *   soon after); a WRITE window's changes reach the file. After an
  *   error the walk stays where it was: calling again retries the same
  *   window (mapped or read), so a transient failure loses no bytes.
  */
@@ -510,8 +511,9 @@ MMF_API int mmf_window_next(mmf_window *win, void **data, size_t *size,
  * buffer rather than a view (see ::MMF_WINDOW_AUTO). */
 MMF_API uint64_t mmf_window_buffered_count(const mmf_window *win);
 
-/** @return how many windows of this walk the read-ahead thread prepared
- * (::MMF_WINDOW_AHEAD), not counting those the caller mapped itself; 0
+/** @return how many of the windows handed out so far the read-ahead thread
+ * prepared (::MMF_WINDOW_AHEAD), not counting those the caller mapped itself
+ * nor those prepared and dropped when the walk was closed early; 0
  * when the thread did not run: it could not start, or it was never
  * needed (at most one window left when the walk settled on mapping, or
  * every window delivered through AUTO's read buffer). */
