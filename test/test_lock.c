@@ -26,10 +26,11 @@
 #define GO_OFF 320      /* parent -> child */
 #define DATA_OFF 512    /* "protected data" a repair fixes */
 /* A wait on the other process spins (yielding) this many times, then
- * sleeps 1 ms at a time up to WAIT_LIMIT_MS: a child that died early
- * fails the test in about a minute, not at ctest's timeout. */
+ * sleeps 10 ms at a time, WAIT_SLEEPS times: a child that died early fails
+ * the test in 60 s (Linux) to 94 s (Windows, whose Sleep rounds 10 ms up
+ * to a 15.6 ms tick), not at ctest's 300 s timeout. */
 #define SPIN_LIMIT 1000000UL
-#define WAIT_LIMIT_MS 60000UL
+#define WAIT_SLEEPS 6000UL
 
 typedef struct shared {
   mmf_map *map;
@@ -58,16 +59,16 @@ static void detach(shared *s) {
 }
 
 static int wait_word(shared *s, size_t off, unsigned want) {
-  for (unsigned long i = 0; i < SPIN_LIMIT + WAIT_LIMIT_MS; i++) {
+  for (unsigned long i = 0; i < SPIN_LIMIT + WAIT_SLEEPS; i++) {
     if (atomic_load(word(s, off)) == want)
       return 0;
     if (i < SPIN_LIMIT)
       th_yield();
     else
-      th_sleep_ms(1);
+      th_sleep_ms(10);
   }
-  fprintf(stderr, "test_lock: waited %lu s for word %zu to be %u\n",
-          WAIT_LIMIT_MS / 1000, off, want);
+  fprintf(stderr, "test_lock: gave up waiting for word %zu to be %u\n", off,
+          want);
   return -1;
 }
 
