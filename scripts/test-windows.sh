@@ -22,12 +22,15 @@ export WINEPREFIX
 WINEPREFIX="$(cd "$BUILD" && pwd)/wineprefix"
 export WINEARCH=win64 WINEDEBUG=-all
 export WINEDLLOVERRIDES="mscoree,mshtml=;winedbg.exe=d"
+# Marks every process of this run (see kill_leftovers).
+export MMF_WINE_RUN="$$.$RANDOM"
 
 # With tests run in parallel (ctest -j 2), Wine starts some of its service
 # processes (services.exe, winedevice.exe, plugplay.exe, explorer.exe)
 # more than once, and the extra ones outlive `wineserver -k`: about ten
 # processes of ~20 MB each were left per run, on a server that is gone.
-# End whatever still runs with this prefix in its environment.
+# End whatever still runs with this run's marker in its environment (not
+# WINEPREFIX: a caller's shell may have the same one exported).
 kill_leftovers() {
   local env pid
   for env in /proc/[0-9]*/environ; do
@@ -35,7 +38,7 @@ kill_leftovers() {
     pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
     if { tr '\0' '\n' <"$env"; } 2>/dev/null |
-      grep -qxF "WINEPREFIX=$WINEPREFIX"; then
+      grep -qxF "MMF_WINE_RUN=$MMF_WINE_RUN"; then
       kill -9 "$pid" 2>/dev/null || true
     fi
   done
