@@ -141,7 +141,7 @@ void report(const char *bench, const char *kase, const char *unit,
            ratio, tgt,
            met < 0 ? "null" : met ? "true" : "false", opt.repeat, opt.size);
   } else {
-    printf("%-7s %-22s %-26s %9.3f %-8s| %-26s %9.3f  ratio %6.3fx", bench,
+    printf("%-7s %-22s %-27s %9.3f %-10s| %-27s %9.3f  ratio %6.3fx", bench,
            kase, mmf_name, mmf_value, unit, base_name, base_value, ratio);
     if (tk != T_NONE)
       printf("  target %-16s %s", tgt, met ? "MET" : "MISSED");
