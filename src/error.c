@@ -44,12 +44,12 @@ static _Thread_local struct mmf__error_rec before_best_effort;
 
 void mmf__best_effort_begin(void) {
   if (best_effort_depth++ == 0)
-    before_best_effort = last;
+    mmf__error_save(&before_best_effort);
 }
 
 void mmf__best_effort_end(void) {
   if (--best_effort_depth == 0)
-    last = before_best_effort;
+    (void)mmf__error_restore(&before_best_effort);
 }
 
 int mmf__best_effort_active(void) { return best_effort_depth > 0; }
