@@ -525,6 +525,61 @@ MMF_API uint64_t mmf_window_ahead_count(const mmf_window *win);
  * @return 0, or the error of unmapping (the window or the buffer). */
 MMF_API int mmf_window_close(mmf_window *win);
 
+/** Work on one window of mmf_window_each(). @p worker is the number of the
+ * share being walked (0 = the first, on the calling thread); @p offset is
+ * the file offset of @p data. Return 0 to go on; any other value stops the
+ * whole walk and is returned by mmf_window_each(). */
+typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
+                             size_t size, uint64_t offset);
+
+/** Most workers mmf_window_each() runs; more are taken as this many. */
+#define MMF_WINDOW_EACH_MAX 64
+/** With `workers` 0, mmf_window_each() gives each worker at least this many
+ * bytes of the range: starting a thread and AUTO's decision cost about as
+ * much as a few MiB of a scan. */
+#define MMF_WINDOW_EACH_MIN_SHARE ((uint64_t)64 << 20)
+
+/**
+ * @brief Walk `[start, end)` of @p map on several threads at once, calling
+ * @p fn on each window.
+ *
+ * The range is cut into one contiguous share per worker, at multiples of
+ * 2 MiB of the file offset (so that ::MMF_WINDOW_AUTO's grid and 2 MiB
+ * pages line up), and each share is walked forward, as by mmf_window_open()
+ * with the same @p window_size, @p access and @p flags, on its own thread:
+ * worker 0 on the calling thread, the others on threads mmf starts (with
+ * every signal blocked but SIGBUS, SIGSEGV, SIGFPE and SIGILL). @p fn is
+ * called from all of them at once, each call with one whole window; the
+ * windows of one worker come in file order, so per-worker state indexed by
+ * `worker` needs no lock. Every byte of the range is delivered exactly once
+ * unless the walk stops early. On a machine with two free cores, counting a
+ * cached 1 GiB file this way ran 1.7x faster than one thread on small
+ * page-cache folios and 1.2x on large ones (docs/BENCHMARKS.md).
+ *
+ * When a worker's thread cannot start (no memory, no threads), its share is
+ * walked on the calling thread after share 0, still as that worker: the
+ * result is the same, only slower.
+ *
+ * @param[in] workers how many shares: 0 = one per CPU this process may run
+ *   on, but at most one per ::MMF_WINDOW_EACH_MIN_SHARE bytes of the range;
+ *   otherwise this many (at most ::MMF_WINDOW_EACH_MAX), but at most one per
+ *   2 MiB of the range. At least one.
+ * @param[in] flags ::mmf_window_flags but ::MMF_WINDOW_BACKWARD (the order
+ *   across workers is not defined, so walking backward means nothing); with
+ *   ::MMF_WINDOW_AHEAD each worker has its own read-ahead thread.
+ * @return 0 when every window was worked on; else the walk stops soon on
+ *   every worker (each finishes the window it has) and this returns, of the
+ *   shares that ended early, the one nearest @p start: the non-zero value
+ *   @p fn returned (mmf_last_error() is not set for it), or the error of its
+ *   walk, with mmf_last_error() describing it (those of mmf_window_open(),
+ *   mmf_window_next() and mmf_window_close(); ::MMF_EINVAL also for a NULL
+ *   @p map or @p fn, or ::MMF_WINDOW_BACKWARD), or ::MMF_ENOMEM.
+ */
+MMF_API int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
+                            size_t window_size, unsigned access,
+                            unsigned flags, unsigned workers,
+                            mmf_window_fn fn, void *ctx);
+
 /** @} */
 
 /* ------------------------------------------------------------------------ */

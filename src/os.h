@@ -381,5 +381,8 @@ typedef struct mmf_os_thread mmf_os_thread;
 int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out);
 /* Wait until the thread's function returned; frees t. */
 void mmf__os_thread_join(mmf_os_thread *t);
+/* CPUs this process may run on (its affinity mask / active processors);
+ * at least 1. Cannot fail. */
+unsigned mmf__os_cpu_count(void);
 
 #endif /* MMF_OS_H */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -727,6 +728,7 @@ out_close:
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sched.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -1072,4 +1074,15 @@ int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out) {
 void mmf__os_thread_join(mmf_os_thread *t) {
   pthread_join(t->id, NULL);
   free(t);
+}
+
+unsigned mmf__os_cpu_count(void) {
+  cpu_set_t set;
+  long n;
+  /* The affinity mask first: a process started under taskset or in a
+   * cpuset may run on fewer CPUs than are online. */
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return (unsigned)CPU_COUNT(&set);
+  n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (unsigned)n : 1u;
 }

@@ -1581,3 +1581,8 @@ void mmf__os_thread_join(mmf_os_thread *t) {
   CloseHandle(t->handle);
   free(t);
 }
+
+unsigned mmf__os_cpu_count(void) {
+  DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+  return n > 0 ? (unsigned)n : 1u;
+}

@@ -1,0 +1,154 @@
+/* each.c -- mmf_window_each: one window walk per worker over contiguous
+ * shares of a range, on threads of their own, so that copying or faulting
+ * the file and the caller's work on it run on several cores at once. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+/* Shares are cut at multiples of this many bytes of the file offset: AUTO
+ * walks map whole 2 MiB cells (window.c's MAP_GRID), and a share edge off
+ * that grid would send a cell on each side through the read buffer. */
+#define SHARE_GRID ((uint64_t)2 << 20)
+
+struct each {
+  mmf_window_fn fn;
+  void *ctx;
+  atomic_int stop; /* set by the first share that ends early */
+};
+
+struct share {
+  struct each *e;
+  unsigned worker;
+  mmf_window *win;       /* opened by the caller, closed by the walker */
+  mmf_os_thread *thread; /* NULL: walked on the calling thread */
+  int rc;                /* 0, fn's value, or the walk's MMF_E* code */
+  int by_fn;             /* rc is fn's value */
+  struct mmf__error_rec err; /* the walk's failure, when !by_fn */
+};
+
+static void share_walk(void *arg) {
+  struct share *s = arg;
+  struct each *e = s->e;
+  void *data;
+  size_t size;
+  uint64_t off;
+  int rc = 0, rc2;
+
+  while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+    rc = mmf_window_next(s->win, &data, &size, &off);
+    if (rc <= 0)
+      break;
+    rc = e->fn(e->ctx, s->worker, data, size, off);
+    if (rc) {
+      s->by_fn = 1;
+      break;
+    }
+  }
+  rc2 = mmf_window_close(s->win);
+  s->win = NULL;
+  if (!rc)
+    rc = rc2;
+  if (rc) {
+    if (!s->by_fn)
+      mmf__error_save(&s->err);
+    atomic_store(&e->stop, 1);
+  }
+  s->rc = rc;
+}
+
+/* How many shares: see mmf_window_each in mmf.h. */
+static unsigned share_count(uint64_t len, unsigned workers) {
+  uint64_t most;
+  if (workers == 0) {
+    workers = mmf__os_cpu_count();
+    most = len / MMF_WINDOW_EACH_MIN_SHARE;
+  } else {
+    most = (len + SHARE_GRID - 1) / SHARE_GRID;
+  }
+  if (workers > MMF_WINDOW_EACH_MAX)
+    workers = MMF_WINDOW_EACH_MAX;
+  if (most < workers)
+    workers = (unsigned)most;
+  return workers ? workers : 1;
+}
+
+/* Where share k starts (k = n: the range's end): the grid point nearest
+ * k/n of the range, kept inside it. Edges only grow with k, so no share
+ * overlaps another; one may be empty. */
+static uint64_t share_edge(uint64_t start, uint64_t end, unsigned k,
+                           unsigned n) {
+  uint64_t len = end - start, at;
+  if (k == 0 || k == n)
+    return k == 0 ? start : end;
+  at = start + len / n * k + len % n * k / n;
+  at = (at + SHARE_GRID / 2) / SHARE_GRID * SHARE_GRID;
+  return at < start ? start : at > end ? end : at;
+}
+
+int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
+                    size_t window_size, unsigned access, unsigned flags,
+                    unsigned workers, mmf_window_fn fn, void *ctx) {
+  static const char api[] = "mmf_window_each";
+  struct each e;
+  struct share *sh;
+  unsigned n = 1, k;
+  int rc = 0;
+
+  if (!map || !fn)
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, map ? "fn" : "map");
+  if (flags & MMF_WINDOW_BACKWARD)
+    return mmf__error(MMF_EINVAL, "%s \"%s\": MMF_WINDOW_BACKWARD: the "
+                      "workers' order is not defined", api, map->path);
+  if (end == 0)
+    end = map->size;
+  /* A bad range goes whole to one walk, whose open names the problem. */
+  if (start < end && end <= map->size)
+    n = share_count(end - start, workers);
+  sh = calloc(n, sizeof *sh);
+  if (!sh)
+    return mmf__error(MMF_ENOMEM, "%s: out of memory", api);
+  atomic_init(&e.stop, 0);
+  e.fn = fn;
+  e.ctx = ctx;
+
+  /* Open every walk here, so that bad arguments and a lack of memory are
+   * reported before any thread runs. */
+  for (k = 0; k < n && !rc; k++) {
+    sh[k].e = &e;
+    sh[k].worker = k;
+    rc = mmf_window_open(&sh[k].win, map, share_edge(start, end, k, n),
+                         share_edge(start, end, k + 1, n), window_size,
+                         access, flags);
+  }
+  if (rc) {
+    for (k = 0; k < n; k++)
+      mmf_window_close(sh[k].win);
+    free(sh);
+    return mmf__error_in(api, map->path, rc);
+  }
+
+  /* Best effort: a share whose thread cannot start is walked here, and so
+   * is an empty one. */
+  mmf__best_effort_begin();
+  for (k = 1; k < n; k++)
+    if (share_edge(start, end, k, n) < share_edge(start, end, k + 1, n) &&
+        mmf__os_thread_start(share_walk, &sh[k], &sh[k].thread) != 0)
+      sh[k].thread = NULL;
+  mmf__best_effort_end();
+
+  share_walk(&sh[0]);
+  for (k = 1; k < n; k++)
+    if (!sh[k].thread)
+      share_walk(&sh[k]);
+  for (k = 1; k < n; k++)
+    if (sh[k].thread)
+      mmf__os_thread_join(sh[k].thread);
+
+  for (k = 0; k < n && !rc; k++) {
+    rc = sh[k].rc;
+    if (rc && !sh[k].by_fn)
+      rc = mmf__error_in(api, map->path, mmf__error_restore(&sh[k].err));
+  }
+  free(sh);
+  return rc;
+}
