@@ -33,8 +33,8 @@ static const size_t sizes[] = {0, 1, 4095, 4096, 4097, 65535, 65536, 65537};
 #define BIG_BLOCKS 256
 #define BIG_SIZE ((uint64_t)BIG_BLOCKS * BLOCK)
 #define RSS_LIMIT_KIB (64 * 1024)
-/* `mmf count` with its read-ahead thread maps up to four windows of
- * MMF_WINDOW_AHEAD_SIZE at once (mmf.h), all of them faulted in. */
+/* `mmf count --ahead` maps up to four windows of MMF_WINDOW_AHEAD_SIZE at
+ * once per counting thread (mmf.h), all of them faulted in. */
 #define AHEAD_RSS_LIMIT_KIB                                                   \
   ((long)(4 * (MMF_WINDOW_AHEAD_SIZE >> 10)) + 16 * 1024)
 
@@ -355,7 +355,7 @@ static void op_reverse_matches_reference_at_every_size(void **state) {
 }
 
 static void check_op_count(size_t n, size_t window, unsigned flags,
-                           uint32_t seed) {
+                           unsigned workers, uint32_t seed) {
   static const unsigned char bytes[] = {0x00, 0xa5, 0xff};
   char path[600];
   unsigned char *data = make_data(n, seed);
@@ -364,12 +364,12 @@ static void check_op_count(size_t n, size_t window, unsigned flags,
   for (size_t b = 0; b < sizeof bytes; b++) {
     uint64_t got = 12345;
     struct progress_log log = {0, 0, 0, 1};
-    TH_OK(mmf_op_count(path, bytes[b], window, flags, &got, log_progress,
-                       &log));
+    TH_OK(mmf_op_count(path, bytes[b], window, flags, workers, &got,
+                       log_progress, &log));
     if (got != ref_count(data, n, bytes[b]))
-      print_error("size %zu window %zu flags %u byte 0x%02x: %" PRIu64
-                  " want %" PRIu64 "\n",
-                  n, window, flags, bytes[b], got,
+      print_error("size %zu window %zu flags %u workers %u byte 0x%02x: "
+                  "%" PRIu64 " want %" PRIu64 "\n",
+                  n, window, flags, workers, bytes[b], got,
                   ref_count(data, n, bytes[b]));
     assert_int_equal(got, ref_count(data, n, bytes[b]));
     if (n) {
@@ -384,29 +384,36 @@ static void check_op_count(size_t n, size_t window, unsigned flags,
 static void op_count_matches_reference_at_every_size(void **state) {
   (void)state;
   for (size_t i = 0; i < N_SIZES; i++) {
-    check_op_count(sizes[i], 0, 0, 31 + (uint32_t)i);
-    check_op_count(sizes[i], 0, MMF_WINDOW_AUTO, 41 + (uint32_t)i);
-    check_op_count(sizes[i], 4096, 0, 51 + (uint32_t)i);
+    check_op_count(sizes[i], 0, 0, 1, 31 + (uint32_t)i);
+    check_op_count(sizes[i], 0, MMF_WINDOW_AUTO, 1, 41 + (uint32_t)i);
+    check_op_count(sizes[i], 4096, 0, 1, 51 + (uint32_t)i);
     /* what `mmf count` runs */
-    check_op_count(sizes[i], 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
+    check_op_count(sizes[i], 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 0,
                    71 + (uint32_t)i);
-    check_op_count(sizes[i], 4096, MMF_WINDOW_AHEAD, 81 + (uint32_t)i);
+    check_op_count(sizes[i], 4096, MMF_WINDOW_AHEAD, 3, 81 + (uint32_t)i);
   }
-  check_op_count(MID_SIZE, 65536, 0, 61);
-  check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO, 62);
-  check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO, 63);
-  check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 64);
-  check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD,
+  check_op_count(MID_SIZE, 65536, 0, 1, 61);
+  check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO, 2, 62);
+  check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO, 1, 63);
+  check_op_count(MID_SIZE, 65536, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 0, 64);
+  check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 0,
                  65);
   /* Two default AHEAD windows, mapped (no AUTO): the thread starts at the
    * first (test_window checks that it does). */
-  check_op_count(AHEAD_PLUS_SIZE, 0, MMF_WINDOW_AHEAD, 66);
+  check_op_count(AHEAD_PLUS_SIZE, 0, MMF_WINDOW_AHEAD, 1, 66);
+  /* Several workers, each with a share of its own (test_each checks the
+   * shares). */
+  check_op_count(DEFAULT_PLUS_SIZE, 0, MMF_WINDOW_AUTO, 3, 67);
+  check_op_count(DEFAULT_PLUS_SIZE, 65536, 0, 4, 68);
+  check_op_count(AHEAD_PLUS_SIZE, 0, MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 2,
+                 69);
 }
 
 static void op_errors_name_the_file(void **state) {
   uint64_t count = 99;
   (void)state;
-  TH_EXPECT_ERR(mmf_op_count(th_path("missing"), 0, 0, 0, &count, NULL, NULL),
+  TH_EXPECT_ERR(mmf_op_count(th_path("missing"), 0, 0, 0, 0, &count, NULL,
+                             NULL),
                 MMF_ENOENT, "mmf_map_open");
   assert_int_equal(count, 0);
   assert_non_null(strstr(mmf_last_error_message(), th_path("missing")));
@@ -590,7 +597,7 @@ static void cli_paths_with_spaces_and_non_ascii_work(void **state) {
   assert_file_is(path, rev, n);
   TH_OK(mmf_op_reverse(path, 0, 0, NULL, NULL));
   assert_file_is(path, data, n);
-  TH_OK(mmf_op_count(path, 0, 0, 0, &got, NULL, NULL));
+  TH_OK(mmf_op_count(path, 0, 0, 0, 0, &got, NULL, NULL));
   assert_int_equal(got, ref_count(data, n, 0));
 
   snprintf(missing, sizeof missing, "%s/n\xc3\xa4mnd \xe2\x82\xac.bin", dir);
@@ -649,6 +656,15 @@ static void cli_usage_errors_exit_2_with_one_line(void **state) {
   }
   RUN(&r, "count", "--window", "lots", f);
   assert_fails_with(&r, 2, "mmf count: ", "--window", NULL);
+  run_free(&r);
+  RUN(&r, "count", "--threads", "0", f);
+  assert_fails_with(&r, 2, "mmf count: ", "--threads", NULL);
+  run_free(&r);
+  RUN(&r, "count", "-j", "65", f);
+  assert_fails_with(&r, 2, "mmf count: ", "--threads", NULL);
+  run_free(&r);
+  RUN(&r, "count", "--threads", "two", f);
+  assert_fails_with(&r, 2, "mmf count: ", "--threads", NULL);
   run_free(&r);
   RUN(&r, "reverse", "--window", "0", f);
   assert_fails_with(&r, 2, "mmf reverse: ", "--window", NULL);
@@ -766,6 +782,8 @@ static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   cli();
   make_big_file(&zeros);
 
+  /* The default (a counting thread per CPU), and four counting threads
+   * whatever the CPUs: bounded either way. */
   RUN(&r, "count", big_path());
   assert_ok_quiet(&r);
   snprintf(want, sizeof want, "%" PRIu64 "\t%s\n", zeros, big_path());
@@ -773,16 +791,25 @@ static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   print_message("count of %" PRIu64 " MiB: peak RSS %ld KiB\n",
                 BIG_SIZE >> 20, r.maxrss_kib);
   assert_true(r.maxrss_kib > 0);
-  assert_true(r.maxrss_kib < AHEAD_RSS_LIMIT_KIB);
+  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
   run_free(&r);
 
-  RUN(&r, "count", "--no-ahead", big_path());
+  RUN(&r, "count", "--threads", "4", big_path());
   assert_ok_quiet(&r);
   assert_string_equal(r.out, want);
-  print_message("count --no-ahead of %" PRIu64 " MiB: peak RSS %ld KiB\n",
+  print_message("count --threads 4 of %" PRIu64 " MiB: peak RSS %ld KiB\n",
                 BIG_SIZE >> 20, r.maxrss_kib);
   assert_true(r.maxrss_kib > 0);
   assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
+  run_free(&r);
+
+  RUN(&r, "count", "-j1", "--ahead", big_path());
+  assert_ok_quiet(&r);
+  assert_string_equal(r.out, want);
+  print_message("count -j1 --ahead of %" PRIu64 " MiB: peak RSS %ld KiB\n",
+                BIG_SIZE >> 20, r.maxrss_kib);
+  assert_true(r.maxrss_kib > 0);
+  assert_true(r.maxrss_kib < AHEAD_RSS_LIMIT_KIB);
   run_free(&r);
 
   RUN(&r, "reverse", big_path());

@@ -8,8 +8,8 @@
 #include <stdio.h>
 
 static const char usage[] =
-    "Usage: mmf count [--byte B] [--window BYTES] [--no-ahead] [--json]\n"
-    "                 FILE...\n"
+    "Usage: mmf count [--byte B] [--threads N] [--window BYTES] [--ahead]\n"
+    "                 [--json] FILE...\n"
     "\n"
     "Count the bytes equal to B in each FILE and print COUNT<TAB>FILE per\n"
     "file. A file that cannot be read is reported on stderr and the others\n"
@@ -17,21 +17,25 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -b, --byte B        the byte to count: 0..255 or 0x00..0xff (default 0)\n"
+    "  -j, --threads N     count with N threads (1..64), each over its own\n"
+    "                      part of the file (default: one per CPU, at most\n"
+    "                      one per 64 MiB of the file)\n"
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
-    "                      default 32M, 4M with --no-ahead; from 2M up,\n"
+    "                      default 4M, 32M with --ahead; from 2M up,\n"
     "                      rounded down to a multiple of 2M); mmf may read\n"
     "                      the file in 1 MiB pieces instead when that is\n"
     "                      faster\n"
-    "      --no-ahead      count on one thread. By default a second thread\n"
-    "                      maps the next windows while this one counts,\n"
-    "                      holding up to four windows (128 MiB by\n"
-    "                      default) mapped, where mmf maps the file rather\n"
-    "                      than reads it; the count is the same either way\n"
-    "      --ahead         the default: a second thread maps ahead\n"
+    "      --ahead         give each counting thread a second one that\n"
+    "                      maps its next windows while it counts, holding\n"
+    "                      up to four windows (128 MiB by default) mapped,\n"
+    "                      where mmf maps the file rather than reads it;\n"
+    "                      for --threads 1 on a machine with a core to spare\n"
+    "      --no-ahead      the default: no read-ahead threads\n"
     "      --json          one JSON object per file:\n"
     "                      {\"file\":\"...\",\"byte\":B,\"count\":N}\n"
     "  -h, --help          show this help and exit\n"
     "\n"
+    "The count is the same whatever the threads and windows.\n"
     "A progress bar is drawn on stderr when it is a terminal and a file is at\n"
     "least 64 MiB (MMF_PROGRESS=always|never overrides).\n"
     "Exit status: 0 all files counted, 1 some file failed, 2 usage error.\n";
@@ -98,6 +102,7 @@ int cli_count(int argc, char **argv) {
   static const struct option longopts[] = {
       {"byte", required_argument, NULL, 'b'},
       {"window", required_argument, NULL, 'w'},
+      {"threads", required_argument, NULL, 'j'},
       {"json", no_argument, NULL, OPT_JSON},
       {"ahead", no_argument, NULL, OPT_AHEAD},
       {"no-ahead", no_argument, NULL, OPT_NO_AHEAD},
@@ -105,12 +110,12 @@ int cli_count(int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   const char *sub = "count";
   unsigned char byte = 0;
-  size_t window = 0;
-  unsigned flags = MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD;
+  size_t window = 0, threads = 0;
+  unsigned flags = MMF_WINDOW_AUTO;
   int json = 0, failed = 0, c, i;
 
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":b:w:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":b:w:j:h", longopts, NULL)) != -1) {
     switch (c) {
     case 'b':
       if (cli_parse_byte(optarg, &byte) != 0)
@@ -121,6 +126,12 @@ int cli_count(int argc, char **argv) {
       if (cli_parse_size(optarg, &window) != 0)
         return cli_usage(sub, "bad --window '%s': expected a byte count "
                               "such as 65536, 64K or 4M", optarg);
+      break;
+    case 'j':
+      if (cli_parse_size(optarg, &threads) != 0 ||
+          threads > MMF_WINDOW_EACH_MAX)
+        return cli_usage(sub, "bad --threads '%s': expected 1..%d", optarg,
+                         MMF_WINDOW_EACH_MAX);
       break;
     case OPT_JSON:
       json = 1;
@@ -146,8 +157,8 @@ int cli_count(int argc, char **argv) {
     uint64_t count = 0;
     int rc;
     cli_progress_init(&bar, sub, argv[i]);
-    rc = mmf_op_count(argv[i], byte, window, flags, &count,
-                      cli_progress_update, &bar);
+    rc = mmf_op_count(argv[i], byte, window, flags, (unsigned)threads,
+                      &count, cli_progress_update, &bar);
     cli_progress_end(&bar);
     if (rc) {
       cli_fail(sub, argv[i], rc);

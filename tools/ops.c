@@ -2,6 +2,7 @@
  * time, through the public API only. */
 #include "ops.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -147,14 +148,38 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
   return rc < 0 ? rc : 0;
 }
 
+/* Each worker counts into its own slot, a cache line apart so that the
+ * workers' additions do not contend; `done` feeds the progress bar, which
+ * only worker 0 (the calling thread) draws. */
+struct count_job {
+  unsigned char byte;
+  struct {
+    uint64_t n;
+    char pad[64 - sizeof(uint64_t)];
+  } slot[MMF_WINDOW_EACH_MAX];
+  atomic_uint_fast64_t done;
+  uint64_t total;
+  mmf_progress_fn progress;
+  void *ctx;
+};
+
+static int count_window(void *arg, unsigned worker, void *data, size_t len,
+                        uint64_t offset) {
+  struct count_job *j = arg;
+  uint64_t done;
+  (void)offset;
+  j->slot[worker].n += mmf_memcount(data, len, j->byte);
+  done = atomic_fetch_add_explicit(&j->done, len, memory_order_relaxed) + len;
+  if (worker == 0 && j->progress)
+    j->progress(j->ctx, done, j->total);
+  return 0;
+}
+
 int mmf_op_count(const char *path, unsigned char byte, size_t window,
-                 unsigned flags, uint64_t *count, mmf_progress_fn progress,
-                 void *ctx) {
+                 unsigned flags, unsigned workers, uint64_t *count,
+                 mmf_progress_fn progress, void *ctx) {
   mmf_map *map = NULL;
-  mmf_window *win = NULL;
-  uint64_t total = 0, done = 0, n;
-  void *data;
-  size_t len;
+  struct count_job job = {0}, *j = &job;
   int rc;
 
   *count = 0;
@@ -163,24 +188,25 @@ int mmf_op_count(const char *path, unsigned char byte, size_t window,
     return 0;
   if (rc)
     return rc;
-  n = mmf_map_size(map);
-  rc = mmf_window_open(&win, map, 0, 0, window, MMF_ACCESS_READ, flags);
-  if (rc)
-    goto out;
-  while ((rc = mmf_window_next(win, &data, &len, NULL)) == 1) {
-    total += mmf_memcount(data, len, byte);
-    done += len;
+  j->byte = byte;
+  atomic_init(&j->done, 0);
+  j->total = mmf_map_size(map);
+  j->progress = progress;
+  j->ctx = ctx;
+  rc = mmf_window_each(map, 0, 0, window, MMF_ACCESS_READ, flags, workers,
+                       count_window, j);
+  if (rc == 0) {
+    unsigned k;
+    for (k = 0; k < MMF_WINDOW_EACH_MAX; k++)
+      *count += j->slot[k].n;
+    /* Worker 0 may have ended first: the bar ends full. */
     if (progress)
-      progress(ctx, done, n);
+      progress(ctx, j->total, j->total);
   }
-  if (rc == 0)
-    *count = total;
-out:
   {
-    int rc2 = mmf_window_close(win);
-    int rc3 = mmf_map_close(map);
+    int rc2 = mmf_map_close(map);
     if (rc == 0)
-      rc = rc2 ? rc2 : rc3;
+      rc = rc2;
   }
   return rc;
 }

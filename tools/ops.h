@@ -28,12 +28,15 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
  * timespec_get, else clock()). */
 double mmf_op_now(void);
 
-/* Count the bytes equal to `byte` in the file at `path` into *count.
- * `flags` are mmf_window_flags (MMF_WINDOW_AUTO lets mmf pick the read path
- * when that is faster; MMF_WINDOW_AHEAD maps the next windows on a second
- * thread). An empty file counts 0. */
+/* Count the bytes equal to `byte` in the file at `path` into *count, with
+ * `workers` threads each counting its own share of the file (0 = one per
+ * CPU, at most one per 64 MiB of the file: mmf_window_each). `flags` are
+ * mmf_window_flags (MMF_WINDOW_AUTO lets mmf pick the read path when that
+ * is faster; MMF_WINDOW_AHEAD maps each worker's next windows on a thread
+ * of its own). `progress`, if any, is called on the calling thread only.
+ * An empty file counts 0. */
 int mmf_op_count(const char *path, unsigned char byte, size_t window,
-                 unsigned flags, uint64_t *count, mmf_progress_fn progress,
-                 void *ctx);
+                 unsigned flags, unsigned workers, uint64_t *count,
+                 mmf_progress_fn progress, void *ctx);
 
 #endif
