@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -434,9 +435,35 @@ static uint64_t count_read_loop(unsigned char *buf) {
  * a fresh malloc), and no method inherits another's heap or page tables.
  * The parent never calls mmf's walkers itself. The job is set before the
  * fork; the child times only the work and checks the count. */
-/* SC_COUNT is what `mmf count` runs (AUTO with the read-ahead thread);
- * SC_ONE is `mmf count --no-ahead` (AUTO on one thread). */
-enum { SC_COUNT, SC_ONE, SC_MAP, SC_READ, SC_RAM, SC_RAM4K, SC_N };
+/* SC_COUNT is what `mmf count` runs (one worker per CPU, each an AUTO
+ * walk); SC_AHEAD1 is `mmf count --threads 1 --ahead` (one AUTO walk with
+ * its read-ahead thread: what it ran from 2026-11-25, evening, to the next
+ * night) and SC_ONE `mmf count --threads 1` (AUTO on one thread).
+ * SC_RAMN counts the in-RAM bytes on as many threads as SC_COUNT has
+ * workers. */
+enum {
+  SC_COUNT,
+  SC_AHEAD1,
+  SC_ONE,
+  SC_MAP,
+  SC_READ,
+  SC_RAM,
+  SC_RAMN,
+  SC_RAM4K,
+  SC_N
+};
+
+/* The workers mmf_op_count runs with `workers` 0 (mmf_window_each). */
+static unsigned count_workers(void) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  uint64_t most = opt.size / MMF_WINDOW_EACH_MIN_SHARE;
+  uint64_t n = cpus > 0 ? (uint64_t)cpus : 1;
+  if (n > MMF_WINDOW_EACH_MAX)
+    n = MMF_WINDOW_EACH_MAX;
+  if (n > most)
+    n = most;
+  return n ? (unsigned)n : 1;
+}
 
 static struct {
   int method;
@@ -447,6 +474,39 @@ static struct {
   const unsigned char *ram[2];
   uint64_t want;
 } job;
+
+/* SC_RAMN: part k of n of the in-RAM bytes, counted on its own thread. */
+struct ram_part {
+  const unsigned char *p;
+  size_t n;
+  uint64_t count;
+};
+
+static void *ram_part_count(void *arg) {
+  struct ram_part *r = arg;
+  r->count = mmf_memcount(r->p, r->n, COUNT_BYTE);
+  return NULL;
+}
+
+static uint64_t count_ram_threads(const unsigned char *ram, unsigned n) {
+  struct ram_part part[MMF_WINDOW_EACH_MAX];
+  pthread_t th[MMF_WINDOW_EACH_MAX];
+  size_t per = (size_t)opt.size / n;
+  uint64_t total = 0;
+  for (unsigned k = 0; k < n; k++) {
+    part[k].p = ram + per * k;
+    part[k].n = k + 1 < n ? per : (size_t)opt.size - per * k;
+    if (k && pthread_create(&th[k], NULL, ram_part_count, &part[k]) != 0)
+      die("pthread_create: failed");
+  }
+  ram_part_count(&part[0]);
+  for (unsigned k = 0; k < n; k++) {
+    if (k)
+      pthread_join(th[k], NULL);
+    total += part[k].count;
+  }
+  return total;
+}
 
 /* CPU time of the whole process (every thread), in seconds. */
 static double cpu_seconds(void) {
@@ -465,7 +525,8 @@ static double scan_child(void) {
     buf = xalloc(BUF_BYTES);
     memset(buf, 1, BUF_BYTES);
   }
-  if (job.method == SC_RAM || job.method == SC_RAM4K) {
+  if (job.method == SC_RAM || job.method == SC_RAMN ||
+      job.method == SC_RAM4K) {
     /* The limit is the warm one: a child's first pass over the parent's
      * memory paid for its new page tables (3.5-6 GB/s against 25-31 GB/s
      * after, on this VM), which made the "limit" the slowest method in
@@ -477,15 +538,19 @@ static double scan_child(void) {
   cpu0 = cpu_seconds();
   t0 = now();
   switch (job.method) {
-  case SC_ONE:
   case SC_COUNT:
+  case SC_AHEAD1:
+  case SC_ONE:
   case SC_MAP:
     rc = mmf_op_count(opt.path, COUNT_BYTE, job.window,
-                      job.method == SC_ONE     ? MMF_WINDOW_AUTO
-                      : job.method == SC_COUNT ? MMF_WINDOW_AUTO |
-                                                     MMF_WINDOW_AHEAD
-                                               : 0,
-                      &c, NULL, NULL);
+                      job.method == SC_MAP      ? 0
+                      : job.method == SC_AHEAD1 ? MMF_WINDOW_AUTO |
+                                                      MMF_WINDOW_AHEAD
+                                                : MMF_WINDOW_AUTO,
+                      job.method == SC_COUNT ? 0 : 1, &c, NULL, NULL);
+    break;
+  case SC_RAMN:
+    c = count_ram_threads(ram, count_workers());
     break;
   case SC_READ:
     c = count_read_loop(buf);
@@ -584,11 +649,13 @@ static void bench_scan(void) {
         add(&s[k][m], scan_job(m, 0, &c));
         add(&cpu[k][m], c);
       }
-      note("scan: repetition %d/%d %s: count %.2f, one thread %.2f, "
-           "mapped %.2f, read() %.2f, in RAM %.2f (4 KiB pages %.2f) GB/s\n",
+      note("scan: repetition %d/%d %s: count %.2f, --threads 1 %.2f, one "
+           "thread %.2f, mapped %.2f, read() %.2f, in RAM %.2f (%u threads "
+           "%.2f, 4 KiB pages %.2f) GB/s\n",
            r + 1, opt.repeat, kind[k].name, s[k][SC_COUNT].v[r],
-           s[k][SC_ONE].v[r], s[k][SC_MAP].v[r], s[k][SC_READ].v[r],
-           s[k][SC_RAM].v[r], s[k][SC_RAM4K].v[r]);
+           s[k][SC_AHEAD1].v[r], s[k][SC_ONE].v[r], s[k][SC_MAP].v[r],
+           s[k][SC_READ].v[r], s[k][SC_RAM].v[r], count_workers(),
+           s[k][SC_RAMN].v[r], s[k][SC_RAM4K].v[r]);
     }
   }
   for (int h = 0; h < 2; h++) {
@@ -598,28 +665,41 @@ static void bench_scan(void) {
   job.cpu = 0;
   for (int k = 0; k < KINDS; k++) {
     char kase[32];
-    static const char cnt[] = "mmf count (AUTO+AHEAD)";
-    static const char one[] = "count --no-ahead (1 thread)";
-    double a = median(&s[k][SC_COUNT]), a1 = median(&s[k][SC_ONE]);
+    static const char cnt[] = "mmf count (workers)";
+    static const char ah1[] = "count -j1 --ahead";
+    static const char one[] = "count --threads 1";
+    static const char *const name[] = {cnt, ah1, one};
+    double a = median(&s[k][SC_COUNT]);
     double mp = median(&s[k][SC_MAP]);
     double rd = median(&s[k][SC_READ]), ram_gbs = median(&s[k][SC_RAM]);
     double gib = (double)opt.size / (double)GIB;
+    char ramn[32];
     snprintf(kase, sizeof kase, "count/%s", kind[k].tag);
-    /* (the large-folio targets hold for 2 MiB folios too) */
+    snprintf(ramn, sizeof ramn, "in-RAM, %u threads", count_workers());
+    /* (the large-folio targets hold for 2 MiB folios too; the in-RAM
+     * limit of the target is the issue's: one thread) */
     report("scan", kase, "GB/s", cnt, a, "read() 1 MiB loop", rd, T_RATIO_GE,
            k ? 1.3 : 0.95);
     report("scan", kase, "GB/s", cnt, a, "in-RAM limit", ram_gbs,
            k ? T_RATIO_GE : T_NONE, 0.8);
+    report("scan", kase, "GB/s", cnt, a, ramn, median(&s[k][SC_RAMN]),
+           T_NONE, 0);
     report("scan", kase, "GB/s", cnt, a, "in-RAM, 4 KiB pages",
            median(&s[k][SC_RAM4K]), T_NONE, 0);
-    report("scan", kase, "GB/s", one, a1, "read() 1 MiB loop", rd, T_NONE, 0);
-    report("scan", kase, "GB/s", one, a1, "in-RAM limit", ram_gbs, T_NONE, 0);
-    report("scan", kase, "GB/s", cnt, a, one, a1, T_NONE, 0);
+    /* One worker: with and without its read-ahead thread. */
+    for (int m = SC_AHEAD1; m <= SC_ONE; m++) {
+      report("scan", kase, "GB/s", name[m], median(&s[k][m]),
+             "read() 1 MiB loop", rd, T_NONE, 0);
+      report("scan", kase, "GB/s", name[m], median(&s[k][m]), "in-RAM limit",
+             ram_gbs, T_NONE, 0);
+    }
+    report("scan", kase, "GB/s", cnt, a, ah1, median(&s[k][SC_AHEAD1]),
+           T_NONE, 0);
     report("scan", kase, "GB/s", "mapped windows (no AUTO)", mp,
            "read() 1 MiB loop", rd, T_NONE, 0);
-    /* What the second thread costs: CPU time of all threads per GiB. */
+    /* What the other threads cost: CPU time of all threads per GiB. */
     for (int m = SC_COUNT; m <= SC_ONE; m++)
-      report("scan", kase, "ms CPU/GiB", m == SC_COUNT ? cnt : one,
+      report("scan", kase, "ms CPU/GiB", name[m],
              1e3 * median(&cpu[k][m]) / gib, "read() 1 MiB loop",
              1e3 * median(&cpu[k][SC_READ]) / gib, T_NONE, 0);
   }
@@ -666,7 +746,7 @@ static void bench_window(void) {
           add(&auto_s[k][m - NW], scan_job(SC_ONE, ws[m - NW], NULL));
         else
           add(&ahead_s[k][m - 2 * NW],
-              scan_job(SC_COUNT, ws[m - 2 * NW], NULL));
+              scan_job(SC_AHEAD1, ws[m - 2 * NW], NULL));
       }
       note("window: repetition %d/%d %s folios done\n", r + 1, opt.repeat,
            k ? "large" : "small");
