@@ -570,8 +570,10 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
  * @return 0 when every window was worked on; else the walk stops soon on
  *   every worker (each finishes the window it has) and this returns, of the
  *   shares that ended early, the one nearest @p start: the non-zero value
- *   @p fn returned (mmf_last_error() is not set for it), or the error of its
- *   walk, with mmf_last_error() describing it (those of mmf_window_open(),
+ *   @p fn returned (when it equals mmf_last_error() on the thread that ran
+ *   @p fn -- @p fn passing on the failure of an mmf call -- that thread's
+ *   error detail becomes the caller's; otherwise the caller's is left
+ *   alone), or the error of its walk, with mmf_last_error() describing it (those of mmf_window_open(),
  *   mmf_window_next() and mmf_window_close(); ::MMF_EINVAL also for a NULL
  *   @p map or @p fn, or ::MMF_WINDOW_BACKWARD), or ::MMF_ENOMEM.
  */

@@ -23,7 +23,9 @@ struct share {
   mmf_os_thread *thread; /* NULL: walked on the calling thread */
   int rc;                /* 0, fn's value, or the walk's MMF_E* code */
   int by_fn;             /* rc is fn's value */
-  struct mmf__error_rec err; /* the walk's failure, when !by_fn */
+  /* The thread's record when the share ended early: the walk's failure,
+   * or what fn left (carried over only when it names fn's value). */
+  struct mmf__error_rec err;
 };
 
 static void share_walk(void *arg) {
@@ -32,7 +34,7 @@ static void share_walk(void *arg) {
   void *data;
   size_t size;
   uint64_t off;
-  int rc = 0, rc2;
+  int rc = 0;
 
   while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
     rc = mmf_window_next(s->win, &data, &size, &off);
@@ -44,15 +46,18 @@ static void share_walk(void *arg) {
       break;
     }
   }
-  rc2 = mmf_window_close(s->win);
-  s->win = NULL;
-  if (!rc)
-    rc = rc2;
-  if (rc) {
-    if (!s->by_fn)
+  if (rc) /* before closing, which may fail too */
+    mmf__error_save(&s->err);
+  {
+    int rc2 = mmf_window_close(s->win);
+    s->win = NULL;
+    if (!rc && rc2) {
+      rc = rc2;
       mmf__error_save(&s->err);
-    atomic_store(&e->stop, 1);
+    }
   }
+  if (rc)
+    atomic_store(&e->stop, 1);
   s->rc = rc;
 }
 
@@ -148,6 +153,8 @@ int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
     rc = sh[k].rc;
     if (rc && !sh[k].by_fn)
       rc = mmf__error_in(api, map->path, mmf__error_restore(&sh[k].err));
+    else if (rc && sh[k].err.code == rc)
+      mmf__error_restore(&sh[k].err); /* fn passed on an mmf failure */
   }
   free(sh);
   return rc;
