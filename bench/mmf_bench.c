@@ -779,7 +779,7 @@ static void bench_window(void) {
 static double rev_mmf(void) {
   uint64_t f0 = thread_minflt();
   double t0 = now(), t;
-  int rc = mmf_op_reverse(opt.path, 0, 0, NULL, NULL);
+  int rc = mmf_op_reverse(opt.path, 0, 0, 0, NULL, NULL);
   t = now() - t0;
   child_extra = (double)(thread_minflt() - f0);
   if (rc)

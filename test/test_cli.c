@@ -275,18 +275,21 @@ static void make_big_file(uint64_t *zeros) {
 
 /* The big file holds the big blocks reversed: block j is block
  * BIG_BLOCKS-1-j read backwards. */
-static void assert_big_file_reversed(void) {
+/* The big file holds its blocks reversed (or, with reversed 0, as made). */
+static void assert_big_file(int reversed) {
   unsigned char *want = malloc(BLOCK), *got = malloc(BLOCK);
   FILE *f = th_fopen(big_path(), "rb");
   assert_non_null(want);
   assert_non_null(got);
   assert_non_null(f);
   for (uint64_t j = 0; j < BIG_BLOCKS; j++) {
-    big_block(want, BIG_BLOCKS - 1 - j);
-    mmf_memreverse(want, BLOCK);
+    big_block(want, reversed ? BIG_BLOCKS - 1 - j : j);
+    if (reversed)
+      mmf_memreverse(want, BLOCK);
     assert_int_equal(fread(got, 1, BLOCK, f), BLOCK);
     if (memcmp(got, want, BLOCK) != 0) {
-      print_error("block %" PRIu64 " of the reversed big file is wrong\n", j);
+      print_error("block %" PRIu64 " of the big file is wrong (reversed: "
+                  "%d)\n", j, reversed);
       fail();
     }
   }
@@ -315,7 +318,8 @@ static void log_progress(void *ctx, uint64_t done, uint64_t total) {
 /* Reverse with `window`, through views, through buffers and with the
  * choice left to mmf_op_reverse: byte-exact against the reference, and
  * twice gives the original back. */
-static void check_op_reverse(size_t n, size_t window, uint32_t seed) {
+static void check_op_reverse(size_t n, size_t window, unsigned workers,
+                             uint32_t seed) {
   static const unsigned modes[] = {0, MMF_OP_REVERSE_MAPPED,
                                    MMF_OP_REVERSE_BUFFERED};
   char path[600];
@@ -325,7 +329,8 @@ static void check_op_reverse(size_t n, size_t window, uint32_t seed) {
   make_file(path, sizeof path, "op-reverse.bin", data, n);
   for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
     struct progress_log log = {0, 0, 0, 1};
-    TH_OK(mmf_op_reverse(path, window, modes[i], log_progress, &log));
+    TH_OK(mmf_op_reverse(path, window, modes[i], workers, log_progress,
+                         &log));
     assert_file_is(path, rev, n);
     if (n >= 2) { /* every byte accounted for, never going backwards */
       assert_true(log.monotonic);
@@ -337,7 +342,7 @@ static void check_op_reverse(size_t n, size_t window, uint32_t seed) {
                          modes[i] == MMF_OP_REVERSE_MAPPED
                              ? MMF_OP_REVERSE_BUFFERED
                              : MMF_OP_REVERSE_MAPPED,
-                         NULL, NULL));
+                         workers, NULL, NULL));
     assert_file_is(path, data, n);
   }
   free(data);
@@ -347,11 +352,15 @@ static void check_op_reverse(size_t n, size_t window, uint32_t seed) {
 static void op_reverse_matches_reference_at_every_size(void **state) {
   (void)state;
   for (size_t i = 0; i < N_SIZES; i++) {
-    check_op_reverse(sizes[i], 0, 1 + (uint32_t)i);
-    check_op_reverse(sizes[i], 4096, 11 + (uint32_t)i); /* many windows */
+    check_op_reverse(sizes[i], 0, 0, 1 + (uint32_t)i);
+    check_op_reverse(sizes[i], 4096, 1, 11 + (uint32_t)i); /* many windows */
   }
-  check_op_reverse(MID_SIZE, 65536, 21);
-  check_op_reverse(DEFAULT_PLUS_SIZE, 0, 22);
+  check_op_reverse(MID_SIZE, 65536, 1, 21);
+  check_op_reverse(DEFAULT_PLUS_SIZE, 0, 0, 22);
+  /* Views on several workers: after the trial (12 MiB of each half left)
+   * and, with views forced, from the first byte on. */
+  check_op_reverse(AHEAD_PLUS_SIZE, 0, 3, 23);
+  check_op_reverse(DEFAULT_PLUS_SIZE + 3, 65536, 4, 24);
 }
 
 static void check_op_count(size_t n, size_t window, unsigned flags,
@@ -417,7 +426,7 @@ static void op_errors_name_the_file(void **state) {
                 MMF_ENOENT, "mmf_map_open");
   assert_int_equal(count, 0);
   assert_non_null(strstr(mmf_last_error_message(), th_path("missing")));
-  TH_EXPECT_ERR(mmf_op_reverse(th_tmpdir(), 0, 0, NULL, NULL), MMF_EISDIR,
+  TH_EXPECT_ERR(mmf_op_reverse(th_tmpdir(), 0, 0, 0, NULL, NULL), MMF_EISDIR,
                 "mmf_map_open");
 }
 
@@ -595,7 +604,7 @@ static void cli_paths_with_spaces_and_non_ascii_work(void **state) {
   assert_ok_quiet(&r);
   run_free(&r);
   assert_file_is(path, rev, n);
-  TH_OK(mmf_op_reverse(path, 0, 0, NULL, NULL));
+  TH_OK(mmf_op_reverse(path, 0, 0, 0, NULL, NULL));
   assert_file_is(path, data, n);
   TH_OK(mmf_op_count(path, 0, 0, 0, 0, &got, NULL, NULL));
   assert_int_equal(got, ref_count(data, n, 0));
@@ -654,17 +663,17 @@ static void cli_usage_errors_exit_2_with_one_line(void **state) {
     assert_fails_with(&r, 2, "mmf count: ", "--byte", NULL);
     run_free(&r);
   }
-  RUN(&r, "count", "--window", "lots", f);
-  assert_fails_with(&r, 2, "mmf count: ", "--window", NULL);
-  run_free(&r);
-  RUN(&r, "count", "--threads", "0", f);
-  assert_fails_with(&r, 2, "mmf count: ", "--threads", NULL);
-  run_free(&r);
-  RUN(&r, "count", "-j", "65", f);
-  assert_fails_with(&r, 2, "mmf count: ", "--threads", NULL);
-  run_free(&r);
-  RUN(&r, "count", "--threads", "two", f);
-  assert_fails_with(&r, 2, "mmf count: ", "--threads", NULL);
+  /* option, value, what the message names */
+  static const char *const bad_values[][3] = {
+      {"--window", "lots", "--window"}, {"--threads", "0", "--threads"},
+      {"-j", "65", "--threads"},        {"--threads", "two", "--threads"}};
+  for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
+    RUN(&r, "count", bad_values[i][0], bad_values[i][1], f);
+    assert_fails_with(&r, 2, "mmf count: ", bad_values[i][2], NULL);
+    run_free(&r);
+  }
+  RUN(&r, "reverse", "--threads", "-1", f);
+  assert_fails_with(&r, 2, "mmf reverse: ", "--threads", NULL);
   run_free(&r);
   RUN(&r, "reverse", "--window", "0", f);
   assert_fails_with(&r, 2, "mmf reverse: ", "--window", NULL);
@@ -819,12 +828,18 @@ static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   assert_true(r.maxrss_kib > 0);
   assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
   run_free(&r);
-  assert_big_file_reversed();
+  assert_big_file(1);
 
-  /* Back to the original for the tests that follow. */
-  RUN(&r, "reverse", big_path());
+  /* Back to the original for the tests that follow, on three threads
+   * whatever the CPUs. */
+  RUN(&r, "reverse", "--threads", "3", big_path());
   assert_ok_quiet(&r);
+  print_message("reverse --threads 3 of %" PRIu64 " MiB: peak RSS %ld KiB\n",
+                BIG_SIZE >> 20, r.maxrss_kib);
+  assert_true(r.maxrss_kib > 0);
+  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
   run_free(&r);
+  assert_big_file(0);
 }
 
 static void cli_forced_progress_draws_and_clears_its_line(void **state) {

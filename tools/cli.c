@@ -121,6 +121,20 @@ static int hex_value(char c) {
   return -1;
 }
 
+int cli_parse_threads(const char *s, unsigned *out) {
+  unsigned v = 0;
+  if (!*s)
+    return -1;
+  for (; *s; s++)
+    if (!is_digit(*s) || (v = v * 10 + (unsigned)(*s - '0')) >
+                             MMF_WINDOW_EACH_MAX)
+      return -1;
+  if (v == 0)
+    return -1;
+  *out = v;
+  return 0;
+}
+
 int cli_parse_byte(const char *s, unsigned char *out) {
   unsigned v = 0;
   const char *p = s;

@@ -44,6 +44,10 @@ int cli_bad_option(const char *sub, int c, char **argv);
  * (powers of 1024). Returns 0, or -1 if `s` is not one (or is 0). */
 int cli_parse_size(const char *s, size_t *out);
 
+/* Parse a thread count for --threads: decimal 1..MMF_WINDOW_EACH_MAX.
+ * Returns 0 or -1. */
+int cli_parse_threads(const char *s, unsigned *out);
+
 /* Parse a byte value: decimal 0..255 or 0x00..0xff. Returns 0 or -1. */
 int cli_parse_byte(const char *s, unsigned char *out);
 

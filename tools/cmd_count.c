@@ -110,8 +110,8 @@ int cli_count(int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   const char *sub = "count";
   unsigned char byte = 0;
-  size_t window = 0, threads = 0;
-  unsigned flags = MMF_WINDOW_AUTO;
+  size_t window = 0;
+  unsigned threads = 0, flags = MMF_WINDOW_AUTO;
   int json = 0, failed = 0, c, i;
 
   opterr = 0;
@@ -128,8 +128,7 @@ int cli_count(int argc, char **argv) {
                               "such as 65536, 64K or 4M", optarg);
       break;
     case 'j':
-      if (cli_parse_size(optarg, &threads) != 0 ||
-          threads > MMF_WINDOW_EACH_MAX)
+      if (cli_parse_threads(optarg, &threads) != 0)
         return cli_usage(sub, "bad --threads '%s': expected 1..%d", optarg,
                          MMF_WINDOW_EACH_MAX);
       break;
@@ -157,7 +156,7 @@ int cli_count(int argc, char **argv) {
     uint64_t count = 0;
     int rc;
     cli_progress_init(&bar, sub, argv[i]);
-    rc = mmf_op_count(argv[i], byte, window, flags, (unsigned)threads,
+    rc = mmf_op_count(argv[i], byte, window, flags, threads,
                       &count, cli_progress_update, &bar);
     cli_progress_end(&bar);
     if (rc) {

@@ -7,15 +7,19 @@
 #include <stdio.h>
 
 static const char usage[] =
-    "Usage: mmf reverse [--window BYTES] FILE\n"
+    "Usage: mmf reverse [--threads N] [--window BYTES] FILE\n"
     "\n"
     "Reverse the bytes of FILE in place: the first byte becomes the last.\n"
     "Two windows walk in from both ends of the file, so memory stays bounded\n"
     "whatever its size. Empty and one-byte files are left as they are.\n"
     "\n"
     "Options:\n"
+    "  -j, --threads N     swap with N threads (1..64), each over its own\n"
+    "                      part of the file (default: one per CPU, at most\n"
+    "                      one per 64 MiB of each half)\n"
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
     "                      default 4M); two windows are mapped at a time\n"
+    "                      per thread\n"
     "  -h, --help          show this help and exit\n"
     "\n"
     "A progress bar is drawn on stderr when it is a terminal and FILE is at\n"
@@ -25,20 +29,27 @@ static const char usage[] =
 int cli_reverse(int argc, char **argv) {
   static const struct option longopts[] = {
       {"window", required_argument, NULL, 'w'},
+      {"threads", required_argument, NULL, 'j'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *sub = "reverse";
   struct cli_progress bar;
   size_t window = 0;
+  unsigned threads = 0;
   int c, rc;
 
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":w:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, ":w:j:h", longopts, NULL)) != -1) {
     switch (c) {
     case 'w':
       if (cli_parse_size(optarg, &window) != 0)
         return cli_usage(sub, "bad --window '%s': expected a byte count "
                               "such as 65536, 64K or 4M", optarg);
+      break;
+    case 'j':
+      if (cli_parse_threads(optarg, &threads) != 0)
+        return cli_usage(sub, "bad --threads '%s': expected 1..%d", optarg,
+                         MMF_WINDOW_EACH_MAX);
       break;
     case 'h':
       fputs(usage, stdout);
@@ -53,7 +64,8 @@ int cli_reverse(int argc, char **argv) {
     return cli_usage(sub, "one FILE only, got %d", argc - optind);
 
   cli_progress_init(&bar, sub, argv[optind]);
-  rc = mmf_op_reverse(argv[optind], window, 0, cli_progress_update, &bar);
+  rc = mmf_op_reverse(argv[optind], window, 0, threads, cli_progress_update,
+                      &bar);
   cli_progress_end(&bar);
   if (rc) {
     cli_fail(sub, argv[optind], rc);

@@ -81,8 +81,54 @@ static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
  * PROBE_MIN_WINDOW): a smaller trial would favour the buffers unfairly. */
 #define REV_TRIAL ((size_t)2 << 20)
 
+/* The mapped pieces after the trial, on `workers` threads: a walk of WRITE
+ * windows over the front half's rest [lo, half); each window swaps with its
+ * mirror in the back half, mapped here. Pieces of different workers never
+ * overlap, so the workers need no lock. Worker 0 (the calling thread) draws
+ * the progress bar. */
+struct rev_job {
+  struct rev *r;
+  atomic_uint_fast64_t done;
+  mmf_progress_fn progress;
+  void *ctx;
+};
+
+static int rev_window(void *arg, unsigned worker, void *front, size_t len,
+                      uint64_t lo) {
+  struct rev_job *j = arg;
+  mmf_view *b = NULL;
+  uint64_t done;
+  int rc = mmf_view_map(&b, j->r->map, j->r->n - lo - len, len,
+                        MMF_ACCESS_WRITE | MMF_VIEW_POPULATE);
+  if (rc)
+    return rc;
+  mmf_memswap_reversed(front, mmf_view_data(b), len);
+  rc = mmf_view_unmap(b);
+  if (rc)
+    return rc;
+  done = atomic_fetch_add_explicit(&j->done, 2 * (uint64_t)len,
+                                   memory_order_relaxed) +
+         2 * (uint64_t)len;
+  if (worker == 0 && j->progress)
+    j->progress(j->ctx, done, j->r->n);
+  return 0;
+}
+
+static int rev_parallel(struct rev *r, uint64_t lo, uint64_t half,
+                        size_t window, unsigned workers, uint64_t done,
+                        mmf_progress_fn progress, void *ctx) {
+  struct rev_job j;
+  j.r = r;
+  atomic_init(&j.done, done);
+  j.progress = progress;
+  j.ctx = ctx;
+  return mmf_window_each(r->map, lo, half, window,
+                         MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0, workers,
+                         rev_window, &j);
+}
+
 int mmf_op_reverse(const char *path, size_t window, unsigned flags,
-                   mmf_progress_fn progress, void *ctx) {
+                   unsigned workers, mmf_progress_fn progress, void *ctx) {
   struct rev r = {NULL, 0, NULL};
   uint64_t half, done = 0, k;
   double t_map = 0, t_buf = 0, t0;
@@ -104,8 +150,13 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
   half = r.n / 2; /* an odd size's middle byte stays put */
   for (k = 0; done < 2 * half; k++) {
     uint64_t lo = done / 2, hi = r.n - done / 2;
+    if (mode == 1) { /* views from here on: on every worker */
+      rc = rev_parallel(&r, lo, half, window, workers, done, progress, ctx);
+      done = 2 * half;
+      break;
+    }
     int buffered = mode == 2 || (mode == 0 && k >= 1);
-    size_t cap = buffered ? REV_BUFFER : mode == 0 ? REV_TRIAL : window;
+    size_t cap = buffered ? REV_BUFFER : REV_TRIAL;
     size_t piece = window < cap ? window : cap;
     size_t len = half - lo < piece ? (size_t)(half - lo) : piece;
     if (buffered && !r.buf) {
@@ -133,8 +184,8 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
     if (progress)
       progress(ctx, done, r.n);
   }
-  if (rc == 0 && progress && done != r.n)
-    progress(ctx, r.n, r.n);
+  if (rc == 0 && progress)
+    progress(ctx, r.n, r.n); /* worker 0 may have ended first */
   {
     int rc1 = mmf_buffer_free(r.buf);
     if (rc == 0)
