@@ -232,18 +232,27 @@ static void each_auto_either_way(void **state) {
   }
 }
 
+/* Walk the whole file with `workers`, worker k (0, 1) returning value[k]
+ * (when not 0) from its window number at[k]; returns mmf_window_each's
+ * result. */
+static int walk_stopping(unsigned workers, size_t window, unsigned flags,
+                         int value0, unsigned at0, int value1, unsigned at1) {
+  reset_run();
+  run.stop_value[0] = value0;
+  run.stop_at[0] = at0;
+  run.stop_value[1] = value1;
+  run.stop_at[1] = at1;
+  return mmf_window_each(g.map, 0, 0, window, MMF_ACCESS_READ, flags, workers,
+                         record, NULL);
+}
+
 /* fn's non-zero value stops the walk and is returned: that of the share
  * nearest the start when two stop. Each worker got a prefix of its share,
  * and the one that stopped nothing after its stop. */
 static void each_stops_when_fn_says_so(void **state) {
   (void)state;
   /* Worker 1 stops at its third window. */
-  reset_run();
-  run.stop_at[1] = 2;
-  run.stop_value[1] = 42;
-  assert_int_equal(mmf_window_each(g.map, 0, 0, 65536, MMF_ACCESS_READ, 0, 3,
-                                   record, NULL),
-                   42);
+  assert_int_equal(walk_stopping(3, 65536, 0, 0, 0, 42, 2), 42);
   assert_int_equal(run.w[1].n, 3);
   for (unsigned k = 0; k < 3; k++) {
     assert_false(run.w[k].bad);
@@ -253,22 +262,46 @@ static void each_stops_when_fn_says_so(void **state) {
   }
   /* Both stop at their first window, worker 1 once worker 0 is in fn:
    * worker 0's share is nearer the start, so its value is returned. */
-  reset_run();
-  run.stop_value[0] = 7;
-  run.stop_value[1] = 9;
-  assert_int_equal(mmf_window_each(g.map, 0, 0, 65536, MMF_ACCESS_READ, 0, 2,
-                                   record, NULL),
-                   7);
+  assert_int_equal(walk_stopping(2, 65536, 0, 7, 0, 9, 0), 7);
   assert_int_equal(run.w[0].n, 1);
   assert_true(run.w[1].n <= 1);
   /* A negative value is returned as it is, too. */
-  reset_run();
-  run.stop_at[0] = 1;
-  run.stop_value[0] = -12345;
-  assert_int_equal(mmf_window_each(g.map, 0, 0, 0, MMF_ACCESS_READ,
-                                   MMF_WINDOW_AUTO, 1, record, NULL),
+  assert_int_equal(walk_stopping(1, 0, MMF_WINDOW_AUTO, -12345, 1, 0, 0),
                    -12345);
   assert_int_equal(run.w[0].n, 2);
+}
+
+/* fn on worker 1 passes on a failed mmf call: the caller gets its code and
+ * its detail. A value that is not the worker's last error leaves the
+ * caller's detail as it was. */
+static int fail_on_worker1(void *ctx, unsigned worker, void *data,
+                           size_t size, uint64_t offset) {
+  mmf_view *v = NULL;
+  (void)data;
+  (void)size;
+  (void)offset;
+  if (worker != 1)
+    return 0;
+  if (ctx) /* a range past the end of the mapping */
+    return mmf_view_map(&v, g.map, FILE_LEN + 1, 1, MMF_ACCESS_READ);
+  return 77;
+}
+
+static void each_carries_fn_errors_to_the_caller(void **state) {
+  char before[600];
+  (void)state;
+  TH_EXPECT_ERR(mmf_window_each(g.map, 0, 0, 1 << 20, MMF_ACCESS_READ, 0, 2,
+                                fail_on_worker1, (void *)1),
+                MMF_ERANGE, "mmf_view_map");
+  /* The caller's own last failure, then a walk whose fn returns 77. */
+  assert_int_equal(mmf_view_map(NULL, g.map, 0, 1, MMF_ACCESS_READ),
+                   MMF_EINVAL);
+  snprintf(before, sizeof before, "%s", mmf_last_error_message());
+  assert_int_equal(mmf_window_each(g.map, 0, 0, 1 << 20, MMF_ACCESS_READ, 0,
+                                   2, fail_on_worker1, NULL),
+                   77);
+  assert_int_equal(mmf_last_error(), MMF_EINVAL);
+  assert_string_equal(mmf_last_error_message(), before);
 }
 
 static void each_rejects_bad_arguments(void **state) {
@@ -342,6 +375,7 @@ int main(void) {
       cmocka_unit_test(each_runs_the_workers_at_once),
       cmocka_unit_test(each_auto_either_way),
       cmocka_unit_test(each_stops_when_fn_says_so),
+      cmocka_unit_test(each_carries_fn_errors_to_the_caller),
       cmocka_unit_test(each_rejects_bad_arguments),
       cmocka_unit_test(each_writes_through_write_windows),
   };
