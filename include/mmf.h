@@ -536,8 +536,11 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
 #define MMF_WINDOW_EACH_MAX 64
 /** With `workers` 0, mmf_window_each() gives each worker at least this many
  * bytes of the range: starting a thread and AUTO's decision cost about as
- * much as a few MiB of a scan. */
-#define MMF_WINDOW_EACH_MIN_SHARE ((uint64_t)64 << 20)
+ * much as a few MiB of a scan. Counting cached files of 16 to 128 MiB on
+ * two workers against one (docs/BENCHMARKS.md): two were faster from
+ * shares of 32 MiB up on both small and large page-cache folios, and
+ * slower on large folios with 8 MiB shares. */
+#define MMF_WINDOW_EACH_MIN_SHARE ((uint64_t)32 << 20)
 
 /**
  * @brief Walk `[start, end)` of @p map on several threads at once, calling
@@ -553,8 +556,9 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
  * windows of one worker come in file order, so per-worker state indexed by
  * `worker` needs no lock. Every byte of the range is delivered exactly once
  * unless the walk stops early. On a machine with two free cores, counting a
- * cached 1 GiB file this way ran 1.7x faster than one thread on small
- * page-cache folios and 1.2x on large ones (docs/BENCHMARKS.md).
+ * cached 1 GiB file on two workers ran 1.6-1.7x as fast as on one thread
+ * on small page-cache folios and 1.1-1.3x on large ones (docs/BENCHMARKS.md,
+ * "Results on 2026-11-25 (late night)").
  *
  * When a worker's thread cannot start (no memory, no threads), its share is
  * walked on the calling thread after share 0, still as that worker: the

@@ -19,7 +19,7 @@ static const char usage[] =
     "  -b, --byte B        the byte to count: 0..255 or 0x00..0xff (default 0)\n"
     "  -j, --threads N     count with N threads (1..64), each over its own\n"
     "                      part of the file (default: one per CPU, at most\n"
-    "                      one per 64 MiB of the file)\n"
+    "                      one per 32 MiB of the file)\n"
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
     "                      default 4M, 32M with --ahead; from 2M up,\n"
     "                      rounded down to a multiple of 2M); mmf may read\n"

@@ -16,7 +16,7 @@ static const char usage[] =
     "Options:\n"
     "  -j, --threads N     swap with N threads (1..64), each over its own\n"
     "                      part of the file (default: one per CPU, at most\n"
-    "                      one per 64 MiB of each half)\n"
+    "                      one per 32 MiB of each half)\n"
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
     "                      default 4M); two windows are mapped at a time\n"
     "                      per thread\n"

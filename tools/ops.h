@@ -21,7 +21,7 @@ enum { MMF_OP_REVERSE_MAPPED = 0x1, MMF_OP_REVERSE_BUFFERED = 0x2 };
  * the time of pread/pwrite; on VMs where every new page-table entry costs
  * ~1 us, the buffers, 10x faster). Once views are chosen, the rest of
  * the front half is cut into `workers` parts (0 = one per CPU, at most one
- * per 64 MiB: mmf_window_each), each swapped with its mirror on a thread of
+ * per 32 MiB: mmf_window_each), each swapped with its mirror on a thread of
  * its own; the buffers stay on one thread. `progress`, if any, is called on
  * the calling thread only. An empty file is left as it is. Returns 0 or an
  * MMF_E* code (mmf_last_error_message() says why). */
@@ -34,7 +34,7 @@ double mmf_op_now(void);
 
 /* Count the bytes equal to `byte` in the file at `path` into *count, with
  * `workers` threads each counting its own share of the file (0 = one per
- * CPU, at most one per 64 MiB of the file: mmf_window_each). `flags` are
+ * CPU, at most one per 32 MiB of the file: mmf_window_each). `flags` are
  * mmf_window_flags (MMF_WINDOW_AUTO lets mmf pick the read path when that
  * is faster; MMF_WINDOW_AHEAD maps each worker's next windows on a thread
  * of its own). `progress`, if any, is called on the calling thread only.
