@@ -67,6 +67,12 @@ expect "exit status" "$rc" 0
 expect "zeros in zeros.bin" "$(awk -F'\t' '$2=="zeros.bin"{print $1}' <<<"$out")" 1000
 expect "zeros in empty.bin" "$(awk -F'\t' '$2=="empty.bin"{print $1}' <<<"$out")" 0
 expect "zeros in big.bin" "$(awk -F'\t' '$2=="big.bin"{print $1}' <<<"$out")" "$BIG_ZEROS"
+# By default a thread per CPU counts its own part of a big file; any
+# number of threads gives the same count.
+for j in 1 3; do
+  out=$(show "$MMF" count --threads $j big.bin) && echo "$out"
+  expect "zeros in big.bin, $j thread(s)" "${out%%$'\t'*}" "$BIG_ZEROS"
+done
 out=$(show "$MMF" count --byte 0x6c hello.txt) && echo "$out"
 expect "'l' in hello.txt" "$out" "3	hello.txt"
 out=$(show "$MMF" count --json --byte 108 hello.txt) && echo "$out"
