@@ -163,3 +163,20 @@ unsigned th_fault_loop(const char *api, const char *what, const int *codes,
     TH_ASSERT_RES_SAME(before);
   }
 }
+
+int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms) {
+  unsigned spins = 0, slept = 0;
+  for (;;) {
+    if (atomic_load_explicit(w, memory_order_acquire) == want)
+      return 0;
+    if (spins < 4000) {
+      spins++;
+      th_yield();
+    } else if (slept < max_ms) {
+      slept += 10; /* Windows sleeps at least a timer tick: 10-16 ms */
+      th_sleep_ms(10);
+    } else {
+      return -1;
+    }
+  }
+}

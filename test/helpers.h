@@ -7,6 +7,7 @@
 #ifndef MMF_TEST_HELPERS_H
 #define MMF_TEST_HELPERS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -103,6 +104,13 @@ int th_kill_child(intptr_t proc);
 void th_yield(void);
 /* Sleep about `ms` milliseconds. */
 void th_sleep_ms(unsigned ms);
+/* Wait until *w reads `want` (an acquire load), set by another thread or
+ * process: a few thousand yields first, then 10 ms sleeps. 0 when it did;
+ * -1 after `max_ms` milliseconds of sleeping (up to 1.6x that on Windows,
+ * whose sleeps end on a timer tick), so that a peer that never sets it
+ * fails the test instead of hanging it. */
+#define TH_WAIT_MS 60000u
+int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms);
 
 /* A native file of the OS for mmf_map_from_native(): a descriptor on
  * POSIX, a HANDLE on Windows, opened read-write (or read-only). -1 on

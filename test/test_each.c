@@ -46,8 +46,8 @@ static struct {
   /* meet: workers 0 and 1 each wait (a bounded time) in their first window
    * until the other has come to its own, so they overlap in time. */
   int meet;
-  atomic_int arrived[2];
-  atomic_int met;
+  atomic_uint arrived[2];
+  atomic_uint met;
   /* Worker k (0 or 1) returns stop_value[k], when not 0, from its window
    * number stop_at[k]; worker 1 only once worker 0 has entered fn. */
   unsigned stop_at[2];
@@ -55,18 +55,10 @@ static struct {
   int fill; /* WRITE walks: write byte (offset * 7) into each window */
 } run;
 
-/* Wait until *flag is set: about 20 s at most (two workers on a loaded
- * CI machine meet within milliseconds). 1 when it was set. */
-static int wait_flag(atomic_int *flag) {
-  for (unsigned i = 0; i < 20000; i++) {
-    if (atomic_load(flag))
-      return 1;
-    if (i < 1000)
-      th_yield();
-    else
-      th_sleep_ms(1);
-  }
-  return atomic_load(flag) != 0;
+/* Wait until *flag is set: 20 s at most (two workers on a loaded CI
+ * machine meet within milliseconds). 1 when it was set. */
+static int wait_flag(atomic_uint *flag) {
+  return th_wait_word(flag, 1, 20000) == 0;
 }
 
 static int record(void *ctx, unsigned worker, void *data, size_t size,

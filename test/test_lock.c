@@ -25,12 +25,10 @@
 #define FLAG_OFF 256    /* child -> parent */
 #define GO_OFF 320      /* parent -> child */
 #define DATA_OFF 512    /* "protected data" a repair fixes */
-/* A wait on the other process spins (yielding) this many times, then
- * sleeps 10 ms at a time, WAIT_SLEEPS times: a child that died early fails
- * the test in 60 s (Linux) to 94 s (Windows, whose Sleep rounds 10 ms up
- * to a 15.6 ms tick), not at ctest's 300 s timeout. */
-#define SPIN_LIMIT 1000000UL
-#define WAIT_SLEEPS 6000UL
+/* A wait on the other process (th_wait_word, TH_WAIT_MS) gives up after
+ * 60 s (Linux) to 94 s (Windows, whose Sleep rounds 10 ms up to a 15.6 ms
+ * tick): a child that died early fails the test then, not at ctest's 300 s
+ * timeout. */
 
 typedef struct shared {
   mmf_map *map;
@@ -59,14 +57,8 @@ static void detach(shared *s) {
 }
 
 static int wait_word(shared *s, size_t off, unsigned want) {
-  for (unsigned long i = 0; i < SPIN_LIMIT + WAIT_SLEEPS; i++) {
-    if (atomic_load(word(s, off)) == want)
-      return 0;
-    if (i < SPIN_LIMIT)
-      th_yield();
-    else
-      th_sleep_ms(10);
-  }
+  if (th_wait_word(word(s, off), want, TH_WAIT_MS) == 0)
+    return 0;
   fprintf(stderr, "test_lock: gave up waiting for word %zu to be %u\n", off,
           want);
   return -1;

@@ -24,7 +24,6 @@
 #define CHILD_LEN 3000
 #define PARENT_DATA 8000
 #define PARENT_LEN 1000
-#define SPIN_LIMIT 200000000UL /* only so a broken peer cannot hang forever */
 
 static atomic_uint *flag_at(void *base, size_t off) {
   return (atomic_uint *)((unsigned char *)base + off);
@@ -33,13 +32,7 @@ static atomic_uint *flag_at(void *base, size_t off) {
 /* Wait until the flag reads `want`; 0 when it did, -1 if the peer never
  * set it. */
 static int wait_flag(void *base, size_t off, unsigned want) {
-  for (unsigned long i = 0; i < SPIN_LIMIT; i++) {
-    if (atomic_load_explicit(flag_at(base, off), memory_order_acquire) ==
-        want)
-      return 0;
-    th_yield();
-  }
-  return -1;
+  return th_wait_word(flag_at(base, off), want, TH_WAIT_MS);
 }
 
 /* ---- the child's side ----------------------------------------------------*/

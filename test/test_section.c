@@ -29,19 +29,13 @@
 #define OFF_PARENT 1000 /* data the parent writes */
 #define OFF_CHILD 2000  /* data a child writes */
 #define DATA_LEN 900
-#define SPIN_LIMIT 200000000UL
 
 static atomic_uint *at(void *block, size_t off) {
   return (atomic_uint *)((unsigned char *)block + off);
 }
 
 static int wait_flag(void *block, size_t off, unsigned want) {
-  for (unsigned long i = 0; i < SPIN_LIMIT; i++) {
-    if (atomic_load(at(block, off)) == want)
-      return 0;
-    th_yield();
-  }
-  return -1;
+  return th_wait_word(at(block, off), want, TH_WAIT_MS);
 }
 
 /* A key unique to this run: the test's private temp dir's name (which

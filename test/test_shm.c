@@ -41,12 +41,7 @@ static atomic_uint *flag_at(void *base) {
 }
 
 static int wait_flag(void *base, unsigned want) {
-  for (unsigned long i = 0; i < SPIN_LIMIT; i++) {
-    if (atomic_load_explicit(flag_at(base), memory_order_acquire) == want)
-      return 0;
-    th_yield();
-  }
-  return -1;
+  return th_wait_word(flag_at(base), want, TH_WAIT_MS);
 }
 
 /* 1 when mmf_shm_list() reports `name`; its size and lifetime then. */
