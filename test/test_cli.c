@@ -783,6 +783,20 @@ static void cli_count_reports_a_missing_file_and_counts_the_rest(void **state) {
  * windows mapped at once, not by the file's size. Runs first, while this
  * process is still small: a forked child starts out with its parent's
  * resident set. */
+/* `r`, a command run on the big file (`what`), succeeded quietly, printed
+ * `want` (NULL: anything) and peaked under `limit_kib`. Frees r. */
+static void assert_bounded_run(struct run *r, const char *what,
+                               const char *want, long limit_kib) {
+  assert_ok_quiet(r);
+  if (want)
+    assert_string_equal(r->out, want);
+  print_message("%s of %" PRIu64 " MiB: peak RSS %ld KiB\n", what,
+                BIG_SIZE >> 20, r->maxrss_kib);
+  assert_true(r->maxrss_kib > 0);
+  assert_true(r->maxrss_kib < limit_kib);
+  run_free(r);
+}
+
 static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   char want[700];
   uint64_t zeros;
@@ -793,52 +807,22 @@ static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
 
   /* The default (a counting thread per CPU), and four counting threads
    * whatever the CPUs: bounded either way. */
-  RUN(&r, "count", big_path());
-  assert_ok_quiet(&r);
   snprintf(want, sizeof want, "%" PRIu64 "\t%s\n", zeros, big_path());
-  assert_string_equal(r.out, want);
-  print_message("count of %" PRIu64 " MiB: peak RSS %ld KiB\n",
-                BIG_SIZE >> 20, r.maxrss_kib);
-  assert_true(r.maxrss_kib > 0);
-  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
-  run_free(&r);
-
+  RUN(&r, "count", big_path());
+  assert_bounded_run(&r, "count", want, RSS_LIMIT_KIB);
   RUN(&r, "count", "--threads", "4", big_path());
-  assert_ok_quiet(&r);
-  assert_string_equal(r.out, want);
-  print_message("count --threads 4 of %" PRIu64 " MiB: peak RSS %ld KiB\n",
-                BIG_SIZE >> 20, r.maxrss_kib);
-  assert_true(r.maxrss_kib > 0);
-  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
-  run_free(&r);
-
+  assert_bounded_run(&r, "count --threads 4", want, RSS_LIMIT_KIB);
   RUN(&r, "count", "-j1", "--ahead", big_path());
-  assert_ok_quiet(&r);
-  assert_string_equal(r.out, want);
-  print_message("count -j1 --ahead of %" PRIu64 " MiB: peak RSS %ld KiB\n",
-                BIG_SIZE >> 20, r.maxrss_kib);
-  assert_true(r.maxrss_kib > 0);
-  assert_true(r.maxrss_kib < AHEAD_RSS_LIMIT_KIB);
-  run_free(&r);
+  assert_bounded_run(&r, "count -j1 --ahead", want, AHEAD_RSS_LIMIT_KIB);
 
+  /* No progress: stderr is empty (assert_ok_quiet). */
   RUN(&r, "reverse", big_path());
-  assert_ok_quiet(&r); /* no progress: stderr is empty */
-  print_message("reverse of %" PRIu64 " MiB: peak RSS %ld KiB\n",
-                BIG_SIZE >> 20, r.maxrss_kib);
-  assert_true(r.maxrss_kib > 0);
-  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
-  run_free(&r);
+  assert_bounded_run(&r, "reverse", "", RSS_LIMIT_KIB);
   assert_big_file(1);
-
   /* Back to the original for the tests that follow, on three threads
    * whatever the CPUs. */
   RUN(&r, "reverse", "--threads", "3", big_path());
-  assert_ok_quiet(&r);
-  print_message("reverse --threads 3 of %" PRIu64 " MiB: peak RSS %ld KiB\n",
-                BIG_SIZE >> 20, r.maxrss_kib);
-  assert_true(r.maxrss_kib > 0);
-  assert_true(r.maxrss_kib < RSS_LIMIT_KIB);
-  run_free(&r);
+  assert_bounded_run(&r, "reverse --threads 3", "", RSS_LIMIT_KIB);
   assert_big_file(0);
 }
 

@@ -81,6 +81,32 @@ static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
  * PROBE_MIN_WINDOW): a smaller trial would favour the buffers unfairly. */
 #define REV_TRIAL ((size_t)2 << 20)
 
+/* Bytes done by every worker of an mmf_window_each walk; only worker 0,
+ * the calling thread, draws the progress bar. */
+struct shared_progress {
+  atomic_uint_fast64_t done;
+  uint64_t total;
+  mmf_progress_fn fn;
+  void *ctx;
+};
+
+static void shared_progress_init(struct shared_progress *p, uint64_t done,
+                                 uint64_t total, mmf_progress_fn fn,
+                                 void *ctx) {
+  atomic_init(&p->done, done);
+  p->total = total;
+  p->fn = fn;
+  p->ctx = ctx;
+}
+
+static void shared_progress_add(struct shared_progress *p, unsigned worker,
+                                uint64_t n) {
+  uint64_t done =
+      atomic_fetch_add_explicit(&p->done, n, memory_order_relaxed) + n;
+  if (worker == 0 && p->fn)
+    p->fn(p->ctx, done, p->total);
+}
+
 /* The mapped pieces after the trial, on `workers` threads: a walk of WRITE
  * windows over the front half's rest [lo, half); each window swaps with its
  * mirror in the back half, mapped here. Pieces of different workers never
@@ -88,16 +114,13 @@ static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
  * the progress bar. */
 struct rev_job {
   struct rev *r;
-  atomic_uint_fast64_t done;
-  mmf_progress_fn progress;
-  void *ctx;
+  struct shared_progress progress;
 };
 
 static int rev_window(void *arg, unsigned worker, void *front, size_t len,
                       uint64_t lo) {
   struct rev_job *j = arg;
   mmf_view *b = NULL;
-  uint64_t done;
   int rc = mmf_view_map(&b, j->r->map, j->r->n - lo - len, len,
                         MMF_ACCESS_WRITE | MMF_VIEW_POPULATE);
   if (rc)
@@ -106,11 +129,7 @@ static int rev_window(void *arg, unsigned worker, void *front, size_t len,
   rc = mmf_view_unmap(b);
   if (rc)
     return rc;
-  done = atomic_fetch_add_explicit(&j->done, 2 * (uint64_t)len,
-                                   memory_order_relaxed) +
-         2 * (uint64_t)len;
-  if (worker == 0 && j->progress)
-    j->progress(j->ctx, done, j->r->n);
+  shared_progress_add(&j->progress, worker, 2 * (uint64_t)len);
   return 0;
 }
 
@@ -119,9 +138,7 @@ static int rev_parallel(struct rev *r, uint64_t lo, uint64_t half,
                         mmf_progress_fn progress, void *ctx) {
   struct rev_job j;
   j.r = r;
-  atomic_init(&j.done, done);
-  j.progress = progress;
-  j.ctx = ctx;
+  shared_progress_init(&j.progress, done, r->n, progress, ctx);
   return mmf_window_each(r->map, lo, half, window,
                          MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0, workers,
                          rev_window, &j);
@@ -208,21 +225,15 @@ struct count_job {
     uint64_t n;
     char pad[64 - sizeof(uint64_t)];
   } slot[MMF_WINDOW_EACH_MAX];
-  atomic_uint_fast64_t done;
-  uint64_t total;
-  mmf_progress_fn progress;
-  void *ctx;
+  struct shared_progress progress;
 };
 
 static int count_window(void *arg, unsigned worker, void *data, size_t len,
                         uint64_t offset) {
   struct count_job *j = arg;
-  uint64_t done;
   (void)offset;
   j->slot[worker].n += mmf_memcount(data, len, j->byte);
-  done = atomic_fetch_add_explicit(&j->done, len, memory_order_relaxed) + len;
-  if (worker == 0 && j->progress)
-    j->progress(j->ctx, done, j->total);
+  shared_progress_add(&j->progress, worker, len);
   return 0;
 }
 
@@ -240,10 +251,7 @@ int mmf_op_count(const char *path, unsigned char byte, size_t window,
   if (rc)
     return rc;
   j->byte = byte;
-  atomic_init(&j->done, 0);
-  j->total = mmf_map_size(map);
-  j->progress = progress;
-  j->ctx = ctx;
+  shared_progress_init(&j->progress, 0, mmf_map_size(map), progress, ctx);
   rc = mmf_window_each(map, 0, 0, window, MMF_ACCESS_READ, flags, workers,
                        count_window, j);
   if (rc == 0) {
@@ -252,7 +260,7 @@ int mmf_op_count(const char *path, unsigned char byte, size_t window,
       *count += j->slot[k].n;
     /* Worker 0 may have ended first: the bar ends full. */
     if (progress)
-      progress(ctx, j->total, j->total);
+      progress(ctx, j->progress.total, j->progress.total);
   }
   {
     int rc2 = mmf_map_close(map);
