@@ -112,6 +112,11 @@ void th_sleep_ms(unsigned ms);
 #define TH_WAIT_MS 60000u
 int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms);
 
+/* A cmocka teardown for tests that force MMF_WINDOW_AUTO's decision
+ * (mmf__auto_decision, internal.h): puts it back to measuring, so that a
+ * test failing midway does not leave it forced for the tests after it. */
+int th_auto_measure_again(void **state);
+
 /* A native file of the OS for mmf_map_from_native(): a descriptor on
  * POSIX, a HANDLE on Windows, opened read-write (or read-only). -1 on
  * error. */

@@ -365,7 +365,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(each_delivers_every_byte_once),
       cmocka_unit_test(each_runs_the_workers_at_once),
-      cmocka_unit_test(each_auto_either_way),
+      cmocka_unit_test_teardown(each_auto_either_way, th_auto_measure_again),
       cmocka_unit_test(each_stops_when_fn_says_so),
       cmocka_unit_test(each_carries_fn_errors_to_the_caller),
       cmocka_unit_test(each_rejects_bad_arguments),

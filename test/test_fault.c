@@ -896,7 +896,9 @@ int main(void) {
                                 (void *)&ahead_trial),
       cmocka_unit_test(window_each_fails_cleanly),
       cmocka_unit_test(release_fails_cleanly),
-      cmocka_unit_test(window_next_retries_the_same_window_after_a_failure),
+      cmocka_unit_test_teardown(
+          window_next_retries_the_same_window_after_a_failure,
+          th_auto_measure_again),
   };
   return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -559,7 +559,9 @@ int main(void) {
       cmocka_unit_test(ahead_walks_default_to_larger_windows),
       cmocka_unit_test(auto_windows_deliver_identical_data),
       cmocka_unit_test(auto_windows_are_never_larger_than_window_size),
-      cmocka_unit_test(auto_windows_after_the_decision_stay_on_the_grid),
+      cmocka_unit_test_teardown(
+          auto_windows_after_the_decision_stay_on_the_grid,
+          th_auto_measure_again),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
