@@ -36,7 +36,7 @@ static void share_walk(void *arg) {
   uint64_t off;
   int rc = 0;
 
-  while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+  while (s->win && !atomic_load_explicit(&e->stop, memory_order_relaxed)) {
     rc = mmf_window_next(s->win, &data, &size, &off);
     if (rc <= 0)
       break;
@@ -117,13 +117,17 @@ int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
   e.ctx = ctx;
 
   /* Open every walk here, so that bad arguments and a lack of memory are
-   * reported before any thread runs. */
+   * reported before any thread runs. An empty share gets no walk (its end
+   * could be 0, which a walk takes for the mapping's end); a lone share
+   * always gets one, so that a bad range is named by mmf_window_open. */
   for (k = 0; k < n && !rc; k++) {
+    uint64_t lo = share_edge(start, end, k, n);
+    uint64_t hi = share_edge(start, end, k + 1, n);
     sh[k].e = &e;
     sh[k].worker = k;
-    rc = mmf_window_open(&sh[k].win, map, share_edge(start, end, k, n),
-                         share_edge(start, end, k + 1, n), window_size,
-                         access, flags);
+    if (lo < hi || n == 1)
+      rc = mmf_window_open(&sh[k].win, map, lo, hi, window_size, access,
+                           flags);
   }
   if (rc) {
     for (k = 0; k < n; k++)
@@ -133,10 +137,10 @@ int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
   }
 
   /* Best effort: a share whose thread cannot start is walked here, and so
-   * is an empty one. */
+   * is an empty one (nothing to do). */
   mmf__best_effort_begin();
   for (k = 1; k < n; k++)
-    if (share_edge(start, end, k, n) < share_edge(start, end, k + 1, n) &&
+    if (sh[k].win &&
         mmf__os_thread_start(share_walk, &sh[k], &sh[k].thread) != 0)
       sh[k].thread = NULL;
   mmf__best_effort_end();
