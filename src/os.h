@@ -381,8 +381,10 @@ typedef struct mmf_os_thread mmf_os_thread;
 int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out);
 /* Wait until the thread's function returned; frees t. */
 void mmf__os_thread_join(mmf_os_thread *t);
-/* CPUs this process may run on (its affinity mask / active processors);
- * at least 1. Cannot fail. */
+/* CPUs this process may run on: its affinity mask (Linux:
+ * sched_getaffinity; Windows: GetProcessAffinityMask, in its processor
+ * group), else the CPUs online; at least 1. CPU quotas (cgroups, job
+ * objects) are not counted. Cannot fail. */
 unsigned mmf__os_cpu_count(void);
 
 #endif /* MMF_OS_H */

@@ -728,7 +728,6 @@ out_close:
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sched.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>

@@ -1583,6 +1583,16 @@ void mmf__os_thread_join(mmf_os_thread *t) {
 }
 
 unsigned mmf__os_cpu_count(void) {
-  DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+  DWORD_PTR mine, all;
+  DWORD n;
+  /* The process's affinity mask first (in its processor group): a process
+   * started with `start /affinity` may run on fewer CPUs than exist. */
+  if (GetProcessAffinityMask(GetCurrentProcess(), &mine, &all) && mine) {
+    unsigned bits = 0;
+    for (; mine; mine &= mine - 1)
+      bits++;
+    return bits;
+  }
+  n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
   return n > 0 ? (unsigned)n : 1u;
 }
