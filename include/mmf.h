@@ -534,17 +534,18 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
 
 /** Most workers mmf_window_each() runs; more are taken as this many. */
 #define MMF_WINDOW_EACH_MAX 64
-/** With `workers` 0, mmf_window_each() gives each worker at least this many
- * bytes of the range: starting a thread and AUTO's decision cost about as
- * much as a few MiB of a scan. Counting cached files of 16 to 128 MiB on
+/** With `workers` 0, mmf_window_each() runs at most one worker per this many
+ * bytes of the range (shares put on the 2 MiB grid may come out up to
+ * 1 MiB shorter): starting a thread and AUTO's decision cost about as much
+ * as a few MiB of a scan. Counting cached files of 16 to 128 MiB on
  * two workers against one (docs/BENCHMARKS.md): two were faster from
  * shares of 32 MiB up on both small and large page-cache folios, and
  * slower on large folios with 8 MiB shares. */
 #define MMF_WINDOW_EACH_MIN_SHARE ((uint64_t)32 << 20)
 
 /**
- * @brief Walk `[start, end)` of @p map on several threads at once, calling
- * @p fn on each window.
+ * @brief Walk `[start, end)` of @p map (end 0 = end of mapping) on several
+ * threads at once, calling @p fn on each window.
  *
  * The range is cut into one contiguous share per worker, at multiples of
  * 2 MiB of the file offset (so that ::MMF_WINDOW_AUTO's grid and 2 MiB
@@ -576,8 +577,10 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
  *   shares that ended early, the one nearest @p start: the non-zero value
  *   @p fn returned (when it equals mmf_last_error() on the thread that ran
  *   @p fn -- @p fn passing on the failure of an mmf call -- that thread's
- *   error detail becomes the caller's; otherwise the caller's is left
- *   alone), or the error of its walk, with mmf_last_error() describing it (those of mmf_window_open(),
+ *   error detail becomes the caller's; otherwise the caller's is what the
+ *   calling thread's own walks left it: share 0's, and those it walked for
+ *   workers whose thread did not start), or the error of its walk, with
+ *   mmf_last_error() describing it (those of mmf_window_open(),
  *   mmf_window_next() and mmf_window_close(); ::MMF_EINVAL also for a NULL
  *   @p map or @p fn, or ::MMF_WINDOW_BACKWARD), or ::MMF_ENOMEM.
  */
