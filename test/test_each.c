@@ -175,7 +175,12 @@ static void check_tiling(uint64_t start, uint64_t end, unsigned workers) {
 static void each_delivers_every_byte_once(void **state) {
   static const struct {
     uint64_t start, end; /* end 0: the mapping's end */
-  } ranges[] = {{0, 0}, {777, 0}, {3 * MIB + 5, 11 * MIB + 1}};
+  } ranges[] = {{0, 0},
+                {777, 0},
+                {3 * MIB + 5, 11 * MIB + 1},
+                /* 3 workers: edges at 1.33 and 2.67 MiB both round to
+                 * 2 MiB, so the middle share is empty */
+                {0, 4 * MIB + 1}};
   static const unsigned workers[] = {1, 2, 3, 6, 0, 200};
   static const struct {
     unsigned flags;
