@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #if MMF_HAVE_TIMESPEC_GET
@@ -133,15 +134,79 @@ static int rev_window(void *arg, unsigned worker, void *front, size_t len,
   return 0;
 }
 
-static int rev_parallel(struct rev *r, uint64_t lo, uint64_t half,
+/* The buffered pieces on `workers` threads: an AUTO walk of `piece`-byte
+ * windows (at most REV_BUFFER: under 2 MiB, so through the read path from
+ * the start) delivers
+ * each front piece; it is copied into the worker's own buffer (a READ
+ * window is not ours to write), its mirror is read after it, and both are
+ * swapped and written back. */
+struct rev_buf_job {
+  struct rev *r;
+  struct shared_progress progress;
+  size_t piece;
+  unsigned char *buf[MMF_WINDOW_EACH_MAX]; /* per worker, 2 x piece */
+};
+
+static int rev_buf_window(void *arg, unsigned worker, void *front,
+                          size_t len, uint64_t lo) {
+  struct rev_buf_job *j = arg;
+  struct rev *r = j->r;
+  unsigned char *a, *b;
+  size_t got;
+  int rc;
+  if (!j->buf[worker]) {
+    void *p;
+    rc = mmf_buffer_alloc(&p, 2 * j->piece);
+    if (rc)
+      return rc;
+    j->buf[worker] = p;
+  }
+  a = j->buf[worker];
+  b = a + j->piece;
+  memcpy(a, front, len);
+  rc = mmf_map_read(r->map, r->n - lo - len, b, len, &got);
+  if (!rc && got != len)
+    rc = MMF_EIO;
+  if (rc)
+    return rc;
+  mmf_memswap_reversed(a, b, len);
+  rc = mmf_map_write(r->map, lo, a, len);
+  if (!rc)
+    rc = mmf_map_write(r->map, r->n - lo - len, b, len);
+  if (rc)
+    return rc;
+  shared_progress_add(&j->progress, worker, 2 * (uint64_t)len);
+  return 0;
+}
+
+/* [lo, hi) of the front half through views (mapped) or buffers, on
+ * `workers` threads; `done` bytes are done before it. */
+static int rev_parallel(struct rev *r, int mapped, uint64_t lo, uint64_t hi,
                         size_t window, unsigned workers, uint64_t done,
                         mmf_progress_fn progress, void *ctx) {
-  struct rev_job j;
-  j.r = r;
-  shared_progress_init(&j.progress, done, r->n, progress, ctx);
-  return mmf_window_each(r->map, lo, half, window,
-                         MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0, workers,
-                         rev_window, &j);
+  if (mapped) {
+    struct rev_job j;
+    j.r = r;
+    shared_progress_init(&j.progress, done, r->n, progress, ctx);
+    return mmf_window_each(r->map, lo, hi, window,
+                           MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0, workers,
+                           rev_window, &j);
+  } else {
+    struct rev_buf_job j = {0};
+    unsigned k;
+    int rc, rc2;
+    j.r = r;
+    j.piece = window < REV_BUFFER ? window : REV_BUFFER;
+    shared_progress_init(&j.progress, done, r->n, progress, ctx);
+    rc = mmf_window_each(r->map, lo, hi, j.piece, MMF_ACCESS_READ,
+                         MMF_WINDOW_AUTO, workers, rev_buf_window, &j);
+    for (k = 0; k < MMF_WINDOW_EACH_MAX; k++) {
+      rc2 = mmf_buffer_free(j.buf[k]);
+      if (!rc)
+        rc = rc2;
+    }
+    return rc;
+  }
 }
 
 int mmf_op_reverse(const char *path, size_t window, unsigned flags,
@@ -167,8 +232,9 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
   half = r.n / 2; /* an odd size's middle byte stays put */
   for (k = 0; done < 2 * half; k++) {
     uint64_t lo = done / 2, hi = r.n - done / 2;
-    if (mode == 1) { /* views from here on: on every worker */
-      rc = rev_parallel(&r, lo, half, window, workers, done, progress, ctx);
+    if (mode) { /* decided: the rest on every worker */
+      rc = rev_parallel(&r, mode == 1, lo, half, window, workers, done,
+                        progress, ctx);
       done = 2 * half;
       break;
     }

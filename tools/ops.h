@@ -19,10 +19,10 @@ enum { MMF_OP_REVERSE_MAPPED = 0x1, MMF_OP_REVERSE_BUFFERED = 0x2 };
  * read/write path with two `window`-byte buffers instead, and the rest
  * follows whichever cost less per byte (on most machines the views: ~0.9x
  * the time of pread/pwrite; on VMs where every new page-table entry costs
- * ~1 us, the buffers, 10x faster). Once views are chosen, the rest of
+ * ~1 us, the buffers, 10x faster). Once the path is chosen, the rest of
  * the front half is cut into `workers` parts (0 = one per CPU, at most one
  * per 32 MiB: mmf_window_each), each swapped with its mirror on a thread of
- * its own; the buffers stay on one thread. `progress`, if any, is called on
+ * its own (with buffers of its own). `progress`, if any, is called on
  * the calling thread only. An empty file is left as it is. Returns 0 or an
  * MMF_E* code (mmf_last_error_message() says why). */
 int mmf_op_reverse(const char *path, size_t window, unsigned flags,
