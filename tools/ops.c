@@ -47,17 +47,12 @@ static int rev_mapped(struct rev *r, uint64_t lo, uint64_t hi, size_t len) {
   return rc;
 }
 
-/* Through the read/write path, for machines where new page-table entries
- * cost more than copying (see mmf_op_reverse). */
-static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
-                        size_t piece) {
-  unsigned char *a = r->buf, *b = r->buf + piece;
+/* `a` holds the front piece [lo, lo+len): read its mirror [hi-len, hi)
+ * into `b`, swap them mirrored and write both back. */
+static int rev_swap_buffers(struct rev *r, unsigned char *a, unsigned char *b,
+                            uint64_t lo, uint64_t hi, size_t len) {
   size_t got;
-  int rc = mmf_map_read(r->map, lo, a, len, &got);
-  if (!rc && got != len)
-    rc = MMF_EIO;
-  if (!rc)
-    rc = mmf_map_read(r->map, hi - len, b, len, &got);
+  int rc = mmf_map_read(r->map, hi - len, b, len, &got);
   if (!rc && got != len)
     rc = MMF_EIO;
   if (rc)
@@ -65,6 +60,18 @@ static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
   mmf_memswap_reversed(a, b, len);
   rc = mmf_map_write(r->map, lo, a, len);
   return rc ? rc : mmf_map_write(r->map, hi - len, b, len);
+}
+
+/* Through the read/write path, for machines where new page-table entries
+ * cost more than copying (see mmf_op_reverse). */
+static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
+                        size_t piece) {
+  unsigned char *a = r->buf;
+  size_t got;
+  int rc = mmf_map_read(r->map, lo, a, len, &got);
+  if (!rc && got != len)
+    rc = MMF_EIO;
+  return rc ? rc : rev_swap_buffers(r, a, r->buf + piece, lo, hi, len);
 }
 
 /* Which path costs less per byte on this machine: the mapped one for the
@@ -150,9 +157,7 @@ struct rev_buf_job {
 static int rev_buf_window(void *arg, unsigned worker, void *front,
                           size_t len, uint64_t lo) {
   struct rev_buf_job *j = arg;
-  struct rev *r = j->r;
-  unsigned char *a, *b;
-  size_t got;
+  unsigned char *a;
   int rc;
   if (!j->buf[worker]) {
     void *p;
@@ -162,17 +167,8 @@ static int rev_buf_window(void *arg, unsigned worker, void *front,
     j->buf[worker] = p;
   }
   a = j->buf[worker];
-  b = a + j->piece;
   memcpy(a, front, len);
-  rc = mmf_map_read(r->map, r->n - lo - len, b, len, &got);
-  if (!rc && got != len)
-    rc = MMF_EIO;
-  if (rc)
-    return rc;
-  mmf_memswap_reversed(a, b, len);
-  rc = mmf_map_write(r->map, lo, a, len);
-  if (!rc)
-    rc = mmf_map_write(r->map, r->n - lo - len, b, len);
+  rc = rev_swap_buffers(j->r, a, a + j->piece, lo, j->r->n - lo, len);
   if (rc)
     return rc;
   shared_progress_add(&j->progress, worker, 2 * (uint64_t)len);
