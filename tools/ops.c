@@ -193,14 +193,16 @@ static int rev_parallel(struct rev *r, int mapped, uint64_t lo, uint64_t hi,
     int rc, rc2;
     j.r = r;
     j.piece = window < REV_BUFFER ? window : REV_BUFFER;
+    j.buf[0] = r->buf; /* the trial's, already filled once: the same size */
     shared_progress_init(&j.progress, done, r->n, progress, ctx);
     rc = mmf_window_each(r->map, lo, hi, j.piece, MMF_ACCESS_READ,
                          MMF_WINDOW_AUTO, workers, rev_buf_window, &j);
-    for (k = 0; k < MMF_WINDOW_EACH_MAX; k++) {
+    for (k = 1; k < MMF_WINDOW_EACH_MAX; k++) {
       rc2 = mmf_buffer_free(j.buf[k]);
       if (!rc)
         rc = rc2;
     }
+    r->buf = j.buf[0]; /* freed with the rest of `r` (allocated if NULL) */
     return rc;
   }
 }
@@ -226,15 +228,11 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
     return rc;
   r.n = mmf_map_size(r.map);
   half = r.n / 2; /* an odd size's middle byte stays put */
-  for (k = 0; done < 2 * half; k++) {
+  /* The trial, on this thread: piece 0 mapped, 1 (untimed) and 2 through
+   * the buffers. */
+  for (k = 0; mode == 0 && done < 2 * half; k++) {
     uint64_t lo = done / 2, hi = r.n - done / 2;
-    if (mode) { /* decided: the rest on every worker */
-      rc = rev_parallel(&r, mode == 1, lo, half, window, workers, done,
-                        progress, ctx);
-      done = 2 * half;
-      break;
-    }
-    int buffered = mode == 2 || (mode == 0 && k >= 1);
+    int buffered = k >= 1;
     size_t cap = buffered ? REV_BUFFER : REV_TRIAL;
     size_t piece = window < cap ? window : cap;
     size_t len = half - lo < piece ? (size_t)(half - lo) : piece;
@@ -253,9 +251,9 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
                   : rev_mapped(&r, lo, hi, len);
     if (rc)
       break;
-    if (mode == 0 && k == 0)
+    if (k == 0)
       t_map = (mmf_op_now() - t0) / (double)len;
-    else if (mode == 0 && k == 2) {
+    else if (k == 2) {
       t_buf = (mmf_op_now() - t0) / (double)len;
       mode = t_buf < REV_BUFFERED_WINS_BELOW * t_map ? 2 : 1;
     }
@@ -263,6 +261,10 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
     if (progress)
       progress(ctx, done, r.n);
   }
+  /* The rest on every worker, the way that was chosen. */
+  if (rc == 0 && done < 2 * half)
+    rc = rev_parallel(&r, mode == 1, done / 2, half, window, workers, done,
+                      progress, ctx);
   if (rc == 0 && progress)
     progress(ctx, r.n, r.n); /* worker 0 may have ended first */
   {
