@@ -1051,20 +1051,22 @@ static const struct {
   const char *what;
 } benches[] = {
     {"scan", bench_scan,
-     "count a byte in a cached file: mmf count (AUTO with the read-ahead "
-     "thread; also on one thread, and plain mapped windows) vs read() 1 MiB "
-     "loop vs the in-RAM limit, small, 1 MiB and 2 MiB folios; CPU time per "
-     "GiB"},
+     "count a byte in a cached file: mmf count (a worker per CPU; also one "
+     "worker with and without its read-ahead thread, and plain mapped "
+     "windows) vs read() 1 MiB loop vs the in-RAM limit (one thread; also "
+     "as many threads as workers), small, 1 MiB and 2 MiB folios; CPU time "
+     "per GiB"},
     {"reverse", bench_reverse,
-     "reverse a file in place: mmf_op_reverse vs two 1 MiB pread/pwrite "
-     "buffers vs read-all/write-all; time and per-method peak RSS"},
+     "reverse a file in place: mmf_op_reverse (a worker per CPU after its "
+     "trial) vs two 1 MiB pread/pwrite buffers vs read-all/write-all; time "
+     "and per-method peak RSS"},
     {"random", bench_random,
      "random 4 KiB reads: through a view vs pread, small, 1 MiB and 2 MiB "
      "folios"},
     {"window", bench_window,
      "scan with windows of 256 KiB .. 64 MiB on small and large folios: "
-     "mapped, AUTO, AUTO+AHEAD (justifies MMF_WINDOW_DEFAULT_SIZE and "
-     "MMF_WINDOW_AHEAD_SIZE)"},
+     "mapped, AUTO, AUTO+AHEAD, one worker each (justifies "
+     "MMF_WINDOW_DEFAULT_SIZE and MMF_WINDOW_AHEAD_SIZE)"},
     {"channel", bench_channel_run,
      "two processes on two cores: mmf_chan vs pipe vs Unix socket "
      "(messages/s, MB/s at 64 B and 64 KiB); round trips: busy-poll vs a "
