@@ -482,10 +482,12 @@ static int next_ahead(mmf_window *w, void **data, size_t *size,
     mmf__os_monitor_enter(a->mon);
   }
   if (a->retire_rc) {
+    /* Copied under the monitor: once retire_rc is 0, the thread may record
+     * the failure of the window handed to it above in retire_err. */
+    rc = mmf__error_restore(&a->retire_err);
     a->retire_rc = 0;
     mmf__os_monitor_leave(a->mon);
-    return mmf__error_in("mmf_window_next", NULL,
-                         mmf__error_restore(&a->retire_err));
+    return mmf__error_in("mmf_window_next", NULL, rc);
   }
   if (a->head == a->tail) { /* the range is done */
     mmf__os_monitor_leave(a->mon);
@@ -645,5 +647,5 @@ int mmf_window_close(mmf_window *w) {
   }
   rc2 = mmf__map_unref(w->map, "mmf_window_close");
   free(w);
-  return rc ? rc : rc2;
+  return rc2 ? rc2 : rc; /* the one recorded last, as above */
 }
