@@ -36,8 +36,10 @@ int mmf__view_access(const mmf_map *m, unsigned access, unsigned *os_prot) {
 }
 
 /* Apply the map-time options. Advice is advisory and huge pages a request,
- * so only a refused LOCK fails the view. */
+ * so only a refused LOCK fails the view; the others are best effort (their
+ * failures must not stay in the record of a call that succeeded). */
 static int view_options(mmf_view *v, unsigned access) {
+  mmf__best_effort_begin();
   if (access & MMF_VIEW_HUGE)
     (void)mmf__os_huge(v->base, v->base_len);
   if (access & MMF_VIEW_SEQUENTIAL)
@@ -46,6 +48,7 @@ static int view_options(mmf_view *v, unsigned access) {
     (void)mmf__os_advise(v->base, v->base_len, MMF_ADVICE_RANDOM);
   if (access & MMF_VIEW_WILLNEED)
     (void)mmf__os_advise(v->base, v->base_len, MMF_ADVICE_WILLNEED);
+  mmf__best_effort_end();
   if (access & MMF_VIEW_LOCK)
     return mmf__os_lock(v->base, v->base_len);
   return 0;
