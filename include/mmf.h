@@ -536,8 +536,8 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
 #define MMF_WINDOW_EACH_MAX 64
 /** With `workers` 0, mmf_window_each() runs at most one worker per this many
  * bytes of the range (shares put on the 2 MiB grid may come out up to
- * 1 MiB shorter): starting a thread and AUTO's decision cost about as much
- * as a few MiB of a scan. Counting cached files of 16 to 128 MiB on
+ * 2 MiB shorter, each edge moving up to 1 MiB): starting a thread and
+ * AUTO's decision cost about as much as a few MiB of a scan. Counting cached files of 16 to 128 MiB on
  * two workers against one (docs/BENCHMARKS.md): two were faster from
  * shares of 32 MiB up on both small and large page-cache folios, and
  * slower on large folios with 8 MiB shares. */
@@ -568,7 +568,8 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
  * @param[in] workers how many shares: 0 = one per CPU this process may run
  *   on, but at most one per ::MMF_WINDOW_EACH_MIN_SHARE bytes of the range;
  *   otherwise this many (at most ::MMF_WINDOW_EACH_MAX), but at most one per
- *   2 MiB of the range. At least one.
+ *   whole 2 MiB of the range. At least one; no share is empty (but one may
+ *   end before fn is ever called for it when the walk stops early).
  * @param[in] flags ::mmf_window_flags but ::MMF_WINDOW_BACKWARD (the order
  *   across workers is not defined, so walking backward means nothing); with
  *   ::MMF_WINDOW_AHEAD each worker has its own read-ahead thread.

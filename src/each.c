@@ -5,10 +5,9 @@
 
 #include <stdlib.h>
 
-/* Shares are cut at multiples of this many bytes of the file offset: AUTO
- * walks map whole 2 MiB cells (window.c's MAP_GRID), and a share edge off
+/* Shares are cut on AUTO's grid of whole 2 MiB cells: a share edge off
  * that grid would send a cell on each side through the read buffer. */
-#define SHARE_GRID ((uint64_t)2 << 20)
+#define SHARE_GRID MMF__MAP_GRID
 
 struct each {
   mmf_window_fn fn;
@@ -36,7 +35,7 @@ static void share_walk(void *arg) {
   uint64_t off;
   int rc = 0;
 
-  while (s->win && !atomic_load_explicit(&e->stop, memory_order_relaxed)) {
+  while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
     rc = mmf_window_next(s->win, &data, &size, &off);
     if (rc <= 0)
       break;
@@ -46,18 +45,18 @@ static void share_walk(void *arg) {
       break;
     }
   }
-  if (rc) /* before closing, which may fail too */
-    mmf__error_save(&s->err);
+  if (rc) { /* the others stop now, not once this walk is closed */
+    atomic_store(&e->stop, 1);
+    mmf__error_save(&s->err); /* before closing, which may fail too */
+  }
   {
     int rc2 = mmf_window_close(s->win);
-    s->win = NULL;
     if (!rc && rc2) {
       rc = rc2;
+      atomic_store(&e->stop, 1);
       mmf__error_save(&s->err);
     }
   }
-  if (rc)
-    atomic_store(&e->stop, 1);
   s->rc = rc;
 }
 
@@ -68,7 +67,7 @@ static unsigned share_count(uint64_t len, unsigned workers) {
     workers = mmf__os_cpu_count();
     most = len / MMF_WINDOW_EACH_MIN_SHARE;
   } else {
-    most = (len + SHARE_GRID - 1) / SHARE_GRID;
+    most = len / SHARE_GRID; /* each share then spans >= 1 MiB of cells */
   }
   if (workers > MMF_WINDOW_EACH_MAX)
     workers = MMF_WINDOW_EACH_MAX;
@@ -78,8 +77,9 @@ static unsigned share_count(uint64_t len, unsigned workers) {
 }
 
 /* Where share k starts (k = n: the range's end): the grid point nearest
- * k/n of the range, kept inside it. Edges only grow with k, so no share
- * overlaps another; one may be empty. */
+ * k/n of the range. With n at most one per 2 MiB of the range, points k/n
+ * apart by 2 MiB or more round to distinct grid points strictly inside it:
+ * no share overlaps another, and none is empty. */
 static uint64_t share_edge(uint64_t start, uint64_t end, unsigned k,
                            unsigned n) {
   uint64_t len = end - start, at;
@@ -87,7 +87,7 @@ static uint64_t share_edge(uint64_t start, uint64_t end, unsigned k,
     return k == 0 ? start : end;
   at = start + len / n * k + len % n * k / n;
   at = (at + SHARE_GRID / 2) / SHARE_GRID * SHARE_GRID;
-  return at < start ? start : at > end ? end : at;
+  return at;
 }
 
 int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
@@ -106,28 +106,25 @@ int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
                       "workers' order is not defined", api, map->path);
   if (end == 0)
     end = map->size;
-  /* A bad range goes whole to one walk, whose open names the problem. */
   if (start < end && end <= map->size)
     n = share_count(end - start, workers);
   sh = calloc(n, sizeof *sh);
   if (!sh)
-    return mmf__error(MMF_ENOMEM, "%s: out of memory", api);
+    return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api,
+                      map->path);
   atomic_init(&e.stop, 0);
   e.fn = fn;
   e.ctx = ctx;
 
-  /* Open every walk here, so that bad arguments and a lack of memory are
-   * reported before any thread runs. An empty share gets no walk (its end
-   * could be 0, which a walk takes for the mapping's end); a lone share
-   * always gets one, so that a bad range is named by mmf_window_open. */
+  /* Open every walk here, so that bad arguments (a bad range goes to the
+   * one walk, whose open names it) and a lack of memory are reported
+   * before any thread runs. */
   for (k = 0; k < n && !rc; k++) {
-    uint64_t lo = share_edge(start, end, k, n);
-    uint64_t hi = share_edge(start, end, k + 1, n);
     sh[k].e = &e;
     sh[k].worker = k;
-    if (lo < hi || n == 1)
-      rc = mmf_window_open(&sh[k].win, map, lo, hi, window_size, access,
-                           flags);
+    rc = mmf_window_open(&sh[k].win, map, share_edge(start, end, k, n),
+                         share_edge(start, end, k + 1, n), window_size,
+                         access, flags);
   }
   if (rc) {
     for (k = 0; k < n; k++)
@@ -136,13 +133,11 @@ int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
     return mmf__error_in(api, map->path, rc);
   }
 
-  /* Best effort: a share whose thread cannot start is walked here, and so
-   * is an empty one (nothing to do). */
+  /* Best effort: a share whose thread cannot start (thread left NULL) is
+   * walked here. */
   mmf__best_effort_begin();
   for (k = 1; k < n; k++)
-    if (sh[k].win &&
-        mmf__os_thread_start(share_walk, &sh[k], &sh[k].thread) != 0)
-      sh[k].thread = NULL;
+    (void)mmf__os_thread_start(share_walk, &sh[k], &sh[k].thread);
   mmf__best_effort_end();
 
   share_walk(&sh[0]);

@@ -83,6 +83,10 @@ int mmf__fault_fired_optional(void);
 enum { MMF__AUTO_MEASURE = 0, MMF__AUTO_MAP, MMF__AUTO_READ };
 extern int mmf__auto_decision;
 
+/* The 2 MiB grid of file offsets on which AUTO walks map whole cells and
+ * mmf_window_each cuts its shares (window.c explains why). */
+#define MMF__MAP_GRID ((uint64_t)2 << 20)
+
 /* ---- core objects --------------------------------------------------------*/
 
 struct mmf_map {

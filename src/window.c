@@ -61,7 +61,7 @@
  * fault. Off the grid (as the trial's 1 MiB read pieces left it), a 4 MiB
  * window of such a file took 33 faults instead of 2 and AUTO scanned at
  * 0.75x a plain mapped walk (docs/BENCHMARKS.md, "2 MiB folios"). */
-#define MAP_GRID ((uint64_t)2 << 20)
+#define MAP_GRID MMF__MAP_GRID
 
 enum { MODE_MAP = 0, MODE_PROBE, MODE_TRIAL, MODE_READ };
 
