@@ -48,7 +48,8 @@ int mmf__fault_arm(unsigned long nth) {
   was = atomic_exchange(&fired, 0);
   fired_optional = 0;
   fired_call = "";
-  atomic_store(&countdown, nth);
+  /* RECORDING is not a count: the Nth call past ULONG_MAX - 1 never comes. */
+  atomic_store(&countdown, nth == RECORDING ? RECORDING - 1 : nth);
   return was;
 }
 

@@ -377,7 +377,9 @@ void mmf__os_monitor_wait(mmf_os_monitor *m);
 /* Wake every thread sleeping in mmf__os_monitor_wait. */
 void mmf__os_monitor_wake(mmf_os_monitor *m);
 typedef struct mmf_os_thread mmf_os_thread;
-/* Run fn(arg) on a new thread. On success *out must be joined. */
+/* Run fn(arg) on a new thread; on POSIX it starts with every signal
+ * blocked but SIGBUS, SIGSEGV, SIGFPE and SIGILL (it is mmf's, not the
+ * application's). On success *out must be joined; on failure it is NULL. */
 int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out);
 /* Wait until the thread's function returned; frees t. */
 void mmf__os_thread_join(mmf_os_thread *t);
