@@ -23,7 +23,7 @@
 /* Room for six 2 MiB shares, and an odd tail. */
 #define FILE_LEN (13 * MIB + 777)
 /* Windows a worker may get: the smallest window below is 64 KiB. */
-#define MAX_WINDOWS (FILE_LEN / 65536 + 8)
+#define MAX_WINDOWS (FILE_LEN / 65536 + 8) /* also > 36 MiB / 1 MiB */
 
 static struct {
   char path[600];
@@ -76,18 +76,18 @@ static int record(void *ctx, unsigned worker, void *data, size_t size,
   }
   s->off[s->n] = offset;
   s->len[s->n] = size;
+  if (memcmp(data, run.want + offset, size) != 0)
+    s->bad = 1;
   if (run.fill) {
     unsigned char *p = data;
     for (size_t i = 0; i < size; i++)
       p[i] = (unsigned char)((offset + i) * 7);
-  } else if (memcmp(data, run.want + offset, size) != 0) {
-    s->bad = 1;
   }
   if (worker < 2)
     atomic_store(&run.arrived[worker], 1);
   if (run.meet && worker < 2 && s->n == 0 &&
       wait_flag(&run.arrived[1 - worker]))
-    atomic_store(&run.met, 1);
+    atomic_fetch_add(&run.met, 1);
   s->n++;
   if (worker < 2 && run.stop_value[worker] &&
       s->n == run.stop_at[worker] + 1) {
@@ -205,27 +205,54 @@ static void each_runs_the_workers_at_once(void **state) {
   run.meet = 1;
   TH_OK(mmf_window_each(g.map, 0, 0, 1 << 20, MMF_ACCESS_READ, 0, 2, record,
                         NULL));
-  assert_true(atomic_load(&run.met));
+  /* Both saw the other arrive in time: run one after the other, the first
+   * would have waited in vain (met 1). */
+  assert_int_equal(atomic_load(&run.met), 2);
   check_tiling(0, FILE_LEN, 2);
 }
 
 /* AUTO decided either way, on every worker: the same bytes, the same
- * shares. */
+ * shares, and the windows of the path decided. Each of the two shares
+ * (18 MiB) outlasts AUTO's probe and trial (about 12 MiB), so windows of
+ * both kinds follow: mapped ones are 4 MiB (with AHEAD, mapped by its
+ * thread), read ones at most 1 MiB. */
+#define AUTO_FILE_LEN (36 * MIB + 5)
 static void each_auto_either_way(void **state) {
   static const int decisions[] = {MMF__AUTO_MAP, MMF__AUTO_READ};
+  char path[600];
+  unsigned char *want = malloc(AUTO_FILE_LEN);
+  mmf_map *m;
   (void)state;
+  assert_non_null(want);
+  th_fill(want, AUTO_FILE_LEN, 23);
+  snprintf(path, sizeof path, "%s", th_path("each-auto.bin"));
+  assert_int_equal(th_write_file(path, want, AUTO_FILE_LEN), 0);
+  TH_OK(mmf_map_open(&m, path, MMF_PROT_READ, 0, 0));
   for (size_t d = 0; d < 2; d++) {
     reset_run();
-    mmf__auto_decision = decisions[d];
-    {
-      int rc = mmf_window_each(g.map, 1 * MIB + 3, 0, 0, MMF_ACCESS_READ,
-                               MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 3, record,
-                               NULL);
-      mmf__auto_decision = MMF__AUTO_MEASURE;
-      TH_OK(rc);
+    run.want = want;
+    mmf__auto_decision = decisions[d]; /* the teardown puts it back */
+    TH_OK(mmf_window_each(m, 0, 0, 4 << 20, MMF_ACCESS_READ,
+                          MMF_WINDOW_AUTO | MMF_WINDOW_AHEAD, 2, record,
+                          NULL));
+    check_tiling(0, AUTO_FILE_LEN, 2);
+    for (unsigned k = 0; k < 2; k++) {
+      /* The share's last 4 MiB, well past the trial (whose probe and timed
+       * windows are 2 MiB whatever is decided). */
+      uint64_t tail = 0, longest = 0;
+      for (unsigned i = run.w[k].n; i-- > 0 && tail < 4 * MIB;) {
+        tail += run.w[k].len[i];
+        if (run.w[k].len[i] > longest)
+          longest = run.w[k].len[i];
+      }
+      if (decisions[d] == MMF__AUTO_MAP)
+        assert_int_equal(longest, 4 * MIB);
+      else
+        assert_true(longest <= MIB);
     }
-    check_tiling(1 * MIB + 3, FILE_LEN, 3);
   }
+  TH_OK(mmf_map_close(m));
+  free(want);
 }
 
 /* Walk the whole file with `workers`, worker k (0, 1) returning value[k]
@@ -307,16 +334,16 @@ static void each_carries_fn_errors_to_the_caller(void **state) {
  * not at all. The first OS call of the walk is starting worker 1's
  * thread (its malloc): fault injection fails it. */
 static int each_with_thread_start_failing(void) {
+  char call[64];
   int rc, fired, optional;
   mmf__fault_arm(1);
   rc = mmf_window_each(g.map, 0, 0, 1 << 20, MMF_ACCESS_READ, 0, 2, record,
                        NULL);
   fired = mmf__fault_fired();
   optional = mmf__fault_fired_optional();
-  if (fired && strcmp(mmf__fault_call(), "malloc") != 0)
-    print_error("the first OS call was %s\n", mmf__fault_call());
-  assert_string_equal(mmf__fault_call(), "malloc");
-  mmf__fault_arm(0);
+  snprintf(call, sizeof call, "%s", mmf__fault_call());
+  mmf__fault_arm(0); /* before any assertion can leave it armed */
+  assert_string_equal(call, "malloc");
   assert_true(fired);
   assert_true(optional); /* best effort: the walk goes on */
   return rc;
@@ -389,6 +416,7 @@ static void each_writes_through_write_windows(void **state) {
   TH_OK(mmf_window_each(m, 0, 0, 1 << 20, MMF_ACCESS_COPY, 0, 3, record,
                         NULL));
   check_tiling(0, FILE_LEN, 3);
+  assert_true(th_file_equals(path, g.want, FILE_LEN)); /* nothing reached it */
   reset_run();
   run.fill = 1;
   TH_OK(mmf_window_each(m, 100, FILE_LEN - 100, 1 << 20, MMF_ACCESS_WRITE, 0,
