@@ -164,10 +164,10 @@ unsigned th_fault_loop(const char *api, const char *what, const int *codes,
   }
 }
 
-int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms) {
+int th_wait_until(int (*ready)(void *ctx), void *ctx, unsigned max_ms) {
   unsigned spins = 0, slept = 0;
   for (;;) {
-    if (atomic_load_explicit(w, memory_order_acquire) == want)
+    if (ready(ctx))
       return 0;
     if (spins < 4000) {
       spins++;
@@ -179,6 +179,21 @@ int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms) {
       return -1;
     }
   }
+}
+
+struct word_want {
+  atomic_uint *w;
+  unsigned want;
+};
+
+static int word_is(void *ctx) {
+  struct word_want *ww = ctx;
+  return atomic_load_explicit(ww->w, memory_order_acquire) == ww->want;
+}
+
+int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms) {
+  struct word_want ww = {w, want};
+  return th_wait_until(word_is, &ww, max_ms);
 }
 
 int th_auto_measure_again(void **state) {

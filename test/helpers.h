@@ -111,6 +111,8 @@ void th_sleep_ms(unsigned ms);
  * fails the test instead of hanging it. */
 #define TH_WAIT_MS 60000u
 int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms);
+/* The same for any condition: until ready(ctx) returns non-zero. */
+int th_wait_until(int (*ready)(void *ctx), void *ctx, unsigned max_ms);
 
 /* A cmocka teardown for tests that force MMF_WINDOW_AUTO's decision
  * (mmf__auto_decision, internal.h): puts it back to measuring, so that a

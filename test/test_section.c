@@ -58,6 +58,11 @@ static unsigned count_of(mmf_section *s) {
   return n;
 }
 
+/* For th_wait_until: the section has two instances; a file holds at least
+ * one line's worth ("N\t..."). */
+static int two_joined(void *s) { return count_of(s) == 2; }
+static int has_a_line(void *path) { return th_file_size(path) >= 2; }
+
 /* Close and remove the file, so the run leaves nothing in the runtime
  * dir. */
 static void close_and_remove(mmf_section *s) {
@@ -552,16 +557,10 @@ static void mmf_instances_counts_a_held_instance(void **state) {
   snprintf(bg_err, sizeof bg_err, "%s", th_path("hold.err"));
   bg = th_start(argv, bg_out, bg_err);
   assert_true(bg > 0);
-  for (unsigned long i = 0; count_of(s) != 2; i++) {
-    assert_true(i < 10000000UL);
-    th_yield();
-  }
+  assert_int_equal(th_wait_until(two_joined, s, TH_WAIT_MS), 0);
   /* It joins before it prints its count: wait for the line too, or the
    * kill below may come first. */
-  for (unsigned long i = 0; th_file_size(bg_out) < 2; i++) {
-    assert_true(i < 10000000UL);
-    th_yield();
-  }
+  assert_int_equal(th_wait_until(has_a_line, bg_out, TH_WAIT_MS), 0);
   TH_OK(mmf_section_close(s));
   /* The held one and this one. */
   snprintf(want, sizeof want, "2\t%s\n", key);

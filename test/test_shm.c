@@ -21,7 +21,6 @@
 #include "internal.h" /* mmf__fault_arm, mmf__fault_fired, mmf__fault_call */
 #include "mmf.h"
 
-#define SPIN_LIMIT 200000000UL /* only so a broken peer cannot hang forever */
 #define OBJ_LEN 100005         /* not a multiple of any page size */
 #define REPLY_AT 70001
 #define REPLY_LEN 3000
@@ -42,6 +41,40 @@ static atomic_uint *flag_at(void *base) {
 
 static int wait_flag(void *base, unsigned want) {
   return th_wait_word(flag_at(base), want, TH_WAIT_MS);
+}
+
+/* Open NAME read-only once another process has created it: its code (still
+ * MMF_ENOENT if it never appeared within TH_WAIT_MS). */
+struct shm_open_try {
+  mmf_map **m;
+  const char *name;
+  int rc;
+};
+
+static int shm_opened(void *ctx) {
+  struct shm_open_try *t = ctx;
+  t->rc = mmf_shm_open(t->m, t->name, MMF_PROT_READ, 0);
+  return t->rc != MMF_ENOENT;
+}
+
+static int open_once_there(mmf_map **m, const char *name) {
+  struct shm_open_try t = {m, name, MMF_ENOENT};
+  (void)th_wait_until(shm_opened, &t, TH_WAIT_MS);
+  return t.rc;
+}
+
+/* 1 when the file `path` starts with `want` and has more after it. */
+struct file_starts {
+  const char *path, *want;
+};
+
+static int file_starts_with(void *ctx) {
+  struct file_starts *f = ctx;
+  size_t n, len = strlen(f->want);
+  char *got = (char *)th_read_file(f->path, &n);
+  int seen = got && n > len && memcmp(got, f->want, len) == 0;
+  free(got);
+  return seen;
 }
 
 /* 1 when mmf_shm_list() reports `name`; its size and lifetime then. */
@@ -192,8 +225,7 @@ static int fill_then_hang(void *ctx, void *data, uint64_t size) {
   if (mmf_shm_create(&m, signal_name(name), 64, MMF_SHM_PERSISTENT) != 0 ||
       mmf_map_close(m) != 0)
     return MMF_EIO;
-  for (unsigned long i = 0; i < SPIN_LIMIT; i++)
-    th_yield(); /* the parent kills us long before */
+  th_sleep_ms(TH_WAIT_MS); /* the parent kills us long before */
   return MMF_EIO;
 }
 
@@ -395,15 +427,9 @@ static void transient_is_gone_after_its_last_holder_is_killed(void **s) {
   mmf_view *v;
   unsigned char *d;
   unsigned long i;
-  int rc = MMF_ENOENT;
   (void)s;
   /* Wait for the child's object, then for its data. */
-  for (i = 0; i < SPIN_LIMIT && rc == MMF_ENOENT; i++) {
-    rc = mmf_shm_open(&m, name, MMF_PROT_READ, 0);
-    if (rc == MMF_ENOENT)
-      th_yield();
-  }
-  TH_OK(rc);
+  TH_OK(open_once_there(&m, name));
   TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_READ));
   TH_OK(mmf_map_close(m));
   d = mmf_view_data(v);
@@ -428,13 +454,7 @@ static void transient_is_gone_after_its_last_holder_is_killed(void **s) {
 
   /* Killed again: this time open finds the dead object and says ENOENT. */
   child = spawn("hold", name);
-  rc = MMF_ENOENT;
-  for (i = 0; i < SPIN_LIMIT && rc == MMF_ENOENT; i++) {
-    rc = mmf_shm_open(&m, name, MMF_PROT_READ, 0);
-    if (rc == MMF_ENOENT)
-      th_yield();
-  }
-  TH_OK(rc);
+  TH_OK(open_once_there(&m, name));
   TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_READ));
   TH_OK(mmf_map_close(m));
   assert_int_equal(wait_flag(mmf_view_data(v), 1), 0);
@@ -871,7 +891,6 @@ static void cli_share_put_transient_lives_while_put_runs(void **state) {
   char want[256];
   struct run r;
   intptr_t put;
-  unsigned long i;
   (void)state;
   if (!cli()) {
     print_message("MMF_CLI is not set: skipping the CLI checks\n");
@@ -886,16 +905,10 @@ static void cli_share_put_transient_lives_while_put_runs(void **state) {
     assert_true(put > 0);
   }
   snprintf(want, sizeof want, "holding %s (5000 bytes, transient)", name);
-  for (i = 0; i < SPIN_LIMIT / 10; i++) {
-    size_t n;
-    char *got = (char *)th_read_file(out, &n);
-    int seen = got && n > strlen(want) && memcmp(got, want, strlen(want)) == 0;
-    free(got);
-    if (seen)
-      break;
-    th_yield();
+  {
+    struct file_starts fs = {out, want};
+    assert_int_equal(th_wait_until(file_starts_with, &fs, TH_WAIT_MS), 0);
   }
-  assert_true(i < SPIN_LIMIT / 10);
   {
     const char *a[] = {"share", "get", name, NULL};
     run_cli(&r, a);
@@ -1083,16 +1096,10 @@ static void creator_killed_while_filling_leaves_nothing(void **state) {
   char sig[128];
   mmf_map *m = NULL;
   intptr_t child;
-  int rc = MMF_ENOENT;
   (void)state;
   snprintf(sig, sizeof sig, "%s", signal_name(name));
   child = spawn("fill-forever", name);
-  for (unsigned long i = 0; i < SPIN_LIMIT && rc == MMF_ENOENT; i++) {
-    rc = mmf_shm_open(&m, sig, MMF_PROT_READ, 0);
-    if (rc == MMF_ENOENT)
-      th_yield();
-  }
-  TH_OK(rc); /* the child is inside fill now */
+  TH_OK(open_once_there(&m, sig)); /* the child is inside fill now */
   TH_OK(mmf_map_close(m));
   TH_EXPECT_ERR(mmf_shm_open(&m, name, MMF_PROT_READ, 0), MMF_ENOENT,
                 "mmf_shm_open");
