@@ -273,9 +273,8 @@ static void make_big_file(uint64_t *zeros) {
   *zeros = z;
 }
 
-/* The big file holds the big blocks reversed: block j is block
- * BIG_BLOCKS-1-j read backwards. */
-/* The big file holds its blocks reversed (or, with reversed 0, as made). */
+/* The big file holds its blocks as made or, with `reversed`, reversed:
+ * block j is block BIG_BLOCKS-1-j read backwards. */
 static void assert_big_file(int reversed) {
   unsigned char *want = malloc(BLOCK), *got = malloc(BLOCK);
   FILE *f = th_fopen(big_path(), "rb");
@@ -371,16 +370,15 @@ static void check_op_count(size_t n, size_t window, unsigned flags,
 
   make_file(path, sizeof path, "op-count.bin", data, n);
   for (size_t b = 0; b < sizeof bytes; b++) {
-    uint64_t got = 12345;
+    uint64_t got = 12345, want = ref_count(data, n, bytes[b]);
     struct progress_log log = {0, 0, 0, 1};
     TH_OK(mmf_op_count(path, bytes[b], window, flags, workers, &got,
                        log_progress, &log));
-    if (got != ref_count(data, n, bytes[b]))
+    if (got != want)
       print_error("size %zu window %zu flags %u workers %u byte 0x%02x: "
                   "%" PRIu64 " want %" PRIu64 "\n",
-                  n, window, flags, workers, bytes[b], got,
-                  ref_count(data, n, bytes[b]));
-    assert_int_equal(got, ref_count(data, n, bytes[b]));
+                  n, window, flags, workers, bytes[b], got, want);
+    assert_int_equal(got, want);
     if (n) {
       assert_true(log.monotonic);
       assert_int_equal(log.last_done, n);
@@ -778,11 +776,6 @@ static void cli_count_reports_a_missing_file_and_counts_the_rest(void **state) {
 
 /* ---- the CLI: progress and memory --------------------------------------- */
 
-/* On a big file with stderr in a file (not a terminal): the right answer,
- * not a byte of progress output, and a peak resident set bounded by the
- * windows mapped at once, not by the file's size. Runs first, while this
- * process is still small: a forked child starts out with its parent's
- * resident set. */
 /* `r`, a command run on the big file (`what`), succeeded quietly, printed
  * `want` (NULL: anything) and peaked under `limit_kib`. Frees r. */
 static void assert_bounded_run(struct run *r, const char *what,
@@ -797,6 +790,11 @@ static void assert_bounded_run(struct run *r, const char *what,
   run_free(r);
 }
 
+/* On a big file with stderr in a file (not a terminal): the right answer,
+ * not a byte of progress output, and a peak resident set bounded by the
+ * windows mapped at once, not by the file's size. Runs first, while this
+ * process is still small: a forked child starts out with its parent's
+ * resident set. */
 static void cli_big_file_bounded_memory_and_no_progress_off_a_tty(void **s) {
   char want[700];
   uint64_t zeros;
