@@ -619,8 +619,13 @@ int mmf__os_map(const mmf_os_section *s, uint64_t off, size_t len,
                          "instead",
                          at, len, p);
   }
-  if (opts & MMF__OS_MAP_POPULATE)
-    (void)prefetch(p, len); /* a request, like MAP_POPULATE */
+  if (opts & MMF__OS_MAP_POPULATE) {
+    /* A request, like MAP_POPULATE: its failure is not the call's, and
+     * must not stay in the thread's record. */
+    mmf__best_effort_begin();
+    (void)prefetch(p, len);
+    mmf__best_effort_end();
+  }
   *out = p;
   return 0;
 }
