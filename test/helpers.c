@@ -164,6 +164,14 @@ unsigned th_fault_loop(const char *api, const char *what, const int *codes,
   }
 }
 
+/* Every test program's stdout unbuffered, before main: when ctest kills a
+ * hung run (under Wine stdout is a pipe), what it printed, cmocka's
+ * "[ RUN ]" line included, is still shown -- and a run that shows nothing
+ * never reached main. */
+__attribute__((constructor)) static void th_unbuffered_stdout(void) {
+  setvbuf(stdout, NULL, _IONBF, 0);
+}
+
 int th_wait_until(int (*ready)(void *ctx), void *ctx, unsigned max_ms) {
   unsigned spins = 0, slept = 0;
   for (;;) {

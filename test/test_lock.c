@@ -339,9 +339,6 @@ int main(int argc, char **argv) {
       cmocka_unit_test(misuse_is_reported),
       cmocka_unit_test(every_os_call_of_a_lock_cycle_fails_cleanly),
   };
-  /* Unbuffered: when ctest kills a hung run (under Wine stdout is a pipe),
-   * what was printed, cmocka's "[ RUN ]" line included, is still shown. */
-  setvbuf(stdout, NULL, _IONBF, 0);
   if (argc >= 4 && strcmp(argv[1], "--child") == 0) {
     long n = argc >= 5 ? strtol(argv[4], NULL, 10) : 0;
     if (strcmp(argv[2], "count") == 0)
