@@ -246,7 +246,7 @@ static void settle_cache(void) {
   free(buf);
 }
 
-/* The page-cache states scan and random measure in: folios of the size
+/* The page-cache states scan, reverse and random measure in: folios of the size
  * that `chunk`-byte writes produce. The issue names the first two; 2 MiB
  * folios are what a file read cold from disk is mostly held in here
  * (read_ahead_kb 8192), and the only ones Linux maps with 2 MiB pages. */
@@ -891,47 +891,59 @@ enum { RV_MMF, RV_TWO, RV_ALL, RV_ALL_COLD, RV_RAM, RV_N };
 static void bench_reverse(void) {
   static const child_fn fn[RV_N] = {rev_mmf, rev_two_buffers, rev_read_all,
                                     rev_read_all_cold, rev_in_ram};
-  series t[RV_N], rss[RV_N];
-  double mmf_faults = 0;
-  int odd = 0;
+  series t[KINDS][RV_N], rss[KINDS][RV_N];
+  double mmf_faults[KINDS] = {0};
   memset(t, 0, sizeof t);
   memset(rss, 0, sizeof rss);
   for (int r = 0; r < opt.repeat; r++) {
-    make_file(MIB); /* cached, large folios, clean */
-    odd = 0;
-    for (int mm = 0; mm < RV_N; mm++) {
-      int m = order(mm, r, RV_N);
-      double peak, f = 0, secs = run_in_child(fn[m], &peak, &f);
-      if (m == RV_MMF)
-        mmf_faults += f;
-      if (m != RV_RAM) /* the in-RAM limit leaves the file alone */
-        odd = !odd;
-      check_reversed(odd);
-      sync_file(); /* write back outside any measurement */
-      add(&t[m], secs);
-      add(&rss[m], peak);
+    for (int kk = 0; kk < KINDS; kk++) {
+      int k = (kk + r) % KINDS; /* rotate which kind goes first */
+      int odd = 0;
+      /* cached, clean; overwriting keeps the folios, so every method meets
+       * the same kind */
+      make_file(kind[k].chunk);
+      for (int mm = 0; mm < RV_N; mm++) {
+        int m = order(mm, r, RV_N);
+        double peak, f = 0, secs = run_in_child(fn[m], &peak, &f);
+        if (m == RV_MMF)
+          mmf_faults[k] += f;
+        if (m != RV_RAM) /* the in-RAM limit leaves the file alone */
+          odd = !odd;
+        check_reversed(odd);
+        sync_file(); /* write back outside any measurement */
+        add(&t[k][m], secs);
+        add(&rss[k][m], peak);
+      }
+      note("reverse: repetition %d/%d %s: mmf %.3f, two buffers %.3f, "
+           "read-all %.3f, read-all fresh %.3f, in RAM %.3f s\n",
+           r + 1, opt.repeat, kind[k].name, t[k][RV_MMF].v[r],
+           t[k][RV_TWO].v[r], t[k][RV_ALL].v[r], t[k][RV_ALL_COLD].v[r],
+           t[k][RV_RAM].v[r]);
     }
-    note("reverse: repetition %d/%d: mmf %.3f, two buffers %.3f, read-all "
-         "%.3f, read-all fresh %.3f, in RAM %.3f s\n",
-         r + 1, opt.repeat, t[RV_MMF].v[r], t[RV_TWO].v[r], t[RV_ALL].v[r],
-         t[RV_ALL_COLD].v[r], t[RV_RAM].v[r]);
   }
-  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
-         "pread/pwrite 2x1 MiB", median(&t[RV_TWO]), T_RATIO_LE, 1.1);
-  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
-         "read-all/write-all", median(&t[RV_ALL]), T_RATIO_LE, 0.3);
-  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
-         "read-all, fresh buffer", median(&t[RV_ALL_COLD]), T_RATIO_LE, 0.3);
-  report("reverse", "reverse/time", "s", "mmf_op_reverse", median(&t[RV_MMF]),
-         "in-RAM limit (memreverse)", median(&t[RV_RAM]), T_NONE, 0);
-  info("reverse", "reverse/faults", "mmf_op_reverse: minor faults per MiB",
-       mmf_faults / opt.repeat / ((double)opt.size / (double)MIB), "faults");
-  report("reverse", "reverse/peak-rss", "MiB", "mmf_op_reverse",
-         median(&rss[RV_MMF]), "pread/pwrite 2x1 MiB", median(&rss[RV_TWO]),
-         T_ABS_LE, 128);
-  report("reverse", "reverse/peak-rss", "MiB", "mmf_op_reverse",
-         median(&rss[RV_MMF]), "read-all/write-all", median(&rss[RV_ALL]),
-         T_ABS_LE, 128);
+  for (int k = 0; k < KINDS; k++) {
+    char kase[40];
+    double mmf = median(&t[k][RV_MMF]), mrss = median(&rss[k][RV_MMF]);
+    snprintf(kase, sizeof kase, "reverse/%s", kind[k].tag);
+    report("reverse", kase, "s", "mmf_op_reverse", mmf,
+           "pread/pwrite 2x1 MiB", median(&t[k][RV_TWO]), T_RATIO_LE, 1.1);
+    report("reverse", kase, "s", "mmf_op_reverse", mmf, "read-all/write-all",
+           median(&t[k][RV_ALL]), T_RATIO_LE, 0.3);
+    report("reverse", kase, "s", "mmf_op_reverse", mmf,
+           "read-all, fresh buffer", median(&t[k][RV_ALL_COLD]), T_RATIO_LE,
+           0.3);
+    report("reverse", kase, "s", "mmf_op_reverse", mmf,
+           "in-RAM limit (memreverse)", median(&t[k][RV_RAM]), T_NONE, 0);
+    snprintf(kase, sizeof kase, "reverse-faults/%s", kind[k].tag);
+    info("reverse", kase, "mmf_op_reverse: minor faults per MiB",
+         mmf_faults[k] / opt.repeat / ((double)opt.size / (double)MIB),
+         "faults");
+    snprintf(kase, sizeof kase, "reverse-rss/%s", kind[k].tag);
+    report("reverse", kase, "MiB", "mmf_op_reverse", mrss,
+           "pread/pwrite 2x1 MiB", median(&rss[k][RV_TWO]), T_ABS_LE, 128);
+    report("reverse", kase, "MiB", "mmf_op_reverse", mrss,
+           "read-all/write-all", median(&rss[k][RV_ALL]), T_ABS_LE, 128);
+  }
 }
 
 /* ---- random: 4 KiB reads ------------------------------------------------ */
@@ -1058,8 +1070,8 @@ static const struct {
      "per GiB"},
     {"reverse", bench_reverse,
      "reverse a file in place: mmf_op_reverse (a worker per CPU after its "
-     "trial) vs two 1 MiB pread/pwrite buffers vs read-all/write-all; time "
-     "and per-method peak RSS"},
+     "trial) vs two 1 MiB pread/pwrite buffers vs read-all/write-all, small, "
+     "1 MiB and 2 MiB folios; time and per-method peak RSS"},
     {"random", bench_random,
      "random 4 KiB reads: through a view vs pread, small, 1 MiB and 2 MiB "
      "folios"},
