@@ -204,6 +204,14 @@ int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms) {
   return th_wait_until(word_is, &ww, max_ms);
 }
 
+atomic_uint *th_word(void *base, size_t off) {
+  return (atomic_uint *)((unsigned char *)base + off);
+}
+
+int th_wait_word_at(void *base, size_t off, unsigned want) {
+  return th_wait_word(th_word(base, off), want, TH_WAIT_MS);
+}
+
 int th_auto_measure_again(void **state) {
   (void)state;
   mmf__auto_decision = MMF__AUTO_MEASURE;

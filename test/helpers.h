@@ -111,6 +111,10 @@ void th_sleep_ms(unsigned ms);
  * fails the test instead of hanging it. */
 #define TH_WAIT_MS 60000u
 int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms);
+/* The word `off` bytes into shared memory at `base`, and th_wait_word on it
+ * for TH_WAIT_MS: the flags the multi-process tests signal with. */
+atomic_uint *th_word(void *base, size_t off);
+int th_wait_word_at(void *base, size_t off, unsigned want);
 /* The same for any condition: until ready(ctx) returns non-zero. */
 int th_wait_until(int (*ready)(void *ctx), void *ctx, unsigned max_ms);
 

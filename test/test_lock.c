@@ -37,9 +37,7 @@ typedef struct shared {
 } shared;
 
 static mmf_lock *lock_of(shared *s) { return (mmf_lock *)(s->d + LOCK_OFF); }
-static atomic_uint *word(shared *s, size_t off) {
-  return (atomic_uint *)(s->d + off);
-}
+static atomic_uint *word(shared *s, size_t off) { return th_word(s->d, off); }
 
 static int attach(shared *s, const char *path) {
   if (mmf_map_open(&s->map, path, MMF_PROT_READWRITE, 0, 0) != 0)

@@ -25,16 +25,6 @@
 #define PARENT_DATA 8000
 #define PARENT_LEN 1000
 
-static atomic_uint *flag_at(void *base, size_t off) {
-  return (atomic_uint *)((unsigned char *)base + off);
-}
-
-/* Wait until the flag reads `want`; 0 when it did, -1 if the peer never
- * set it. */
-static int wait_flag(void *base, size_t off, unsigned want) {
-  return th_wait_word(flag_at(base, off), want, TH_WAIT_MS);
-}
-
 /* ---- the child's side ----------------------------------------------------*/
 
 /* `--child live PATH`: write through an own view at an unaligned offset,
@@ -54,8 +44,8 @@ static int child_live(const char *path) {
   th_fill(mine, sizeof mine, 77);
   memcpy(mmf_view_data(v), mine, sizeof mine);
   d = mmf_view_data(whole);
-  atomic_store_explicit(flag_at(d, CHILD_FLAG), 1, memory_order_release);
-  if (wait_flag(d, PARENT_FLAG, 2) != 0)
+  atomic_store_explicit(th_word(d, CHILD_FLAG), 1, memory_order_release);
+  if (th_wait_word_at(d, PARENT_FLAG, 2) != 0)
     rc = 3;
   th_fill(want, sizeof want, 78);
   if (rc == 0 && memcmp(d + PARENT_DATA, want, sizeof want) != 0)
@@ -122,13 +112,13 @@ static void child_view_stores_are_seen_live_by_parent_view(void **state) {
   d = mmf_view_data(v);
   child = spawn("live", p);
   /* The child's stores appear in this process's view while it runs. */
-  assert_int_equal(wait_flag(d, CHILD_FLAG, 1), 0);
+  assert_int_equal(th_wait_word_at(d, CHILD_FLAG, 1), 0);
   th_fill(want, sizeof want, 77);
   assert_memory_equal(d + CHILD_DATA, want, sizeof want);
   /* And ours in the child's view. */
   th_fill(reply, sizeof reply, 78);
   memcpy(d + PARENT_DATA, reply, sizeof reply);
-  atomic_store_explicit(flag_at(d, PARENT_FLAG), 2, memory_order_release);
+  atomic_store_explicit(th_word(d, PARENT_FLAG), 2, memory_order_release);
   assert_int_equal(th_wait_child(child), 0);
   TH_OK(mmf_view_unmap(v));
   TH_OK(mmf_map_close(m));

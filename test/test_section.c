@@ -30,14 +30,6 @@
 #define OFF_CHILD 2000  /* data a child writes */
 #define DATA_LEN 900
 
-static atomic_uint *at(void *block, size_t off) {
-  return (atomic_uint *)((unsigned char *)block + off);
-}
-
-static int wait_flag(void *block, size_t off, unsigned want) {
-  return th_wait_word(at(block, off), want, TH_WAIT_MS);
-}
-
 /* A key unique to this run: the test's private temp dir's name (which
  * holds the pid or a random part) and `name`. */
 static const char *key_for(const char *name) {
@@ -101,11 +93,11 @@ static int child_join(const char *key, const char *idx) {
   if (i > 8 || mmf_section_open(&s, key, BLOCK, 0) != 0)
     return 1;
   d = mmf_section_data(s);
-  atomic_fetch_add(at(d, OFF_CLASSIC), 1);
-  atomic_store(at(d, OFF_READY + 4 * i), 1);
-  if (wait_flag(d, OFF_RELEASE + 4 * i, 1) != 0)
+  atomic_fetch_add(th_word(d, OFF_CLASSIC), 1);
+  atomic_store(th_word(d, OFF_READY + 4 * i), 1);
+  if (th_wait_word_at(d, OFF_RELEASE + 4 * i, 1) != 0)
     return 2;
-  atomic_fetch_sub(at(d, OFF_CLASSIC), 1);
+  atomic_fetch_sub(th_word(d, OFF_CLASSIC), 1);
   return mmf_section_close(s) == 0 ? 0 : 3;
 }
 
@@ -116,8 +108,8 @@ static int child_lockhold(const char *key) {
   if (mmf_section_open(&s, key, BLOCK, 0) != 0 || mmf_section_lock(s) != 0)
     return 1;
   d = mmf_section_data(s);
-  atomic_store(at(d, OFF_LOCKED), 1);
-  wait_flag(d, OFF_RELEASE, 12345); /* never set: the parent kills us */
+  atomic_store(th_word(d, OFF_LOCKED), 1);
+  th_wait_word_at(d, OFF_RELEASE, 12345); /* never set: the parent kills us */
   return 2;
 }
 
@@ -256,15 +248,15 @@ static void count_follows_joins_and_leaves(void **state) {
   d = mmf_section_data(s);
   assert_int_equal(count_of(s), 1);
   a = spawn("join", key, "0");
-  assert_int_equal(wait_flag(d, OFF_READY + 0, 1), 0);
+  assert_int_equal(th_wait_word_at(d, OFF_READY + 0, 1), 0);
   assert_int_equal(count_of(s), 2);
   b = spawn("join", key, "1");
-  assert_int_equal(wait_flag(d, OFF_READY + 4, 1), 0);
+  assert_int_equal(th_wait_word_at(d, OFF_READY + 4, 1), 0);
   assert_int_equal(count_of(s), 3);
-  atomic_store(at(d, OFF_RELEASE + 4), 1);
+  atomic_store(th_word(d, OFF_RELEASE + 4), 1);
   assert_int_equal(th_wait_child(b), 0);
   assert_int_equal(count_of(s), 2);
-  atomic_store(at(d, OFF_RELEASE + 0), 1);
+  atomic_store(th_word(d, OFF_RELEASE + 0), 1);
   assert_int_equal(th_wait_child(a), 0);
   assert_int_equal(count_of(s), 1);
   close_and_remove(s);
@@ -280,17 +272,17 @@ static void a_killed_instance_stops_counting_at_once(void **state) {
   d = mmf_section_data(s);
   a = spawn("join", key, "0");
   b = spawn("join", key, "1");
-  assert_int_equal(wait_flag(d, OFF_READY + 0, 1), 0);
-  assert_int_equal(wait_flag(d, OFF_READY + 4, 1), 0);
+  assert_int_equal(th_wait_word_at(d, OFF_READY + 0, 1), 0);
+  assert_int_equal(th_wait_word_at(d, OFF_READY + 4, 1), 0);
   assert_int_equal(count_of(s), 3);
   assert_int_equal(th_kill_child(a), 0);
   assert_int_equal(count_of(s), 2);
   /* The classic shared counter never hears of the death. */
-  assert_int_equal(atomic_load(at(d, OFF_CLASSIC)), 2);
-  atomic_store(at(d, OFF_RELEASE + 4), 1);
+  assert_int_equal(atomic_load(th_word(d, OFF_CLASSIC)), 2);
+  atomic_store(th_word(d, OFF_RELEASE + 4), 1);
   assert_int_equal(th_wait_child(b), 0);
   assert_int_equal(count_of(s), 1);
-  assert_int_equal(atomic_load(at(d, OFF_CLASSIC)), 1); /* wrong forever */
+  assert_int_equal(atomic_load(th_word(d, OFF_CLASSIC)), 1); /* wrong forever */
   close_and_remove(s);
 }
 
@@ -309,7 +301,7 @@ static void a_new_first_instance_starts_clean_after_a_kill(void **state) {
   th_fill(mine, sizeof mine, 1);
   memcpy(d + OFF_PARENT, mine, sizeof mine);
   a = spawn("join", key, "0");
-  assert_int_equal(wait_flag(d, OFF_READY, 1), 0);
+  assert_int_equal(th_wait_word_at(d, OFF_READY, 1), 0);
   TH_OK(mmf_section_close(s)); /* the child is the last instance now */
   assert_int_equal(th_kill_child(a), 0);
   /* Everyone is gone, one of them killed; the old data is still in the
@@ -319,7 +311,7 @@ static void a_new_first_instance_starts_clean_after_a_kill(void **state) {
   assert_int_equal(n, MMF__SECTION_HDR + BLOCK);
   assert_memory_equal(file + MMF__SECTION_HDR + OFF_PARENT, mine,
                       sizeof mine);
-  assert_int_equal(atomic_load(at(file + MMF__SECTION_HDR, OFF_CLASSIC)), 1);
+  assert_int_equal(atomic_load(th_word(file + MMF__SECTION_HDR, OFF_CLASSIC)), 1);
   free(file);
   /* ...and the next first instance finds the block zeroed. */
   TH_OK(mmf_section_open(&s, key, BLOCK, 0));
@@ -479,7 +471,7 @@ static void a_killed_holder_gives_the_next_locker_ownerdead(void **state) {
   TH_OK(mmf_section_open(&s, key, BLOCK, 0));
   d = mmf_section_data(s);
   holder = spawn("lockhold", key, NULL);
-  assert_int_equal(wait_flag(d, OFF_LOCKED, 1), 0);
+  assert_int_equal(th_wait_word_at(d, OFF_LOCKED, 1), 0);
   /* A locker waiting (or about to wait) for the dead holder's lock gets it
    * with the owner-died report instead of hanging. */
   waiter = spawn("lockwait", key, NULL);
@@ -489,9 +481,9 @@ static void a_killed_holder_gives_the_next_locker_ownerdead(void **state) {
   TH_OK(mmf_section_lock(s));
   TH_OK(mmf_section_unlock(s));
   /* Killed again, this process is the next locker. */
-  atomic_store(at(d, OFF_LOCKED), 0);
+  atomic_store(th_word(d, OFF_LOCKED), 0);
   holder = spawn("lockhold", key, NULL);
-  assert_int_equal(wait_flag(d, OFF_LOCKED, 1), 0);
+  assert_int_equal(th_wait_word_at(d, OFF_LOCKED, 1), 0);
   assert_int_equal(th_kill_child(holder), 0);
   TH_EXPECT_ERR(mmf_section_lock(s), MMF_EOWNERDEAD, "mmf_section_lock");
   TH_OK(mmf_section_unlock(s));

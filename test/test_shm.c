@@ -35,14 +35,6 @@ static const char *obj(const char *what) {
   return p;
 }
 
-static atomic_uint *flag_at(void *base) {
-  return (atomic_uint *)((unsigned char *)base + FLAG_AT);
-}
-
-static int wait_flag(void *base, unsigned want) {
-  return th_wait_word(flag_at(base), want, TH_WAIT_MS);
-}
-
 /* Open NAME read-only once another process has created it: its code (still
  * MMF_ENOENT if it never appeared within TH_WAIT_MS). */
 struct shm_open_try {
@@ -154,8 +146,8 @@ static int child_hold(const char *name) {
     return 2;
   d = mmf_view_data(v);
   memset(d + 64, 0xAB, OBJ_LEN - 64);
-  atomic_store_explicit(flag_at(d), 1, memory_order_release);
-  wait_flag(d, 99); /* never comes: the parent kills us */
+  atomic_store_explicit(th_word(d, FLAG_AT), 1, memory_order_release);
+  th_wait_word_at(d, FLAG_AT, 99); /* never comes: the parent kills us */
   return 3;
 }
 
@@ -433,7 +425,7 @@ static void transient_is_gone_after_its_last_holder_is_killed(void **s) {
   TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_READ));
   TH_OK(mmf_map_close(m));
   d = mmf_view_data(v);
-  assert_int_equal(wait_flag(d, 1), 0);
+  assert_int_equal(th_wait_word_at(d, FLAG_AT, 1), 0);
   assert_int_equal(d[OBJ_LEN - 1], 0xAB);
   TH_OK(mmf_view_unmap(v)); /* now only the child holds it */
   assert_int_equal(listed(name).found, 1);
@@ -457,7 +449,7 @@ static void transient_is_gone_after_its_last_holder_is_killed(void **s) {
   TH_OK(open_once_there(&m, name));
   TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_READ));
   TH_OK(mmf_map_close(m));
-  assert_int_equal(wait_flag(mmf_view_data(v), 1), 0);
+  assert_int_equal(th_wait_word_at(mmf_view_data(v), FLAG_AT, 1), 0);
   TH_OK(mmf_view_unmap(v));
   assert_int_equal(th_kill_child(child), 0);
   assert_gone(name);
