@@ -297,16 +297,17 @@ static int ensure_buffer(mmf_window *w, size_t chunk) {
   return 0;
 }
 
-static int next_buffered(mmf_window *w, void **data, size_t *size,
-                         uint64_t *offset) {
+/* The next read-path piece: a whole chunk, or less if `grid` (bytes to the
+ * grid, while the walk may map again) is shorter and not 0. */
+static int next_buffered(mmf_window *w, uint64_t grid, void **data,
+                         size_t *size, uint64_t *offset) {
   size_t n, got = 0;
-  uint64_t off, g = w->mode == MODE_READ ? 0 : to_grid(w);
+  uint64_t off;
   size_t chunk = read_chunk(w);
   int rc = ensure_buffer(w, chunk);
   if (rc)
     return rc;
-  /* (while the walk may map again, a read piece stops at the grid) */
-  off = take(w, g && g < chunk ? (size_t)g : chunk, &n);
+  off = take(w, grid && grid < chunk ? (size_t)grid : chunk, &n);
   rc = mmf__os_read(w->map->file, off, w->buf, n, &got);
   if (rc == 0 && got != n)
     rc = mmf__error(MMF_EIO, "the file shrank under the walk (read %zu of "
@@ -560,23 +561,24 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     trial_account(w);
   if (w->lo >= w->hi)
     return 0;
-  /* An AUTO walk that may map again reads up to the grid when off it (see
-   * MAP_GRID). In the trial, the read path's first whole piece warms the
+  /* An AUTO walk reads when it has chosen the read path, and while it may
+   * map again, up to the grid when off it (see MAP_GRID). In the trial, the read path's first whole piece warms the
    * buffer up and is not timed (nor are shorter ones before it): the first
    * stores into fresh pages cost far more than the steady state (1.3 ms for
    * the first 1 MiB read, 0.04 ms after, on a VM here). Then whichever path
    * is behind in bytes goes next. */
-  if ((w->flags & MMF_WINDOW_AUTO) && w->mode != MODE_READ) {
-    int read = to_grid(w) != 0, timed = TIMED_NONE;
+  if (w->flags & MMF_WINDOW_AUTO) {
+    uint64_t grid = w->mode == MODE_READ ? 0 : to_grid(w);
+    int read = w->mode == MODE_READ || grid != 0, timed = TIMED_NONE;
     if (w->mode == MODE_TRIAL && w->warm)
-      timed = read || w->trial_bytes[0] > w->trial_bytes[1] ? TIMED_READ
+      timed = grid || w->trial_bytes[0] > w->trial_bytes[1] ? TIMED_READ
                                                             : TIMED_MAP;
     if (w->mode == MODE_TRIAL && timed != TIMED_MAP)
       read = 1;
     if (read) {
       if (timed)
         w->mark_ns = mmf__os_now_ns(); /* the read itself counts */
-      rc = next_buffered(w, data, size, offset);
+      rc = next_buffered(w, grid, data, size, offset);
       if (rc == 1 && timed) {
         w->timed = timed;
         w->timed_len = *size;
@@ -592,8 +594,6 @@ int mmf_window_next(mmf_window *w, void **data, size_t *size,
     if (w->ahead)
       return next_ahead(w, data, size, offset);
   }
-  if (w->mode == MODE_READ)
-    return next_buffered(w, data, size, offset);
 
   /* Probe and trial windows need only to be big enough to be placed 2
    * MiB-aligned (see PROBE_MIN_WINDOW): where mapping loses, every byte of
