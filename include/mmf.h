@@ -435,7 +435,9 @@ enum mmf_window_flags {
    * there: off that grid a scan of such a file ran at 0.75x.
    * The first mapped window is 2 MiB long (the probe: where mapping loses,
    * every probed byte costs), and so are the trial's. The data is the same;
-   * only the speed differs. */
+   * only the speed differs. A window delivered through the buffer is the
+   * walk's own memory and may be written to, as scratch: the changes reach
+   * neither the file nor a later window. */
   MMF_WINDOW_AUTO = 0x2,
   /** Read-only walks: keep the next two windows mapped ahead on a background
    * thread, every page faulted in, while the caller works on the current one,

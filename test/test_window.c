@@ -405,8 +405,9 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
   TH_OK(mmf_window_open(&w, m, start, end_arg, ws, MMF_ACCESS_READ,
                         flags | MMF_WINDOW_AUTO));
   while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
+    int in_buffer = mmf_window_buffered_count(w) != buffered;
     assert_true(size > 0 && size <= s);
-    if (mmf_window_buffered_count(w) == buffered) {
+    if (!in_buffer) {
       /* Mapped: only with windows of 2 MiB or more, from a multiple of
        * 2 MiB to one (or to the range's far end). */
       uint64_t near = backward ? off + size : off;
@@ -433,6 +434,8 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
       next = off + size;
     }
     assert_memory_equal(data, file + off, size);
+    if (in_buffer) /* the walk's scratch (mmf.h): reaches nothing */
+      memset(data, 0xa5, size);
     count++;
   }
   mmf__auto_decision = MMF__AUTO_MEASURE;
@@ -450,6 +453,15 @@ static void check_auto_walk(mmf_map *m, const unsigned char *file, uint64_t star
     assert_int_equal(mmf_window_ahead_count(w), 0);
   }
   assert_int_equal(mmf_window_buffered_count(w), count - mapped);
+  if (buffered_bytes > 0) { /* the file is as it was */
+    size_t len = (size_t)(end - start), got = 0;
+    unsigned char *back = malloc(len ? len : 1);
+    assert_non_null(back);
+    TH_OK(mmf_map_read(m, start, back, len, &got));
+    assert_int_equal(got, len);
+    assert_memory_equal(back, file + start, len);
+    free(back);
+  }
   if (decide == MMF__AUTO_MAP) {
     /* Up to the first multiple of 2 MiB, the probe, two rounds of the
      * trial and back to the grid: well under half of these ranges. */
