@@ -4,7 +4,6 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #if MMF_HAVE_TIMESPEC_GET
@@ -143,32 +142,28 @@ static int rev_window(void *arg, unsigned worker, void *front, size_t len,
 
 /* The buffered pieces on `workers` threads: an AUTO walk of `piece`-byte
  * windows (at most REV_BUFFER: under 2 MiB, so through the read path from
- * the start) delivers
- * each front piece; it is copied into the worker's own buffer (a READ
- * window is not ours to write), its mirror is read after it, and both are
- * swapped and written back. */
+ * the start) delivers each front piece in the walk's own buffer, which is
+ * ours to write (mmf.h); its mirror is read into the worker's buffer, and
+ * both are swapped and written back. */
 struct rev_buf_job {
   struct rev *r;
   struct shared_progress progress;
   size_t piece;
-  unsigned char *buf[MMF_WINDOW_EACH_MAX]; /* per worker, 2 x piece */
+  unsigned char *buf[MMF_WINDOW_EACH_MAX]; /* per worker, one piece */
 };
 
 static int rev_buf_window(void *arg, unsigned worker, void *front,
                           size_t len, uint64_t lo) {
   struct rev_buf_job *j = arg;
-  unsigned char *a;
   int rc;
   if (!j->buf[worker]) {
     void *p;
-    rc = mmf_buffer_alloc(&p, 2 * j->piece);
+    rc = mmf_buffer_alloc(&p, j->piece);
     if (rc)
       return rc;
     j->buf[worker] = p;
   }
-  a = j->buf[worker];
-  memcpy(a, front, len);
-  rc = rev_swap_buffers(j->r, a, a + j->piece, lo, j->r->n - lo, len);
+  rc = rev_swap_buffers(j->r, front, j->buf[worker], lo, j->r->n - lo, len);
   if (rc)
     return rc;
   shared_progress_add(&j->progress, worker, 2 * (uint64_t)len);
@@ -193,7 +188,7 @@ static int rev_parallel(struct rev *r, int mapped, uint64_t lo, uint64_t hi,
     int rc, rc2;
     j.r = r;
     j.piece = window < REV_BUFFER ? window : REV_BUFFER;
-    j.buf[0] = r->buf; /* the trial's, already filled once: the same size */
+    j.buf[0] = r->buf; /* the trial's, already filled once: big enough */
     shared_progress_init(&j.progress, done, r->n, progress, ctx);
     rc = mmf_window_each(r->map, lo, hi, j.piece, MMF_ACCESS_READ,
                          MMF_WINDOW_AUTO, workers, rev_buf_window, &j);
