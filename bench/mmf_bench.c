@@ -462,20 +462,9 @@ enum {
   SC_N
 };
 
-/* The workers mmf_op_count runs with `workers` 0 (mmf_window_each, with
- * the library's CPU count: the affinity mask). */
+/* The workers mmf_op_count runs with `workers` 0. */
 static unsigned count_workers(void) {
-  cpu_set_t set;
-  long cpus = sched_getaffinity(0, sizeof set, &set) == 0
-                  ? CPU_COUNT(&set)
-                  : sysconf(_SC_NPROCESSORS_ONLN);
-  uint64_t most = opt.size / MMF_WINDOW_EACH_MIN_SHARE;
-  uint64_t n = cpus > 0 ? (uint64_t)cpus : 1;
-  if (n > MMF_WINDOW_EACH_MAX)
-    n = MMF_WINDOW_EACH_MAX;
-  if (n > most)
-    n = most;
-  return n ? (unsigned)n : 1;
+  return mmf_window_each_workers(opt.size, 0);
 }
 
 static struct {

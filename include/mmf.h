@@ -592,6 +592,13 @@ MMF_API int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
                             unsigned flags, unsigned workers,
                             mmf_window_fn fn, void *ctx);
 
+/** @return how many workers mmf_window_each() runs over a range of
+ * @p length bytes when asked for @p workers (0 = one per CPU), by the rule
+ * given there: at least 1, at most ::MMF_WINDOW_EACH_MAX. Workers are
+ * numbered from 0 to this minus 1, so per-worker state can be sized before
+ * the walk. Cannot fail. */
+MMF_API unsigned mmf_window_each_workers(uint64_t length, unsigned workers);
+
 /** @} */
 
 /* ------------------------------------------------------------------------ */

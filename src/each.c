@@ -61,7 +61,7 @@ static void share_walk(void *arg) {
 }
 
 /* How many shares: see mmf_window_each in mmf.h. */
-static unsigned share_count(uint64_t len, unsigned workers) {
+unsigned mmf_window_each_workers(uint64_t len, unsigned workers) {
   uint64_t most;
   if (workers == 0) {
     workers = mmf__os_cpu_count();
@@ -107,7 +107,7 @@ int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
   if (end == 0)
     end = map->size;
   if (start < end && end <= map->size)
-    n = share_count(end - start, workers);
+    n = mmf_window_each_workers(end - start, workers);
   sh = calloc(n, sizeof *sh);
   if (!sh)
     return mmf__error(MMF_ENOMEM, "%s \"%s\": out of memory", api,

@@ -142,6 +142,7 @@ static unsigned shares_for(uint64_t len, unsigned workers) {
 static void check_tiling(uint64_t start, uint64_t end, unsigned workers) {
   unsigned n = shares_for(end - start, workers), k;
   uint64_t at = start;
+  assert_int_equal(mmf_window_each_workers(end - start, workers), n);
   for (k = 0; k < MMF_WINDOW_EACH_MAX; k++) {
     struct seen *s = &run.w[k];
     assert_false(s->bad);
@@ -194,6 +195,30 @@ static void each_delivers_every_byte_once(void **state) {
                               walks[f].flags, workers[wk], record, NULL));
         check_tiling(ranges[r].start, end, workers[wk]);
       }
+}
+
+/* mmf_window_each_workers for one worker per CPU (the affinity mask, as
+ * mmf__os_cpu_count counts it) on ranges long enough for all of them, and
+ * for the caps of mmf.h. */
+static void each_counts_its_workers(void **state) {
+  const uint64_t min_share = MMF_WINDOW_EACH_MIN_SHARE;
+  unsigned cpus = mmf__os_cpu_count();
+  unsigned all = cpus < MMF_WINDOW_EACH_MAX ? cpus : MMF_WINDOW_EACH_MAX;
+  (void)state;
+  assert_true(cpus >= 1);
+  assert_int_equal(mmf_window_each_workers(all * min_share, 0), all);
+  assert_int_equal(mmf_window_each_workers((uint64_t)1 << 50, 0), all);
+  /* One per MMF_WINDOW_EACH_MIN_SHARE, at least one. */
+  assert_int_equal(mmf_window_each_workers(0, 0), 1);
+  assert_int_equal(mmf_window_each_workers(min_share - 1, 0), 1);
+  if (cpus >= 2)
+    assert_int_equal(mmf_window_each_workers(2 * min_share, 0), 2);
+  /* Asked for: one per whole 2 MiB, at most MMF_WINDOW_EACH_MAX. */
+  assert_int_equal(mmf_window_each_workers(0, 5), 1);
+  assert_int_equal(mmf_window_each_workers(5 * GRID - 1, 5), 4);
+  assert_int_equal(mmf_window_each_workers(5 * GRID, 5), 5);
+  assert_int_equal(mmf_window_each_workers((uint64_t)1 << 40, 1000),
+                   MMF_WINDOW_EACH_MAX);
 }
 
 /* The workers run at the same time: worker 0 (the calling thread) and
@@ -433,6 +458,7 @@ static void each_writes_through_write_windows(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(each_delivers_every_byte_once),
+      cmocka_unit_test(each_counts_its_workers),
       cmocka_unit_test(each_runs_the_workers_at_once),
       cmocka_unit_test_teardown(each_auto_either_way, th_auto_measure_again),
       cmocka_unit_test(each_stops_when_fn_says_so),
