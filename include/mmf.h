@@ -568,7 +568,9 @@ typedef int (*mmf_window_fn)(void *ctx, unsigned worker, void *data,
  * result is the same, only slower.
  *
  * @param[in] workers how many shares: 0 = one per CPU this process may run
- *   on, but at most one per ::MMF_WINDOW_EACH_MIN_SHARE bytes of the range;
+ *   on (its affinity mask; on Linux no more than the CPU time its cgroups
+ *   allow, as a container started with `--cpus 2` gets two), but at most
+ *   one per ::MMF_WINDOW_EACH_MIN_SHARE bytes of the range;
  *   otherwise this many (at most ::MMF_WINDOW_EACH_MAX), but at most one per
  *   whole 2 MiB of the range. At least one; no share is empty (but one may
  *   end before fn is ever called for it when the walk stops early).

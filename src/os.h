@@ -385,8 +385,19 @@ int mmf__os_thread_start(void (*fn)(void *), void *arg, mmf_os_thread **out);
 void mmf__os_thread_join(mmf_os_thread *t);
 /* CPUs this process may run on: its affinity mask (Linux:
  * sched_getaffinity; Windows: GetProcessAffinityMask, in its processor
- * group), else the CPUs online; at least 1. CPU quotas (cgroups, job
- * objects) are not counted. Cannot fail. */
+ * group), else the CPUs online; on Linux no more than the CPU time its
+ * cgroups allow (the smallest quota/period of its cgroup and those above
+ * it, v2's cpu.max or v1's cpu.cfs_quota_us, rounded up; read at most
+ * once a second per process); at least 1.
+ * Windows job objects' CPU rate caps are not counted. Cannot fail. */
 unsigned mmf__os_cpu_count(void);
+#ifndef _WIN32
+/* The CPU quota of mmf__os_cpu_count: whole CPUs' worth, 0 for none. */
+unsigned mmf__os_cpu_quota(void);
+/* Tests only: the directory whose "cgroup" and "mountinfo" files
+ * mmf__os_cpu_quota reads (default "/proc/self"), so that a test can give
+ * it a cgroup tree of its own. */
+extern const char *mmf__os_proc_self;
+#endif
 
 #endif /* MMF_OS_H */

@@ -19,9 +19,11 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
+#include "internal.h" /* mmf__os_cpu_quota, mmf__os_proc_self */
 #include "mmf.h"
 
 #define N 10000
@@ -444,6 +446,185 @@ static void fifo_and_devices_are_enotsup(void **state) {
   close(pfd[1]);
 }
 
+/* ---- CPU quotas (cgroups) ---------------------------------------------*/
+
+/* Write `text` to dir/name (dir/name a path under the test's temp dir). */
+static void put(const char *dir, const char *name, const char *text) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  assert_int_equal(th_write_file(path, text, strlen(text)), 0);
+}
+
+static void make_dir(const char *path) {
+  assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+}
+
+/* A made-up /proc/self and cgroup tree: a v1 cpu hierarchy at fs/cpu
+ * (this process in /outer/inner), a v2 one at fs/uni (in /a/b), and
+ * mounts that must not be taken for them. Every level starts unlimited. */
+struct fake_cg {
+  char proc[512], v1_outer[512], v1_inner[512], v2_a[512], v2_b[512];
+};
+
+static void fake_cg_make(struct fake_cg *f, const char *base) {
+  char fs[300], text[4096];
+  snprintf(f->proc, sizeof f->proc, "%s/proc", base);
+  snprintf(fs, sizeof fs, "%s/fs", base);
+  make_dir(base);
+  make_dir(f->proc);
+  make_dir(fs);
+  snprintf(text, sizeof text, "%s/cpu", fs);
+  make_dir(text);
+  snprintf(f->v1_outer, sizeof f->v1_outer, "%s/fs/cpu/outer", base);
+  snprintf(f->v1_inner, sizeof f->v1_inner, "%s/fs/cpu/outer/inner", base);
+  snprintf(text, sizeof text, "%s/uni", fs);
+  make_dir(text);
+  snprintf(f->v2_a, sizeof f->v2_a, "%s/fs/uni/a", base);
+  snprintf(f->v2_b, sizeof f->v2_b, "%s/fs/uni/a/b", base);
+  make_dir(f->v1_outer);
+  make_dir(f->v1_inner);
+  make_dir(f->v2_a);
+  make_dir(f->v2_b);
+  put(f->proc, "cgroup",
+      "12:memory:/elsewhere\n"
+      "4:cpuset:/elsewhere\n"
+      "3:cpu,cpuacct:/outer/inner\n"
+      "1:name=systemd:/\n"
+      "0::/a/b\n");
+  snprintf(text, sizeof text,
+           "22 1 8:1 / / rw,relatime - ext4 /dev/vda rw\n"
+           "30 22 0:30 / %s/memory rw - cgroup cgroup rw,memory\n"
+           "31 22 0:31 / %s/cpuset rw - cgroup cgroup rw,cpuset\n"
+           "32 22 0:32 / %s/cpu rw,nosuid shared:9 - cgroup cgroup "
+           "rw,cpu,cpuacct\n"
+           "33 22 0:33 / %s/uni rw - cgroup2 cgroup2 rw\n",
+           fs, fs, fs, fs);
+  put(f->proc, "mountinfo", text);
+  put(f->v1_outer, "cpu.cfs_quota_us", "-1\n");
+  put(f->v1_outer, "cpu.cfs_period_us", "100000\n");
+  put(f->v1_inner, "cpu.cfs_quota_us", "-1\n");
+  put(f->v1_inner, "cpu.cfs_period_us", "100000\n");
+  put(f->v2_a, "cpu.max", "max 100000\n");
+  put(f->v2_b, "cpu.max", "max 100000\n");
+}
+
+/* A teardown: the real /proc/self again, even after a failure midway. */
+static int real_proc_self(void **state) {
+  (void)state;
+  mmf__os_proc_self = "/proc/self";
+  return 0;
+}
+
+static void cpu_count_follows_the_cgroup_quotas(void **state) {
+  struct fake_cg f;
+  char base[256], text[4096];
+  unsigned cpus;
+  (void)state;
+  snprintf(base, sizeof base, "%s", th_path("cg"));
+  fake_cg_make(&f, base);
+  mmf__os_proc_self = f.proc;
+  cpus = mmf__os_cpu_count(); /* the affinity mask: nothing limits it */
+  assert_true(cpus >= 1);
+  assert_int_equal(mmf__os_cpu_quota(), 0);
+  /* v1: quota over period, rounded up, at the process's own level... */
+  put(f.v1_inner, "cpu.cfs_quota_us", "250000\n");
+  assert_int_equal(mmf__os_cpu_quota(), 3);
+  put(f.v1_inner, "cpu.cfs_period_us", "50000\n");
+  assert_int_equal(mmf__os_cpu_quota(), 5);
+  /* ... or above it, the smallest winning. */
+  put(f.v1_outer, "cpu.cfs_quota_us", "150000\n");
+  assert_int_equal(mmf__os_cpu_quota(), 2);
+  put(f.v1_outer, "cpu.cfs_quota_us", "-1\n");
+  put(f.v1_inner, "cpu.cfs_quota_us", "-1\n");
+  /* v2: "QUOTA PERIOD", at the leaf or above; "max" is no limit. */
+  put(f.v2_b, "cpu.max", "50000 100000\n");
+  assert_int_equal(mmf__os_cpu_quota(), 1);
+  assert_int_equal(mmf__os_cpu_count(), 1);
+  put(f.v2_b, "cpu.max", "max 100000\n");
+  put(f.v2_a, "cpu.max", "700000 100000\n");
+  assert_int_equal(mmf__os_cpu_quota(), 7);
+  assert_int_equal(mmf__os_cpu_count(), cpus < 7 ? cpus : 7);
+  /* Both hierarchies: the smaller. */
+  put(f.v1_inner, "cpu.cfs_quota_us", "400000\n");
+  put(f.v1_inner, "cpu.cfs_period_us", "100000\n");
+  assert_int_equal(mmf__os_cpu_quota(), 4);
+  /* Nonsense is no limit. */
+  put(f.v1_inner, "cpu.cfs_quota_us", "0\n");
+  put(f.v2_a, "cpu.max", "garbage\n");
+  assert_int_equal(mmf__os_cpu_quota(), 0);
+  /* A mount whose root is a cgroup below the hierarchy's root (what a
+   * cgroup namespace shows), at a path with an escaped space. */
+  snprintf(text, sizeof text, "%s/fs/c pu", base);
+  make_dir(text);
+  snprintf(text, sizeof text, "%s/fs/c pu/inner", base);
+  make_dir(text);
+  put(text, "cpu.cfs_quota_us", "300000\n");
+  put(text, "cpu.cfs_period_us", "100000\n");
+  snprintf(text, sizeof text,
+           "32 22 0:32 /outer %s/fs/c\\040pu rw - cgroup cgroup rw,cpu\n",
+           base);
+  put(f.proc, "mountinfo", text);
+  assert_int_equal(mmf__os_cpu_quota(), 3);
+  /* No mountinfo, no cgroup file: no limit. */
+  put(f.proc, "mountinfo", "");
+  assert_int_equal(mmf__os_cpu_quota(), 0);
+  snprintf(text, sizeof text, "%s/cgroup", f.proc);
+  assert_int_equal(remove(text), 0);
+  assert_int_equal(mmf__os_cpu_quota(), 0);
+  mmf__os_proc_self = "/proc/self";
+  assert_int_equal(mmf__os_cpu_count(), cpus);
+}
+
+/* The same on this kernel's own files, where a cgroup with a CPU
+ * controller can be made (root, cgroup v1 "cpu" or v2 with "cpu" in
+ * subtree_control): a child moved into a cgroup limited to half a CPU sees
+ * one. Skipped elsewhere. */
+static void cpu_count_follows_a_real_cgroup(void **state) {
+  static const struct {
+    const char *parent, *quota_file, *quota;
+  } kinds[] = {
+      {"/sys/fs/cgroup/cpu", "cpu.cfs_quota_us", "50000"},
+      {"/sys/fs/cgroup", "cpu.max", "50000 100000"},
+  };
+  (void)state;
+  for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    char dir[256], file[300];
+    int fd, status = -1;
+    pid_t pid;
+    snprintf(dir, sizeof dir, "%s/mmf-test-%ld", kinds[k].parent,
+             (long)getpid());
+    if (mkdir(dir, 0700) != 0)
+      continue;
+    snprintf(file, sizeof file, "%s/%s", dir, kinds[k].quota_file);
+    fd = open(file, O_WRONLY);
+    if (fd < 0 || write(fd, kinds[k].quota, strlen(kinds[k].quota)) < 0) {
+      if (fd >= 0)
+        close(fd);
+      rmdir(dir);
+      continue; /* no CPU controller here */
+    }
+    close(fd);
+    snprintf(file, sizeof file, "%s/cgroup.procs", dir);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      char me[32];
+      int n = snprintf(me, sizeof me, "%ld\n", (long)getpid());
+      fd = open(file, O_WRONLY);
+      if (fd < 0 || write(fd, me, (size_t)n) != n)
+        _exit(100);
+      close(fd);
+      _exit(mmf__os_cpu_quota() == 1 && mmf__os_cpu_count() == 1 ? 0 : 101);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(rmdir(dir), 0); /* the child is gone: it is empty */
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    return;
+  }
+  skip();
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(last_os_error_is_errno_of_the_failed_call),
@@ -457,6 +638,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
+      cmocka_unit_test_teardown(cpu_count_follows_the_cgroup_quotas,
+                                real_proc_self),
+      cmocka_unit_test(cpu_count_follows_a_real_cgroup),
   };
   if (argc == 4 && strcmp(argv[1], "--child") == 0) {
     if (strcmp(argv[2], "eacces") == 0)

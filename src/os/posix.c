@@ -1075,13 +1075,220 @@ void mmf__os_thread_join(mmf_os_thread *t) {
   free(t);
 }
 
+/* ---- CPU quotas (cgroups) ---------------------------------------------- */
+
+static const char proc_self[] = "/proc/self";
+const char *mmf__os_proc_self = proc_self; /* tests only: os.h */
+
+/* Undo mountinfo's octal escapes (\040 for a space, ...) in place. */
+static void unescape_mount_path(char *s) {
+  char *out = s;
+  for (; *s; s++) {
+    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+        s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+      *out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+      s += 3;
+    } else {
+      *out++ = *s;
+    }
+  }
+  *out = '\0';
+}
+
+/* Whether `list` (comma-separated) holds `word`. */
+static int has_word(const char *list, const char *word) {
+  size_t n = strlen(word);
+  while (list && *list) {
+    if (strncmp(list, word, n) == 0 && (list[n] == ',' || list[n] == '\0'))
+      return 1;
+    list = strchr(list, ',');
+    if (list)
+      list++;
+  }
+  return 0;
+}
+
+/* This process's cgroup directory of a hierarchy: v2 (`controller` NULL)
+ * or the v1 hierarchy holding `controller`. Its path in the hierarchy
+ * (/proc/self/cgroup), under the mount point of that hierarchy whose root
+ * it is in (/proc/self/mountinfo); *mount_len is the mount point's length
+ * in `dir`. 0, or -1 when there is no such hierarchy. */
+static int cgroup_dir(const char *controller, char *dir, size_t cap,
+                      size_t *mount_len) {
+  char *line = NULL, path[4096] = "", root[4096], mnt[4096];
+  size_t len = 0;
+  const char *rel;
+  int found = 0;
+  FILE *f;
+  snprintf(mnt, sizeof mnt, "%s/cgroup", mmf__os_proc_self);
+  f = fopen(mnt, "re");
+  if (!f)
+    return -1;
+  while (!found && getline(&line, &len, f) > 0) {
+    /* id:controllers:path */
+    char *c = strchr(line, ':'), *p = c ? strchr(c + 1, ':') : NULL;
+    if (!p)
+      continue;
+    *c = '\0';
+    *p++ = '\0';
+    p[strcspn(p, "\n")] = '\0';
+    if (controller ? has_word(c + 1, controller)
+                   : strcmp(line, "0") == 0 && c[1] == '\0') {
+      snprintf(path, sizeof path, "%s", p);
+      found = 1;
+    }
+  }
+  fclose(f);
+  snprintf(mnt, sizeof mnt, "%s/mountinfo", mmf__os_proc_self);
+  f = found ? fopen(mnt, "re") : NULL;
+  found = 0;
+  while (f && !found && getline(&line, &len, f) > 0) {
+    /* id parent major:minor root mount-point options... - type source
+     * super-options */
+    char type[64], opts[1024];
+    const char *dash = strstr(line, " - ");
+    if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
+        sscanf(dash + 3, "%63s %*s %1023s", type, opts) != 2)
+      continue;
+    found = controller ? strcmp(type, "cgroup") == 0 && has_word(opts, controller)
+                       : strcmp(type, "cgroup2") == 0;
+  }
+  if (f)
+    fclose(f);
+  free(line);
+  if (!found)
+    return -1;
+  unescape_mount_path(root);
+  unescape_mount_path(mnt);
+  /* The path below the mounted root; a path outside it (another cgroup
+   * namespace's view) is taken as the mount point itself. */
+  len = strlen(root);
+  if (strcmp(root, "/") == 0)
+    rel = path;
+  else if (strncmp(path, root, len) == 0 && (path[len] == '/' || !path[len]))
+    rel = path + len;
+  else
+    rel = "";
+  if (strcmp(mnt, "/") == 0 && rel[0] == '/')
+    mnt[0] = '\0';
+  *mount_len = strlen(mnt);
+  if ((size_t)snprintf(dir, cap, "%s%s", mnt, rel) >= cap)
+    return -1;
+  /* (a trailing slash would stop the walk up one level short) */
+  len = strlen(dir);
+  while (len > *mount_len && len > 1 && dir[len - 1] == '/')
+    dir[--len] = '\0';
+  return 0;
+}
+
+/* The first line of the file dir/name into buf; 0, or -1. */
+static int read_line(const char *dir, const char *name, char *buf,
+                     size_t cap) {
+  char path[4200];
+  FILE *f;
+  int ok;
+  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+    return -1;
+  f = fopen(path, "re");
+  if (!f)
+    return -1;
+  ok = fgets(buf, (int)cap, f) != NULL;
+  fclose(f);
+  return ok ? 0 : -1;
+}
+
+/* CPUs' worth of time the cgroup at `dir` may use (its quota over its
+ * period, rounded up), or 0 for no limit. */
+static unsigned cgroup_limit_at(const char *dir, int v1) {
+  char a[64], b[64];
+  long long quota, period;
+  if (v1) {
+    if (read_line(dir, "cpu.cfs_quota_us", a, sizeof a) != 0 ||
+        read_line(dir, "cpu.cfs_period_us", b, sizeof b) != 0 ||
+        sscanf(a, "%lld", &quota) != 1 || sscanf(b, "%lld", &period) != 1)
+      return 0;
+  } else if (read_line(dir, "cpu.max", a, sizeof a) != 0 ||
+             sscanf(a, "%lld %lld", &quota, &period) != 2) {
+    return 0; /* no file, or "max PERIOD": no limit */
+  }
+  if (quota <= 0 || period <= 0)
+    return 0; /* v1's -1: no limit */
+  quota = (quota + period - 1) / period;
+  return quota > 64 * 1024 ? 64 * 1024 : (unsigned)quota;
+}
+
+/* The smallest CPU quota of this process's cgroup and of every cgroup
+ * above it (each bounds those below), in whole CPUs; 0 for none. */
+unsigned mmf__os_cpu_quota(void) {
+  unsigned best = 0;
+  for (int v1 = 0; v1 < 2; v1++) {
+    char dir[4096];
+    size_t mount_len;
+    if (cgroup_dir(v1 ? "cpu" : NULL, dir, sizeof dir, &mount_len) != 0)
+      continue;
+    for (;;) { /* up to the mount point, the hierarchy's root */
+      unsigned n = cgroup_limit_at(dir, v1);
+      char *slash = strrchr(dir, '/');
+      if (n && (!best || n < best))
+        best = n;
+      if (strlen(dir) <= mount_len || !slash ||
+          (size_t)(slash - dir) < mount_len)
+        break;
+      *slash = '\0';
+    }
+  }
+  return best;
+}
+
+/* mmf__os_cpu_quota reads up to a few files per hierarchy level, and
+ * /proc/self/mountinfo twice (~0.2 ms in all on a VM here; more with many
+ * mounts): its answer is kept for a second, per process (a fork's child
+ * reads its own). Only tried locks: a child forked while another thread
+ * held it reads afresh rather than wait forever. */
+#define QUOTA_KEPT_NS 1000000000ull
+static pthread_mutex_t quota_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+  pid_t pid;
+  uint64_t at;
+  unsigned quota;
+} quota_kept;
+
+static unsigned cpu_quota_kept(void) {
+  uint64_t now = mmf__os_now_ns();
+  pid_t pid = getpid();
+  unsigned q;
+  int kept = 0;
+  if (mmf__os_proc_self != proc_self) /* a test's own tree: read it now */
+    return mmf__os_cpu_quota();
+  if (pthread_mutex_trylock(&quota_lock) == 0) {
+    kept = quota_kept.pid == pid && now - quota_kept.at < QUOTA_KEPT_NS;
+    q = quota_kept.quota;
+    pthread_mutex_unlock(&quota_lock);
+    if (kept)
+      return q;
+  }
+  q = mmf__os_cpu_quota();
+  if (pthread_mutex_trylock(&quota_lock) == 0) {
+    quota_kept.pid = pid;
+    quota_kept.at = now;
+    quota_kept.quota = q;
+    pthread_mutex_unlock(&quota_lock);
+  }
+  return q;
+}
+
 unsigned mmf__os_cpu_count(void) {
   cpu_set_t set;
   long n;
+  unsigned cpus, quota;
   /* The affinity mask first: a process started under taskset or in a
    * cpuset may run on fewer CPUs than are online. */
   if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-    return (unsigned)CPU_COUNT(&set);
-  n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (unsigned)n : 1u;
+    cpus = (unsigned)CPU_COUNT(&set);
+  else
+    cpus = (n = sysconf(_SC_NPROCESSORS_ONLN)) > 0 ? (unsigned)n : 1u;
+  /* Then the CPU time the cgroups allow (a container started with
+   * --cpus=1 sees every CPU but may use one's worth). */
+  quota = cpu_quota_kept();
+  return quota && quota < cpus ? quota : cpus;
 }
