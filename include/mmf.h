@@ -238,7 +238,9 @@ MMF_API int mmf_map_prot(const mmf_map *map);
 /**
  * @brief Read bytes of the mapped file with the OS's read path (pread /
  * ReadFile). Coherent with every view of the mapping.
- * @param[out] got bytes read (short only at the end of the file); may be NULL
+ * @param[out] got bytes read: short only at the mapping's end
+ *   (mmf_map_size(), even where the file holds more) or where the file
+ *   ends before it (it shrank); may be NULL
  * @return 0, or ::MMF_EINVAL, ::MMF_EOVERFLOW, ::MMF_EIO, ::MMF_EOS.
  */
 MMF_API int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,

@@ -247,6 +247,12 @@ int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,
   if (len > UINT64_MAX - offset)
     return mmf__error_in("mmf_map_read", map->path,
                          mmf__check_range(offset, len, UINT64_MAX));
+  /* Not past the mapping's end: the file may hold more (a named shared
+   * object's trailer, bytes appended since the open). */
+  if (offset >= map->size)
+    return 0;
+  if (len > map->size - offset)
+    len = (size_t)(map->size - offset);
   rc = mmf__os_read(map->file, offset, buf, len, &n);
   if (got)
     *got = n;

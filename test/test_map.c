@@ -204,6 +204,18 @@ static void map_read_returns_file_bytes_and_is_short_only_at_end(
   assert_int_equal(n, 0);
   TH_OK(mmf_map_read(m, 0, got, 5, NULL)); /* got may be NULL */
   assert_memory_equal(got, want, 5);
+  /* Bytes appended to the file after the open lie past the mapping's
+   * end: reads stop there. */
+  {
+    FILE *f = th_fopen(p, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite("more", 1, 4, f), 4);
+    assert_int_equal(fclose(f), 0);
+  }
+  TH_OK(mmf_map_read(m, N - 10, got, 100, &n));
+  assert_int_equal(n, 10);
+  TH_OK(mmf_map_read(m, N, got, 100, &n));
+  assert_int_equal(n, 0);
   TH_OK(mmf_map_close(m));
 }
 

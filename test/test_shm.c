@@ -593,6 +593,20 @@ static void map_read_write_follow_where_the_data_lives(void **state) {
   TH_OK(mmf_map_read(m, 10, buf, 3, &got));
   assert_int_equal(got, 3);
   assert_memory_equal(buf, "abc", 3);
+  {
+    /* Reads end at the object's end: what the file holds after it (mmf's
+     * own trailer) is never read. */
+    unsigned char big[256];
+    memset(big, 0x5a, sizeof big);
+    TH_OK(mmf_map_read(m, 0, big, sizeof big, &got));
+    assert_int_equal(got, 100);
+    assert_int_equal(big[10], 'a');
+    assert_int_equal(big[100], 0x5a);
+    TH_OK(mmf_map_read(m, 100, big, sizeof big, &got));
+    assert_int_equal(got, 0);
+    TH_OK(mmf_map_read(m, 1000, big, sizeof big, &got));
+    assert_int_equal(got, 0);
+  }
   TH_OK(mmf_map_close(m));
   TH_OK(mmf_shm_remove(name));
   for (int anon = 0; anon < 2; anon++) {
