@@ -1255,7 +1255,9 @@ MMF_API int mmf_chan_send(mmf_chan *chan, const void *msg, size_t len,
  * *len gets its length.
  * @return 0, ::MMF_EAGAIN (empty now), ::MMF_EMSGSIZE (*len is set to the
  *   length needed; the message stays queued), ::MMF_ECORRUPT (the shared
- *   state is out of bounds or inconsistent), ::MMF_EINVAL, ::MMF_EOS.
+ *   state is out of bounds or inconsistent), ::MMF_EINVAL, ::MMF_EOS
+ *   (waking a sleeping sender failed; the message was received: it is in
+ *   @p buf and *len is set).
  */
 MMF_API int mmf_chan_try_recv(mmf_chan *chan, void *buf, size_t cap,
                               size_t *len);

@@ -21,6 +21,7 @@
  * sleep bumps *_seq and makes the wake-up system call. */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,13 +263,21 @@ void mmf_chan_set_spin(mmf_chan *c, uint32_t spin_ns) {
  * increment reads ours and, synchronising with it, its re-check sees our
  * change. A locked add on a line this side owns costs far less than a
  * full fence (mfence), measured: see docs/BENCHMARKS.md. */
+/* The change is made either way: a failed wake-up is MMF_EOS, whose
+ * message says that the message was `done` all the same (mmf.h). */
 static int wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters,
-                mmf_os_waiter *w) {
+                mmf_os_waiter *w, const char *peer, const char *done) {
   uint32_t n = atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
+  char why[MMF__ERROR_MSG_MAX];
   if (n == 0)
     return 0;
   atomic_fetch_add_explicit(seq, 1, memory_order_release);
-  return mmf__os_wake(w, (uint32_t *)seq, n);
+  if (mmf__os_wake(w, (uint32_t *)seq, n) == 0)
+    return 0;
+  snprintf(why, sizeof why, "%s", mmf_last_error_message());
+  return mmf__error_os(MMF_EOS, mmf_last_os_error(),
+                       "waking a sleeping %s failed (%s); the message was %s",
+                       peer, why, done);
 }
 
 /* ---- send -------------------------------------------------------------------*/
@@ -331,7 +340,7 @@ static int send_once(mmf_chan *c, const void *msg, size_t len) {
   if (len)
     memcpy(r + 1, msg, len);
   atomic_store_explicit(&r->commit, pos ^ c->key, memory_order_release);
-  return wake(&h->data_seq, &h->data_waiters, &c->data_w);
+  return wake(&h->data_seq, &h->data_waiters, &c->data_w, "receiver", "sent");
 }
 
 /* MMF_EAGAIN from try_send / try_recv, recorded as any failure; but busy
@@ -496,7 +505,8 @@ static int recv_once(mmf_chan *c, void *buf, size_t cap, size_t *len) {
     if (n)
       memcpy(buf, r + 1, (size_t)n);
     atomic_store_explicit(&h->tail, tail + size, memory_order_release);
-    return wake(&h->space_seq, &h->space_waiters, &c->space_w);
+    return wake(&h->space_seq, &h->space_waiters, &c->space_w, "sender",
+                "received");
   }
 }
 

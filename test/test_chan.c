@@ -375,6 +375,44 @@ static void sizes_zero_max_and_too_big(void **state) {
   fixture_close(&f);
 }
 
+/* The other side counted itself as asleep and waking it fails: the send or
+ * receive is done all the same, and says so (MMF_EOS, mmf.h); nothing is
+ * lost or delivered twice. */
+static void failed_wake_ups_still_deliver_the_message(void **state) {
+  fixture f;
+  mmf_chan *c;
+  unsigned char out[64];
+  size_t n = 0;
+  (void)state;
+  fixture_open(&f, "wakefail", MMF_CHAN_SPSC, &c);
+  TH_OK(mmf_chan_try_send(c, "first", 5));
+  /* A sender asleep waiting for room; the receive's wake-up fails. */
+  atomic_store(&f.hdr->space_waiters, 1);
+  mmf__fault_arm(1);
+  TH_EXPECT_ERR(mmf_chan_try_recv(c, out, sizeof out, &n), MMF_EOS,
+                "the message was received");
+  assert_true(mmf__fault_arm(0));
+  assert_int_equal(n, 5);
+  assert_memory_equal(out, "first", 5);
+  atomic_store(&f.hdr->space_waiters, 0);
+  TH_EXPECT_ERR(mmf_chan_try_recv(c, out, sizeof out, &n), MMF_EAGAIN,
+                "mmf_chan_try_recv");
+  /* A receiver asleep; the send's wake-up fails; the message is queued. */
+  atomic_store(&f.hdr->data_waiters, 1);
+  mmf__fault_arm(1);
+  TH_EXPECT_ERR(mmf_chan_send(c, "second", 6, 0), MMF_EOS,
+                "the message was sent");
+  assert_true(mmf__fault_arm(0));
+  atomic_store(&f.hdr->data_waiters, 0);
+  TH_OK(mmf_chan_try_recv(c, out, sizeof out, &n));
+  assert_int_equal(n, 6);
+  assert_memory_equal(out, "second", 6);
+  TH_EXPECT_ERR(mmf_chan_try_recv(c, out, sizeof out, &n), MMF_EAGAIN,
+                "mmf_chan_try_recv");
+  TH_OK(mmf_chan_close(c));
+  fixture_close(&f);
+}
+
 static void bad_arguments_are_einval(void **state) {
   fixture f;
   mmf_chan *c, *d = (mmf_chan *)1;
@@ -592,6 +630,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(blocking_recv_wakes_when_another_process_sends),
       cmocka_unit_test(full_ring_refuses_then_blocking_send_waits_for_room),
       cmocka_unit_test(sizes_zero_max_and_too_big),
+      cmocka_unit_test(failed_wake_ups_still_deliver_the_message),
       cmocka_unit_test(bad_arguments_are_einval),
       cmocka_unit_test(corrupt_header_is_refused_by_open),
       cmocka_unit_test(corrupt_positions_and_records_give_ecorrupt),
