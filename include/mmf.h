@@ -221,7 +221,9 @@ MMF_API int mmf_map_open(mmf_map **out, const char *path, int prot,
  *   cast to intptr_t; it must be open for what @p prot needs.
  * @param[in] prot, max_size as for mmf_map_open() (no flags).
  * @return 0, or ::MMF_EINVAL, ::MMF_EBADF (not an open file, or opened
- *   without the access @p prot needs), ::MMF_EISDIR, ::MMF_ENOTSUP (not a
+ *   without the access @p prot needs: ::MMF_PROT_READWRITE also refuses a
+ *   POSIX descriptor opened O_APPEND, whose writes go to the file's end
+ *   whatever the offset), ::MMF_EISDIR, ::MMF_ENOTSUP (not a
  *   regular file), ::MMF_EEMPTY, ::MMF_ERANGE, ::MMF_ENOSPC / ::MMF_EFBIG
  *   (cannot extend the file), ::MMF_EIO, ::MMF_EMFILE, ::MMF_ENOMEM,
  *   ::MMF_EOS.

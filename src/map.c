@@ -213,10 +213,14 @@ int mmf_map_from_native(mmf_map **out, intptr_t native, int prot,
   rc = mmf__os_dup(native, &m->file, &writable);
   if (rc)
     goto out_free;
-  if ((m->os_prot & MMF__OS_PROT_WRITE) && !writable) {
+  if ((m->os_prot & MMF__OS_PROT_WRITE) && writable <= 0) {
     rc = mmf__error(MMF_EBADF,
-                    "the file is not open for writing, which "
-                    "MMF_PROT_READWRITE needs");
+                    writable < 0
+                        ? "the file is open for appending (O_APPEND), where "
+                          "writes at an offset go to its end: "
+                          "MMF_PROT_READWRITE needs a plain read-write open"
+                        : "the file is not open for writing, which "
+                          "MMF_PROT_READWRITE needs");
     goto out_close;
   }
   rc = map_setup(m, max_size);

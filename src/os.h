@@ -81,7 +81,8 @@ int mmf__os_remove(const char *path);
 
 /* Duplicate a caller's native file into one mmf owns. Fails MMF_EBADF when it
  * is not an open file; MMF_EISDIR for a directory. *writable is set to 1 when
- * the file is open for writing. */
+ * the file is open for writing at any offset, -1 when writes would go to
+ * its end whatever the offset (POSIX O_APPEND), else 0. */
 int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable);
 
 /* Close a file mmf owns. Precondition: f is valid. */

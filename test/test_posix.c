@@ -236,6 +236,19 @@ static void from_native_bad_descriptors_fail(void **state) {
   assert_true(fcntl(wfd, F_GETFD) >= 0);
   TH_OK(mmf_map_from_native(&m, rfd, MMF_PROT_WRITECOPY, 0));
   TH_OK(mmf_map_close(m));
+  /* O_APPEND: mmf_map_write would land at the file's end, whatever its
+   * offset: refused for READWRITE, fine for reading. */
+  {
+    int afd = open(p, O_RDWR | O_APPEND);
+    assert_true(afd >= 0);
+    TH_EXPECT_ERR(mmf_map_from_native(&m, afd, MMF_PROT_READWRITE, 0),
+                  MMF_EBADF, "O_APPEND");
+    assert_null(m);
+    TH_OK(mmf_map_from_native(&m, afd, MMF_PROT_READ, 0));
+    assert_int_equal(mmf_map_size(m), N);
+    TH_OK(mmf_map_close(m));
+    close(afd);
+  }
   close(wfd);
   close(rfd);
   close(dfd);

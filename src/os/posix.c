@@ -212,7 +212,8 @@ int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
   if (FAULT("fcntl", EMFILE) ||
       (fd = fcntl((int)native, F_DUPFD_CLOEXEC, 0)) < 0)
     return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", NULL);
-  *writable = (fl & O_ACCMODE) == O_RDWR;
+  /* O_APPEND: pwrite would write at the end whatever the offset (Linux) */
+  *writable = (fl & O_ACCMODE) != O_RDWR ? 0 : (fl & O_APPEND) ? -1 : 1;
   *out = fd;
   return 0;
 }
@@ -697,7 +698,7 @@ int mmf__os_section_inherited(intptr_t section, intptr_t file,
   rc = mmf__os_dup(file, &fd, &writable);
   if (rc)
     return rc;
-  if ((os_prot & MMF__OS_PROT_WRITE) && !writable) {
+  if ((os_prot & MMF__OS_PROT_WRITE) && writable <= 0) {
     rc = mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is not open "
                        "for writing, which the token's protection needs",
                        (int)file);
