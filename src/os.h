@@ -257,12 +257,12 @@ int mmf__os_remove_open(const char *path);
 /* Put the C runtime's descriptor fd (0..2) in binary mode (Windows
  * _setmode); a no-op on POSIX. */
 int mmf__os_stdio_binary(int fd);
-/* A second, independent open of the file `f` (read-write): a new open file
- * description on POSIX (open of /proc/self/fd/N), a new file object on
- * Windows (ReOpenFile), so byte-range locks taken through `f` are not shared
- * with it -- nor with any child that inherits it. On success *out must be
- * closed. */
-int mmf__os_reopen(mmf_os_file f, mmf_os_file *out);
+/* A second, independent open of the file `f`, read-write if `writable`,
+ * else read-only: a new open file description on POSIX (open of
+ * /proc/self/fd/N), a new file object on Windows (ReOpenFile), so
+ * byte-range locks taken through `f` are not shared with it -- nor with any
+ * child that inherits it. On success *out must be closed. */
+int mmf__os_reopen(mmf_os_file f, int writable, mmf_os_file *out);
 /* @@END OS-SHM */
 
 /* @@OS-POINTERS */

@@ -312,7 +312,8 @@ static int become_holder(mmf_map *m, struct shm_ext *e, mmf_os_file f,
   } else {
     /* Map (and hand over) a second open of the file, not f: f's locks
      * must stay this holder's alone (see shm_release). */
-    rc = mmf__os_reopen(f, &mf);
+    /* (with the holder's access only: a child handed it gets no more) */
+    rc = mmf__os_reopen(f, (m->os_prot & MMF__OS_PROT_WRITE) != 0, &mf);
     if (!rc) {
       rc = mmf__os_section_open(mf, m->os_prot, r->size + SHM_TRAILER,
                                 &m->section);
@@ -513,8 +514,8 @@ static int publish_new(mmf_map *m, struct shm_ext *e, uint64_t size,
     rc = mmf__os_file_extend(f, 0, size); /* real memory now, or ENOSPC */
   if (!rc)
     rc = write_rec(f, r.where == WHERE_FILE ? size : 0, &r);
-  if (!rc && r.where == WHERE_FILE)
-    rc = mmf__os_reopen(f, &mf); /* mapped and handed over; f keeps locks */
+  if (!rc && r.where == WHERE_FILE) /* mapped, handed over; f keeps locks */
+    rc = mmf__os_reopen(f, (m->os_prot & MMF__OS_PROT_WRITE) != 0, &mf);
   if (!rc && r.where == WHERE_SECTION) {
     char sname[MMF_SHM_NAME_MAX + 32];
     section_name(e, r.gen, sname, sizeof sname);

@@ -459,6 +459,35 @@ static void fifo_and_devices_are_enotsup(void **state) {
   close(pfd[1]);
 }
 
+/* ---- what a child is handed ------------------------------------------- */
+
+/* The descriptor a token names (its "f=" field). */
+static int token_fd(const char *tok) {
+  const char *f = strstr(tok, ":f=");
+  assert_non_null(f);
+  return atoi(f + 3);
+}
+
+/* A named shared object opened read-only hands a child a read-only
+ * descriptor: the token's access is the mapping's, not more. */
+static void shm_token_gives_no_more_access_than_the_mapping(void **state) {
+  char name[64], tok[MMF_TOKEN_MAX];
+  mmf_map *w, *r;
+  int fd;
+  (void)state;
+  snprintf(name, sizeof name, "test-posix-tok-%ld", (long)getpid());
+  TH_OK(mmf_shm_create(&w, name, 4096, MMF_SHM_TRANSIENT));
+  TH_OK(mmf_shm_open(&r, name, MMF_PROT_READ, 0));
+  TH_OK(mmf_map_token(r, tok, sizeof tok));
+  fd = token_fd(tok);
+  assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+  assert_true(write(fd, "x", 1) < 0);
+  TH_OK(mmf_map_token(w, tok, sizeof tok));
+  assert_int_equal(fcntl(token_fd(tok), F_GETFL) & O_ACCMODE, O_RDWR);
+  TH_OK(mmf_map_close(r));
+  TH_OK(mmf_map_close(w));
+}
+
 /* ---- CPU quotas (cgroups) ---------------------------------------------*/
 
 /* Write `text` to dir/name (dir/name a path under the test's temp dir). */
@@ -651,6 +680,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
+      cmocka_unit_test(shm_token_gives_no_more_access_than_the_mapping),
       cmocka_unit_test_teardown(cpu_count_follows_the_cgroup_quotas,
                                 real_proc_self),
       cmocka_unit_test(cpu_count_follows_a_real_cgroup),

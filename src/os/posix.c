@@ -651,7 +651,7 @@ int mmf__os_stdio_binary(int fd) {
   return 0;
 }
 
-int mmf__os_reopen(mmf_os_file f, mmf_os_file *out) {
+int mmf__os_reopen(mmf_os_file f, int writable, mmf_os_file *out) {
   char p[48];
   int fd;
   *out = MMF_OS_FILE_INVALID;
@@ -659,7 +659,7 @@ int mmf__os_reopen(mmf_os_file f, mmf_os_file *out) {
   if (FAULT("open", EMFILE))
     fd = -1;
   else
-    fd = open(p, O_RDWR | O_CLOEXEC);
+    fd = open(p, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0)
     return posix_fail(errno, "open", p);
   *out = fd;

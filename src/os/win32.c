@@ -1049,11 +1049,12 @@ int mmf__os_stdio_binary(int fd) {
   return 0;
 }
 
-int mmf__os_reopen(mmf_os_file f, mmf_os_file *out) {
+int mmf__os_reopen(mmf_os_file f, int writable, mmf_os_file *out) {
   HANDLE h = INVALID_HANDLE_VALUE;
   *out = MMF_OS_FILE_INVALID;
   if (!FAULT("ReOpenFile", ERROR_TOO_MANY_OPEN_FILES))
-    h = ReOpenFile(as_handle(f), GENERIC_READ | GENERIC_WRITE,
+    h = ReOpenFile(as_handle(f),
+                   writable ? GENERIC_READ | GENERIC_WRITE : GENERIC_READ,
                    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, 0);
   if (h == INVALID_HANDLE_VALUE)
     return win32_fail(GetLastError(), "ReOpenFile", NULL);
