@@ -201,7 +201,8 @@ enum mmf_open_flags {
  *   without READWRITE, TRUNCATE without max_size),
  *   ::MMF_ENOENT (no such file), ::MMF_EEXIST (CREATE|EXCL and it exists),
  *   ::MMF_EACCES (no permission), ::MMF_EISDIR (a directory),
- *   ::MMF_ENOTSUP (a FIFO, socket or device: only regular files map),
+ *   ::MMF_ENOTSUP (a FIFO, socket or device: only regular files map; or
+ *   a file that reports a size of 0 but reads data, as /proc's do),
  *   ::MMF_EEMPTY (the file is empty and max_size is 0),
  *   ::MMF_ERANGE (read-only mapping larger than the file),
  *   ::MMF_ENOSPC / ::MMF_EFBIG (cannot extend the file, or max_size is
@@ -224,7 +225,7 @@ MMF_API int mmf_map_open(mmf_map **out, const char *path, int prot,
  *   without the access @p prot needs: ::MMF_PROT_READWRITE also refuses a
  *   POSIX descriptor opened O_APPEND, whose writes go to the file's end
  *   whatever the offset), ::MMF_EISDIR, ::MMF_ENOTSUP (not a
- *   regular file), ::MMF_EEMPTY, ::MMF_ERANGE, ::MMF_ENOSPC / ::MMF_EFBIG
+ *   regular file, or size 0 but reads data), ::MMF_EEMPTY, ::MMF_ERANGE, ::MMF_ENOSPC / ::MMF_EFBIG
  *   (cannot extend the file), ::MMF_EIO, ::MMF_EMFILE, ::MMF_ENOMEM,
  *   ::MMF_EOS.
  */

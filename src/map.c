@@ -73,9 +73,22 @@ static int map_setup(mmf_map *m, uint64_t max_size) {
   if (rc)
     return rc;
   if (max_size == 0) {
-    if (fsize == 0)
+    if (fsize == 0) {
+      /* A file may say it is empty and not be: those the kernel makes up
+       * when read (/proc, /sys) report a size of 0. One byte tells. */
+      unsigned char probe;
+      size_t got = 0;
+      mmf__best_effort_begin();
+      rc = mmf__os_read(m->file, 0, &probe, 1, &got);
+      mmf__best_effort_end();
+      if (rc == 0 && got > 0)
+        return mmf__error(MMF_ENOTSUP,
+                          "the file reports a size of 0 but holds data (a "
+                          "file made up when read, as in /proc): it cannot "
+                          "be mapped");
       return mmf__error(MMF_EEMPTY,
                         "the file is empty and no maximum size was given");
+    }
     max_size = fsize;
   } else if (max_size > fsize) {
     if (!(m->os_prot & MMF__OS_PROT_WRITE))

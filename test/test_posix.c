@@ -447,6 +447,16 @@ static void fifo_and_devices_are_enotsup(void **state) {
                 MMF_ENOTSUP, "mmf_map_open");
   TH_EXPECT_ERR(mmf_map_open(&m, "/dev/null", MMF_PROT_READ, 0, 0),
                 MMF_ENOTSUP, "mmf_map_open");
+  /* Regular files that report a size of 0 and read data: not "empty". */
+  TH_EXPECT_ERR(mmf_map_open(&m, "/proc/self/status", MMF_PROT_READ, 0, 0),
+                MMF_ENOTSUP, "holds data");
+  {
+    int pfd = open("/proc/self/status", O_RDONLY);
+    assert_true(pfd >= 0);
+    TH_EXPECT_ERR(mmf_map_from_native(&m, pfd, MMF_PROT_READ, 0), MMF_ENOTSUP,
+                  "mmf_map_from_native");
+    close(pfd);
+  }
   assert_null(m);
   TH_ASSERT_RES_SAME(r);
   assert_int_equal(pipe(pfd), 0);
