@@ -204,6 +204,21 @@ int th_wait_word(atomic_uint *w, unsigned want, unsigned max_ms) {
   return th_wait_until(word_is, &ww, max_ms);
 }
 
+void th_mark_error_record(void) {
+  mmf_map *m;
+  assert_int_equal(mmf_map_open(&m, th_path("th-marker"), MMF_PROT_READ, 0, 0),
+                   MMF_ENOENT);
+}
+
+void th_assert_error_record_marked(void) {
+  if (mmf_last_error() != MMF_ENOENT ||
+      !strstr(mmf_last_error_message(), "th-marker"))
+    print_error("the error record changed: %s: %s\n",
+                mmf_err_name(mmf_last_error()), mmf_last_error_message());
+  assert_int_equal(mmf_last_error(), MMF_ENOENT);
+  assert_non_null(strstr(mmf_last_error_message(), "th-marker"));
+}
+
 atomic_uint *th_word(void *base, size_t off) {
   return (atomic_uint *)((unsigned char *)base + off);
 }

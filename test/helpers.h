@@ -278,6 +278,12 @@ int th_native_inheritable(intptr_t h);
 int th_mapping_count_matching(const char *needle);
 /* @@END SECTION */
 
+/* Put a known failure in the thread's error record (MMF_ENOENT, naming
+ * "th-marker"), and assert it is still there: a call that succeeds must
+ * leave the record as it was. */
+void th_mark_error_record(void);
+void th_assert_error_record_marked(void);
+
 /* ---- fault injection (needs <cmocka.h>) -------------------------------- */
 
 /* 1 when `code` is in the 0-terminated list. */

@@ -238,6 +238,25 @@ static void two_instances_see_each_others_writes(void **state) {
   close_and_remove(s);
 }
 
+/* Calls that succeed leave the error record as they found it, also when
+ * they met a busy lock on the way (another instance's slot). */
+static void successful_calls_leave_the_error_record_alone(void **state) {
+  const char *key = key_for("record");
+  mmf_section *a, *b;
+  unsigned n = 0;
+  (void)state;
+  th_mark_error_record();
+  TH_OK(mmf_section_open(&a, key, BLOCK, 0));
+  th_assert_error_record_marked();
+  TH_OK(mmf_section_open(&b, key, BLOCK, 0)); /* a holds its slot */
+  th_assert_error_record_marked();
+  TH_OK(mmf_section_instances(a, &n));
+  assert_int_equal(n, 2);
+  th_assert_error_record_marked();
+  TH_OK(mmf_section_close(b));
+  close_and_remove(a);
+}
+
 static void count_follows_joins_and_leaves(void **state) {
   const char *key = key_for("count");
   mmf_section *s;
@@ -776,6 +795,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(default_key_is_the_program_name_and_path_hash),
       cmocka_unit_test(two_instances_see_each_others_writes),
       cmocka_unit_test(count_follows_joins_and_leaves),
+      cmocka_unit_test(successful_calls_leave_the_error_record_alone),
       cmocka_unit_test(a_killed_instance_stops_counting_at_once),
       cmocka_unit_test(a_new_first_instance_starts_clean_after_a_kill),
       cmocka_unit_test(different_keys_are_separate_sections),
