@@ -822,7 +822,8 @@ MMF_API int mmf_shm_anonymous(mmf_map **out, uint64_t size);
  * @brief Remove a named object (either lifetime). Holders keep their memory
  * until they close it; the name is free at once for a new create.
  * @return 0, or ::MMF_EINVAL (bad name), ::MMF_ENOENT (no such object),
- *   ::MMF_EACCES (not permitted: another user's object; Windows: a
+ *   ::MMF_EACCES / ::MMF_EPERM (not permitted: another user's object --
+ *   Linux's /dev/shm lets only the owner remove a file; Windows: a
  *   persistent object still mapped somewhere cannot be renamed away),
  *   ::MMF_EBADF, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
  *   ::MMF_ENAMETOOLONG, ::MMF_EOS.
@@ -844,13 +845,15 @@ typedef int (*mmf_shm_list_fn)(void *ctx, const mmf_shm_info *info);
 
 /**
  * @brief List the live named objects this user can open, in no particular
- * order. Transient objects whose holders are all gone are not listed (the
- * next create of their name removes them); objects that cannot be opened
- * (another user's) or whose trailer is bad are skipped. First sweeps the
- * temporary files of dead creators of every name (see mmf_shm_create()).
+ * order. Transient objects whose holders are all gone are not listed, and
+ * their files are removed, freeing their memory (as the next create or
+ * open of their name would); objects that cannot be opened (another
+ * user's) or whose trailer is bad are skipped. First sweeps the temporary
+ * files of dead creators of every name (see mmf_shm_create()).
  * @return 0, what @p fn returned to stop, or ::MMF_EINVAL (NULL fn),
- *   ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EOS (the runtime directory
- *   cannot be read).
+ *   ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EBADF, ::MMF_EOS (the
+ *   runtime directory or an object's file cannot be read: the listing stops
+ *   there, rather than leave out an object it could not look at).
  */
 MMF_API int mmf_shm_list(mmf_shm_list_fn fn, void *ctx);
 

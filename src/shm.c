@@ -228,7 +228,7 @@ static int gate_unlock(mmf_os_file f) {
 
 /* With GATE held: *live = 1 when some open file holds HOLD. */
 static int hold_probe(mmf_os_file f, int *live) {
-  int rc = mmf__os_file_lock(f, SHM_HOLD, 1, 0);
+  int rc = mmf__probe_file_lock(f, SHM_HOLD, 1, 0);
   *live = 0;
   if (rc == MMF_EBUSY) {
     *live = 1;
@@ -263,6 +263,23 @@ static int attach(const char *path, mmf_os_file *f) {
 
 /* ---- the release hook: the lifetime rule at the last close ---------------*/
 
+/* GATE held on an object nobody holds any more: remove its file. When it
+ * is another user's (an MMF_SHM_ANYONE object in a sticky directory) it is
+ * not ours to remove; nobody holds it, so it is gone by the rule all the
+ * same, and its owner's next create, open or list frees it: 0 then, with
+ * the error record as it was. */
+static int remove_stale(const char *path) {
+  struct mmf__error_rec before;
+  int rc;
+  mmf__error_save(&before);
+  rc = mmf__os_remove_open(path);
+  if (rc == MMF_EPERM || rc == MMF_EACCES) {
+    (void)mmf__error_restore(&before);
+    rc = 0;
+  }
+  return rc;
+}
+
 static int shm_release(mmf_map *map) {
   struct shm_ext *e = map->ext;
   int rc, live = 1, same = 0;
@@ -277,7 +294,7 @@ static int shm_release(mmf_map *map) {
     /* The last holder: the memory goes first (a Windows section's name is
      * free once its last handle closes), then the name. */
     mmf__os_section_close(&map->section);
-    rc = mmf__os_remove_open(e->path);
+    rc = remove_stale(e->path);
   }
   /* Let GATE go explicitly: closing lockf drops it only when no other
    * descriptor shares its open file (a fork()ed child may). lockf is never
@@ -294,6 +311,7 @@ static int shm_release(mmf_map *map) {
 }
 
 /* ---- opening an object under GATE ------------------------------------------*/
+
 
 /* GATE is held on f (an object with trailer `r`); make `m` a holder of it:
  * its section, HOLD, then let GATE go. On failure f is still open and GATE
@@ -714,7 +732,7 @@ int mmf_shm_open(mmf_map **out, const char *name, int prot, unsigned flags) {
   if (!rc && stale) {
     /* A transient object whose holders all died: it is gone by the rule;
      * take its name away while GATE is ours. */
-    rc = mmf__os_remove_open(e->path);
+    rc = remove_stale(e->path);
     if (!rc)
       rc = mmf__error(MMF_ENOENT, "\"%s\": no such object (a transient "
                       "object whose holders are all gone)", e->path);
@@ -804,6 +822,14 @@ struct list_ctx {
   const char *dir;
 };
 
+/* Failures that mean "not an object this user can list", not a failed
+ * listing: removed meanwhile, another user's, not a regular file, a bad
+ * or unfinished trailer. */
+static int not_listed(int rc) {
+  return rc == MMF_ENOENT || rc == MMF_EACCES || rc == MMF_EPERM ||
+         rc == MMF_ENOTSUP || rc == MMF_EISDIR || rc == MMF_ECORRUPT;
+}
+
 static int list_one(void *arg, const char *entry) {
   struct list_ctx *lc = arg;
   mmf_shm_info info;
@@ -811,22 +837,34 @@ static int list_one(void *arg, const char *entry) {
   struct shm_ext *e;
   mmf_os_file f;
   const char *name = entry + 4;
+  struct mmf__error_rec before;
   int rc, stale = 0;
   if (strncmp(entry, "mmf.", 4) != 0 || strlen(name) > MMF_SHM_NAME_MAX)
     return 0;
   if (check_name("mmf_shm_list", name) != 0)
     return 0; /* not one of ours */
+  mmf__error_save(&before);
   e = ext_new(name, &rc);
   if (!e)
-    return 0;
+    return rc;
   rc = attach(e->path, &f);
   if (!rc) {
     rc = inspect(f, &r, &stale);
+    /* A transient object whose holders are all gone is gone by the rule:
+     * free its memory now (the next create of its name would). */
+    if (!rc && stale)
+      rc = remove_stale(e->path);
     mmf__os_close(f);
   }
   ext_free(e);
-  if (rc || stale)
-    return 0; /* not openable, not whole, or dead: not listed */
+  if (rc && not_listed(rc)) {
+    (void)mmf__error_restore(&before);
+    return 0;
+  }
+  if (rc)
+    return mmf__error_in("mmf_shm_list", name, rc);
+  if (stale)
+    return 0;
   memset(&info, 0, sizeof info);
   strcpy(info.name, name);
   info.size = r.size;
