@@ -74,7 +74,8 @@ fi
 boot=
 echo "test-windows: $(wine --version 2>/dev/null) ready in $WINEPREFIX"
 cd "$BUILD"
-# Wine 8 now and then hangs a test program before any of its code runs:
+# Wine 8 now and then hangs a test program before any of its code runs
+# (no output at all, although every test program's stdout is unbuffered):
 # seen 3 times in about 30 runs of this suite at -j 2 on 2026-11-25. The
 # one examined was the Wine loader of test_view.exe blocked on a pipe read,
 # with no wineserver left running. (A second server briefly appears in
