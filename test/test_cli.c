@@ -716,6 +716,81 @@ static void cli_usage_errors_exit_2_with_one_line(void **state) {
   assert_file_is(f, (const unsigned char *)"abc", 3);
 }
 
+/* A bad option inside a group of short options (-zq) is named as itself,
+ * whatever valid option came before it: getopt_long leaves optind on the
+ * group while inside it, so the element before it is not the culprit. The
+ * long-option messages stay as they were. */
+static void cli_bad_option_in_a_group_is_the_one_named(void **state) {
+  static const struct {
+    const char *args[6]; /* subcommand words and options, then FILE */
+    const char *prefix, *want, *not_want;
+  } cases[] = {
+      {{"count", "--json", "-zq"}, "mmf count: ", "unknown option '-z'",
+       "--json"},
+      {{"count", "--byte=1", "-zq"}, "mmf count: ", "unknown option '-z'",
+       "--byte"},
+      {{"count", "--byte", "1", "-zq"}, "mmf count: ",
+       "unknown option '-z'", "'1'"},
+      {{"reverse", "--threads=2", "-xy"}, "mmf reverse: ",
+       "unknown option '-x'", "--threads"},
+      {{"reverse", "--window", "64K", "-xy"}, "mmf reverse: ",
+       "unknown option '-x'", "64K"},
+      {{"instances", "--json", "-zq"}, "mmf instances: ",
+       "unknown option '-z'", "--json"},
+      {{"instances", "--key=k", "-zq"}, "mmf instances: ",
+       "unknown option '-z'", "--key"},
+      {{"share", "ls", "--json", "-zq"}, "mmf share ls: ",
+       "unknown option '-z'", "--json"},
+      {{"share", "put", "--transient", "-zq"}, "mmf share put: ",
+       "unknown option '-z'", "--transient"},
+      /* Unchanged: what was already right. */
+      {{"count", "-zq"}, "mmf count: ", "unknown option '-z'", NULL},
+      {{"count", "--json=1"}, "mmf count: ", "option '--json' takes no value",
+       NULL},
+      {{"count", "--byte=1", "--json=2"}, "mmf count: ",
+       "option '--json' takes no value", "--byte"},
+      {{"count", "--json", "--frob"}, "mmf count: ",
+       "unknown option '--frob'", "--json"},
+      {{"share", "get", "--help=x"}, "mmf share get: ",
+       "option '--help' takes no value", NULL},
+  };
+  char f[600];
+  struct run r;
+  (void)state;
+  cli();
+  make_file(f, sizeof f, "group.bin", (const unsigned char *)"abc", 3);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *args[8];
+    size_t k = 0;
+    while (cases[i].args[k]) {
+      args[k] = cases[i].args[k];
+      k++;
+    }
+    args[k++] = f;
+    args[k] = NULL;
+    run_cli(&r, NULL, args);
+    assert_fails_with(&r, 2, cases[i].prefix, cases[i].want, NULL);
+    if (cases[i].not_want && strstr(r.err, cases[i].not_want)) {
+      print_error("case %zu: stderr \"%s\" names \"%s\"\n", i, r.err,
+                  cases[i].not_want);
+      fail();
+    }
+    run_free(&r);
+  }
+  /* A missing value is named as given. */
+  RUN(&r, "count", f, "--json", "-b");
+  assert_fails_with(&r, 2, "mmf count: ", "option '-b' needs a value", NULL);
+  run_free(&r);
+  RUN(&r, "count", f, "--threads=2", "-j");
+  assert_fails_with(&r, 2, "mmf count: ", "option '-j' needs a value", NULL);
+  run_free(&r);
+  RUN(&r, "count", f, "--byte");
+  assert_fails_with(&r, 2, "mmf count: ", "option '--byte' needs a value",
+                    NULL);
+  run_free(&r);
+  assert_file_is(f, (const unsigned char *)"abc", 3);
+}
+
 static void cli_help_and_version_exit_0(void **state) {
   char want[64];
   struct run r;
@@ -914,6 +989,7 @@ int main(void) {
       cmocka_unit_test(cli_paths_with_spaces_and_non_ascii_work),
       cmocka_unit_test(cli_missing_file_and_directory_fail_with_one_line),
       cmocka_unit_test(cli_usage_errors_exit_2_with_one_line),
+      cmocka_unit_test(cli_bad_option_in_a_group_is_the_one_named),
       cmocka_unit_test(cli_help_and_version_exit_0),
       cmocka_unit_test(cli_count_reports_a_missing_file_and_counts_the_rest),
       cmocka_unit_test(cli_forced_progress_draws_and_clears_its_line),

@@ -5,6 +5,7 @@
 
 #include <mmf.h>
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,24 +54,56 @@ int cli_usage(const char *sub, const char *fmt, ...) {
   return CLI_USAGE;
 }
 
-int cli_bad_option(const char *sub, int c, char **argv) {
+/* The long option of `longopts` that `arg` ("--NAME" or "--NAME=VALUE")
+ * names, exactly or as an unambiguous abbreviation, if its val is `val`;
+ * NULL otherwise. */
+static const struct option *long_option_named(const struct option *longopts,
+                                              const char *arg, int val) {
+  const struct option *o, *found = NULL;
+  size_t len;
+  if (!longopts || arg[0] != '-' || arg[1] != '-' || !arg[2])
+    return NULL;
+  arg += 2;
+  len = strcspn(arg, "=");
+  for (o = longopts; o->name; o++) {
+    if (strncmp(o->name, arg, len) != 0)
+      continue;
+    if (o->name[len] == '\0')
+      return o->val == val ? o : NULL; /* exact */
+    if (found)
+      return NULL; /* ambiguous */
+    found = o;
+  }
+  return found && found->val == val ? found : NULL;
+}
+
+/* Where the bad option is: glibc's and mingw-w64's getopt_long both leave
+ * optind on the current element while they are still inside a group of
+ * short options (-zq), so argv[optind-1] may be an earlier, valid option
+ * (--json). It is trusted only when it is a long option whose val is
+ * optopt and whose argument fits the error; otherwise optopt names a short
+ * option, and 0 an unknown (or ambiguous) long one, which getopt_long
+ * always steps past. The value given to a long option that takes none is
+ * told by the element's form, not by `c`: glibc returns '?' for it,
+ * mingw-w64's (BSD-derived) getopt_long ':'. */
+int cli_bad_option(const char *sub, int c, char **argv,
+                   const struct option *longopts) {
   extern int optind, optopt;
-  const char *arg = argv[optind - 1];
+  const char *arg = optind > 0 ? argv[optind - 1] : "";
+  const struct option *o = long_option_named(longopts, arg, optopt);
+  const char *eq = o ? strchr(arg, '=') : NULL;
+  int short_opt = optopt > 0 && optopt < 256;
+  if (o && eq && o->has_arg == no_argument)
+    return cli_usage(sub, "option '%.*s' takes no value", (int)(eq - arg),
+                     arg);
   if (c == ':') {
-    if (arg[0] == '-' && arg[1] == '-')
+    if ((o && !eq && o->has_arg == required_argument) || !short_opt)
       return cli_usage(sub, "option '%s' needs a value", arg);
     return cli_usage(sub, "option '-%c' needs a value", optopt);
   }
-  if (arg[0] == '-' && arg[1] == '-') {
-    /* glibc leaves optopt set for a known long option given a value it
-     * does not take (--json=1), 0 for an unknown one. */
-    const char *eq = strchr(arg, '=');
-    if (optopt && eq)
-      return cli_usage(sub, "option '%.*s' takes no value", (int)(eq - arg),
-                       arg);
-    return cli_usage(sub, "unknown option '%s'", arg);
-  }
-  return cli_usage(sub, "unknown option '-%c'", optopt);
+  if (short_opt)
+    return cli_usage(sub, "unknown option '-%c'", optopt);
+  return cli_usage(sub, "unknown option '%s'", arg);
 }
 
 int cli_finish_stdout(const char *sub) {

@@ -37,8 +37,11 @@ int cli_usage(const char *sub, const char *fmt, ...)
     ;
 
 /* Turn what getopt_long() returned for a bad option ('?' or ':') into a
- * usage error; returns CLI_USAGE. */
-int cli_bad_option(const char *sub, int c, char **argv);
+ * usage error naming the option; `longopts` is the table given to
+ * getopt_long(). Returns CLI_USAGE. */
+struct option;
+int cli_bad_option(const char *sub, int c, char **argv,
+                   const struct option *longopts);
 
 /* Parse a byte count: decimal digits with an optional K, M or G suffix
  * (powers of 1024). Returns 0, or -1 if `s` is not one (or is 0). */

@@ -145,7 +145,7 @@ int cli_count(int argc, char **argv) {
       fputs(usage, stdout);
       return cli_finish_stdout(sub);
     default:
-      return cli_bad_option(sub, c, argv);
+      return cli_bad_option(sub, c, argv, longopts);
     }
   }
   if (optind == argc)

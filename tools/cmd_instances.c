@@ -85,7 +85,7 @@ int cli_instances(int argc, char **argv) {
       fputs(usage, stdout);
       return cli_finish_stdout(sub);
     default:
-      return cli_bad_option(sub, c, argv);
+      return cli_bad_option(sub, c, argv, longopts);
     }
   }
   if (optind < argc)

@@ -93,7 +93,7 @@ static int name_only_opts(const char *sub, const char *help, int argc,
       fputs(help, stdout);
       return cli_finish_stdout(sub);
     }
-    return cli_bad_option(sub, c, argv);
+    return cli_bad_option(sub, c, argv, longopts);
   }
   if (optind == argc)
     return cli_usage(sub, "missing NAME");
@@ -186,7 +186,7 @@ static int share_put(int argc, char **argv) {
       fputs(usage_put, stdout);
       return cli_finish_stdout(sub);
     default:
-      return cli_bad_option(sub, c, argv);
+      return cli_bad_option(sub, c, argv, longopts);
     }
   }
   if (optind == argc)
@@ -341,7 +341,7 @@ static int share_ls(int argc, char **argv) {
       fputs(usage_ls, stdout);
       return cli_finish_stdout(sub);
     default:
-      return cli_bad_option(sub, c, argv);
+      return cli_bad_option(sub, c, argv, longopts);
     }
   }
   if (optind != argc)
