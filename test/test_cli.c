@@ -360,6 +360,10 @@ static void op_reverse_matches_reference_at_every_size(void **state) {
    * and, with views forced, from the first byte on. */
   check_op_reverse(AHEAD_PLUS_SIZE, 0, 3, 23);
   check_op_reverse(DEFAULT_PLUS_SIZE + 3, 65536, 4, 24);
+  /* Windows near SIZE_MAX: rounding them up to the granularity must not
+   * wrap to 0; the trial and the workers' walk both get a usable one. */
+  check_op_reverse(65537, SIZE_MAX - 6, 1, 25);
+  check_op_reverse(DEFAULT_PLUS_SIZE, SIZE_MAX, 2, 26);
 }
 
 static void check_op_count(size_t n, size_t window, unsigned flags,
@@ -458,6 +462,7 @@ static void cli_reverse_matches_reference_and_twice_restores(void **state) {
     check_cli_reverse(sizes[i], NULL, 101 + (uint32_t)i);
   check_cli_reverse(MID_SIZE, "65536", 111);
   check_cli_reverse(DEFAULT_PLUS_SIZE, NULL, 112);
+  check_cli_reverse(MID_SIZE, "1024G", 113); /* the largest --window */
 }
 
 /* `mmf count [--byte B] FILES...` on every size at once: one
@@ -496,6 +501,10 @@ static void cli_count_matches_reference_at_every_size(void **state) {
     if (c == 1) { /* a window smaller than most of the files */
       argv[k++] = "--window";
       argv[k++] = "64K";
+    }
+    if (c == 4) { /* the largest window: larger than every file */
+      argv[k++] = "--window";
+      argv[k++] = "1024G";
     }
     /* The options are accepted and change nothing here: these files are
      * too small for the read-ahead thread (the big-file test runs it). */
@@ -676,6 +685,21 @@ static void cli_usage_errors_exit_2_with_one_line(void **state) {
   RUN(&r, "reverse", "--window", "0", f);
   assert_fails_with(&r, 2, "mmf reverse: ", "--window", NULL);
   run_free(&r);
+  /* Sizes near 2^64 (up to 1024G only): a usage error, not a failure on
+   * the file after the round-up to the granularity wrapped around. */
+  static const char *const huge_windows[] = {
+      "18446744073709551609", "18014398509481983K", "17179869183G", "1025G",
+      "1099511627777"};
+  for (size_t i = 0; i < sizeof huge_windows / sizeof huge_windows[0]; i++) {
+    RUN(&r, "reverse", "--window", huge_windows[i], f);
+    assert_fails_with(&r, 2, "mmf reverse: ", "--window", huge_windows[i],
+                      "1024G", NULL);
+    run_free(&r);
+    RUN(&r, "count", "--window", huge_windows[i], f);
+    assert_fails_with(&r, 2, "mmf count: ", "--window", huge_windows[i],
+                      "1024G", NULL);
+    run_free(&r);
+  }
 
   RUN(&r, "count");
   assert_fails_with(&r, 2, "mmf count: ", "FILE", NULL);

@@ -144,6 +144,15 @@ int cli_parse_size(const char *s, size_t *out) {
   return 0;
 }
 
+int cli_parse_window(const char *s, size_t *out) {
+  size_t v;
+  if (cli_parse_size(s, &v) != 0 || (uint64_t)v > CLI_WINDOW_MAX ||
+      v > SIZE_MAX - mmf_granularity())
+    return -1;
+  *out = v;
+  return 0;
+}
+
 static int hex_value(char c) {
   if (is_digit(c))
     return c - '0';

@@ -47,6 +47,16 @@ int cli_bad_option(const char *sub, int c, char **argv,
  * (powers of 1024). Returns 0, or -1 if `s` is not one (or is 0). */
 int cli_parse_size(const char *s, size_t *out);
 
+/* The largest --window: 1 TiB, far beyond any useful window (a window is
+ * never larger than the file), and far enough below SIZE_MAX on 64-bit
+ * systems that rounding it up to the granularity cannot overflow. */
+#define CLI_WINDOW_MAX ((uint64_t)1 << 40)
+
+/* Parse a --window size: cli_parse_size() from 1 to CLI_WINDOW_MAX (and
+ * small enough to round up to mmf_granularity() in a size_t). Returns 0 or
+ * -1. */
+int cli_parse_window(const char *s, size_t *out);
+
 /* Parse a thread count for --threads: decimal 1..MMF_WINDOW_EACH_MAX.
  * Returns 0 or -1. */
 int cli_parse_threads(const char *s, unsigned *out);

@@ -20,11 +20,11 @@ static const char usage[] =
     "  -j, --threads N     count with N threads (1..64, at most one per\n"
     "                      2 MiB), each over its own part of the file\n"
     "                      (default: one per CPU, at most one per 32 MiB)\n"
-    "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
-    "                      default 4M, 32M with --ahead; from 2M up,\n"
-    "                      rounded down to a multiple of 2M); mmf may read\n"
-    "                      the file in 1 MiB pieces instead when that is\n"
-    "                      faster\n"
+    "  -w, --window BYTES  bytes mapped per window (suffix K, M or G; up\n"
+    "                      to 1024G; default 4M, 32M with --ahead; from\n"
+    "                      2M up, rounded down to a multiple of 2M); mmf\n"
+    "                      may read the file in 1 MiB pieces instead when\n"
+    "                      that is faster\n"
     "      --ahead         give each counting thread a second one that\n"
     "                      maps its next windows while it counts, holding\n"
     "                      up to four windows (128 MiB by default) mapped,\n"
@@ -123,9 +123,10 @@ int cli_count(int argc, char **argv) {
                               "0x00..0xff", optarg);
       break;
     case 'w':
-      if (cli_parse_size(optarg, &window) != 0)
+      if (cli_parse_window(optarg, &window) != 0)
         return cli_usage(sub, "bad --window '%s': expected a byte count "
-                              "such as 65536, 64K or 4M", optarg);
+                              "up to 1024G, such as 65536, 64K or 4M",
+                         optarg);
       break;
     case 'j':
       if (cli_parse_threads(optarg, &threads) != 0)

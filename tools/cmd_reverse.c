@@ -18,9 +18,9 @@ static const char usage[] =
     "                      2 MiB), each over its own part of the file\n"
     "                      (default: one per CPU, at most one per 32 MiB\n"
     "                      of each half)\n"
-    "  -w, --window BYTES  bytes mapped per window (suffix K, M or G;\n"
-    "                      default 4M); two windows are mapped at a time\n"
-    "                      per thread\n"
+    "  -w, --window BYTES  bytes mapped per window (suffix K, M or G; up\n"
+    "                      to 1024G; default 4M); two windows are mapped\n"
+    "                      at a time per thread\n"
     "  -h, --help          show this help and exit\n"
     "\n"
     "A progress bar is drawn on stderr when it is a terminal and FILE is at\n"
@@ -43,9 +43,10 @@ int cli_reverse(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, ":w:j:h", longopts, NULL)) != -1) {
     switch (c) {
     case 'w':
-      if (cli_parse_size(optarg, &window) != 0)
+      if (cli_parse_window(optarg, &window) != 0)
         return cli_usage(sub, "bad --window '%s': expected a byte count "
-                              "such as 65536, 64K or 4M", optarg);
+                              "up to 1024G, such as 65536, 64K or 4M",
+                         optarg);
       break;
     case 'j':
       if (cli_parse_threads(optarg, &threads) != 0)

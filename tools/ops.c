@@ -3,6 +3,7 @@
 #include "ops.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -202,6 +203,21 @@ static int rev_parallel(struct rev *r, int mapped, uint64_t lo, uint64_t hi,
   }
 }
 
+/* The window for a half of `half` bytes: 0 means the default; no larger
+ * than the half (no piece is), then rounded up to the granularity -- down
+ * where up would wrap past SIZE_MAX (a window near 2^64 once became 0). */
+static size_t rev_window_size(size_t window, uint64_t half) {
+  size_t g = mmf_granularity(), rest;
+  if (window == 0)
+    window = MMF_WINDOW_DEFAULT_SIZE;
+  if (half > 0 && window > half)
+    window = (size_t)half;
+  rest = window % g;
+  if (rest)
+    window = window <= SIZE_MAX - g ? window - rest + g : window - rest;
+  return window;
+}
+
 int mmf_op_reverse(const char *path, size_t window, unsigned flags,
                    unsigned workers, mmf_progress_fn progress, void *ctx) {
   struct rev r = {NULL, 0, NULL};
@@ -212,10 +228,6 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
                                                : 0; /* 0: still deciding */
   int rc;
 
-  if (window == 0)
-    window = MMF_WINDOW_DEFAULT_SIZE;
-  window = (window + mmf_granularity() - 1) / mmf_granularity() *
-           mmf_granularity();
   rc = mmf_map_open(&r.map, path, MMF_PROT_READWRITE, 0, 0);
   if (rc == MMF_EEMPTY)
     return 0; /* nothing to reverse */
@@ -223,6 +235,7 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
     return rc;
   r.n = mmf_map_size(r.map);
   half = r.n / 2; /* an odd size's middle byte stays put */
+  window = rev_window_size(window, half);
   /* The trial, on this thread: piece 0 mapped, 1 (untimed) and 2 through
    * the buffers. */
   for (k = 0; mode == 0 && done < 2 * half; k++) {
