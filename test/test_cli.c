@@ -815,6 +815,63 @@ static void cli_bad_option_in_a_group_is_the_one_named(void **state) {
   assert_file_is(f, (const unsigned char *)"abc", 3);
 }
 
+/* A name with a newline, a tab, a control character, an escape and a
+ * DEL: every error quoting it -- a missing file, a bad share name or
+ * key, a bad option value -- is still one line, each of those shown as
+ * \n, \t or \xNN (also where the library's message quotes the name). */
+static void cli_control_characters_in_names_are_escaped_in_errors(void **s) {
+  char missing[1024], want[1100], file[1024], odd[1024];
+  struct run r;
+  (void)s;
+  cli();
+  snprintf(missing, sizeof missing, "%s",
+           th_path("no\nsuch\tfile\x01\x1b[31m\x7f"));
+  snprintf(want, sizeof want, "%s",
+           th_path("no\\nsuch\\tfile\\x01\\x1b[31m\\x7f"));
+
+  RUN(&r, "count", missing);
+  assert_fails_with(&r, 1, "mmf count: ", want, NULL);
+  if (!th_is_windows()) /* the library's message quotes the path too */
+    assert_non_null(strstr(strstr(r.err, want) + 1, want));
+  run_free(&r);
+  RUN(&r, "reverse", missing);
+  assert_fails_with(&r, 1, "mmf reverse: ", want, NULL);
+  run_free(&r);
+  RUN(&r, "share", "put", "cli-escape-test", missing);
+  assert_fails_with(&r, 1, "mmf share put: ", want, NULL);
+  run_free(&r);
+
+  RUN(&r, "share", "get", "bad\nname");
+  assert_fails_with(&r, 1, "mmf share get: ", "bad\\nname", NULL);
+  run_free(&r);
+  RUN(&r, "share", "rm", "bad\tname");
+  assert_fails_with(&r, 1, "mmf share rm: ", "bad\\tname", NULL);
+  run_free(&r);
+  RUN(&r, "instances", "--key", "bad\nkey");
+  assert_fails_with(&r, 1, "mmf instances: ", "bad\\nkey", NULL);
+  run_free(&r);
+
+  make_file(file, sizeof file, "escape.bin", (const unsigned char *)"abc", 3);
+  RUN(&r, "count", "--byte", "1\n2", file);
+  assert_fails_with(&r, 2, "mmf count: ", "'1\\n2'", NULL);
+  run_free(&r);
+  RUN(&r, "instances", "x\ry");
+  assert_fails_with(&r, 2, "mmf instances: ", "'x\\ry'", NULL);
+  run_free(&r);
+
+  /* The progress bar shows such a name on its one line too. Windows
+   * allows no control characters in file names. */
+  if (!th_is_windows()) {
+    make_file(odd, sizeof odd, "pro\ngress.bin", (const unsigned char *)"abc",
+              3);
+    RUN_PROGRESS(&r, "always", "count", odd);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "pro?gress.bin"));
+    assert_null(strchr(r.err, '\n'));
+    run_free(&r);
+  }
+}
+
 static void cli_help_and_version_exit_0(void **state) {
   char want[64];
   struct run r;
@@ -1014,6 +1071,7 @@ int main(void) {
       cmocka_unit_test(cli_missing_file_and_directory_fail_with_one_line),
       cmocka_unit_test(cli_usage_errors_exit_2_with_one_line),
       cmocka_unit_test(cli_bad_option_in_a_group_is_the_one_named),
+      cmocka_unit_test(cli_control_characters_in_names_are_escaped_in_errors),
       cmocka_unit_test(cli_help_and_version_exit_0),
       cmocka_unit_test(cli_count_reports_a_missing_file_and_counts_the_rest),
       cmocka_unit_test(cli_forced_progress_draws_and_clears_its_line),

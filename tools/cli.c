@@ -15,11 +15,47 @@
 
 /* ---- errors --------------------------------------------------------------*/
 
+/* Write `s` with its control characters escaped (\n, \r, \t, else \xNN,
+ * DEL included): a file name, a share name or an option value may hold
+ * any of them, and an error report is one line whatever it quotes (nor can
+ * a name send escape sequences to the terminal). Other bytes, backslashes
+ * and UTF-8 included, go out as they are. */
+static void put_escaped(FILE *f, const char *s) {
+  const unsigned char *p;
+  for (p = (const unsigned char *)s; *p; p++) {
+    if (*p == '\n')
+      fputs("\\n", f);
+    else if (*p == '\r')
+      fputs("\\r", f);
+    else if (*p == '\t')
+      fputs("\\t", f);
+    else if (*p < 0x20 || *p == 0x7f)
+      fprintf(f, "\\x%02x", (unsigned)*p);
+    else
+      fputc(*p, f);
+  }
+}
+
+/* "mmf SUB: <message>" on stderr, the message escaped, no newline. */
 static void verror(const char *sub, const char *fmt, va_list ap) {
+  char small[1024], *buf = small;
+  va_list ap2;
+  int n;
+  va_copy(ap2, ap);
+  n = vsnprintf(small, sizeof small, fmt, ap);
+  if (n >= (int)sizeof small) {
+    char *big = malloc((size_t)n + 1);
+    if (big && vsnprintf(big, (size_t)n + 1, fmt, ap2) == n)
+      buf = big; /* else the first 1023 bytes will do */
+    else
+      free(big);
+  }
+  va_end(ap2);
   fflush(stdout); /* keep stdout and stderr in order on a terminal */
   fprintf(stderr, "mmf %s: ", sub);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  put_escaped(stderr, n < 0 ? fmt : buf);
+  if (buf != small)
+    free(buf);
 }
 
 void cli_error(const char *sub, const char *fmt, ...) {
@@ -27,28 +63,21 @@ void cli_error(const char *sub, const char *fmt, ...) {
   va_start(ap, fmt);
   verror(sub, fmt, ap);
   va_end(ap);
+  fputc('\n', stderr);
 }
 
 void cli_fail(const char *sub, const char *path, int rc) {
   const char *msg = mmf_last_error_message();
-  /* The library's message is one line; never let a stray newline split ours. */
-  char line[600];
-  size_t i;
   if (!msg || !*msg || mmf_last_error() != rc)
     msg = mmf_strerror(rc);
-  snprintf(line, sizeof line, "%s", msg);
-  for (i = 0; line[i]; i++)
-    if (line[i] == '\n' || line[i] == '\r')
-      line[i] = ' ';
-  cli_error(sub, "%s: %s", path, line);
+  /* Both escaped: the path, and the library's message, which quotes it. */
+  cli_error(sub, "%s: %s", path, msg);
 }
 
 int cli_usage(const char *sub, const char *fmt, ...) {
   va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "mmf %s: ", sub);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  verror(sub, fmt, ap);
   va_end(ap);
   fprintf(stderr, " (see 'mmf %s --help')\n", sub);
   return CLI_USAGE;
@@ -258,6 +287,7 @@ void cli_progress_init(struct cli_progress *p, const char *label,
 static void draw(struct cli_progress *p, uint64_t done, uint64_t total,
                  double t) {
   char line[160], bar[BAR_CELLS + 1], sdone[32], stotal[32], srate[32] = "";
+  char name[19];
   unsigned permille = total ? (unsigned)((double)done * 1000.0 / (double)total)
                             : 1000;
   unsigned cells = permille * BAR_CELLS / 1000;
@@ -278,8 +308,14 @@ static void draw(struct cli_progress *p, uint64_t done, uint64_t total,
     human(srate, sizeof srate - 2, (double)done / elapsed);
     strcat(srate, "/s");
   }
-  snprintf(line, sizeof line, "%s %.18s [%s] %3u%% %s / %s %s", p->label,
-           base_name(p->path), bar, permille / 10, sdone, stotal, srate);
+  /* The name's first 18 bytes, control characters shown as '?': a newline
+   * in it would break the line that '\r' redraws. */
+  snprintf(name, sizeof name, "%.18s", base_name(p->path));
+  for (i = 0; name[i]; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+      name[i] = '?';
+  snprintf(line, sizeof line, "%s %s [%s] %3u%% %s / %s %s", p->label,
+           name, bar, permille / 10, sdone, stotal, srate);
   /* A line longer than the terminal would wrap and '\r' could not redraw
    * it: cut it to $COLUMNS - 1 (79 if unknown). */
   len = strlen(line);

@@ -17,19 +17,20 @@ int cli_count(int argc, char **argv);
 int cli_share(int argc, char **argv);     /* tools/cmd_share.c */
 int cli_instances(int argc, char **argv); /* tools/cmd_instances.c */
 
-/* Print "mmf SUB: <message>" as one line on stderr. */
+/* Print "mmf SUB: <message>" as one line on stderr: control characters in
+ * the message (from a file name, say) are escaped as \n, \r, \t or \xNN. */
 void cli_error(const char *sub, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 
-/* Report a failed library call on `path` as one line:
- * "mmf SUB: PATH: <mmf_last_error_message()>". */
+/* Report a failed library call on `path` as one line, escaped as by
+ * cli_error(): "mmf SUB: PATH: <mmf_last_error_message()>". */
 void cli_fail(const char *sub, const char *path, int rc);
 
-/* Report a usage error (one line, pointing at `mmf SUB --help`); returns
- * CLI_USAGE. */
+/* Report a usage error (one line, escaped as by cli_error(), pointing at
+ * `mmf SUB --help`); returns CLI_USAGE. */
 int cli_usage(const char *sub, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
