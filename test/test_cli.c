@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,24 @@ static void run_cli(struct run *r, const char *progress,
   r->status = res.status;
   r->maxrss_kib = res.peak_rss_kib;
   r->out = slurp(out_path, &r->out_n);
+  r->err = slurp(err_path, &r->err_n);
+}
+
+/* Run `mmf args...` with stdout going to `out_path` (a device such as
+ * /dev/full: never read back) and stderr collected; r->out is empty. */
+static void run_cli_out_to(struct run *r, const char *out_path,
+                           const char *const *args) {
+  const char *argv[32];
+  char ignored[1024], err_path[1024];
+  th_run_result res;
+  cli_argv(argv, args);
+  cli_paths(ignored, err_path, sizeof err_path);
+  assert_int_equal(th_run(argv, out_path, err_path, NULL, NULL, &res), 0);
+  r->status = res.status;
+  r->maxrss_kib = res.peak_rss_kib;
+  r->out = calloc(1, 1);
+  assert_non_null(r->out);
+  r->out_n = 0;
   r->err = slurp(err_path, &r->err_n);
 }
 
@@ -872,6 +891,139 @@ static void cli_control_characters_in_names_are_escaped_in_errors(void **s) {
   }
 }
 
+/* Shared-memory objects and files (section files) a test makes outside
+ * its temp dir, removed again by remove_leftovers(), the teardown of the
+ * tests that make them -- also when such a test fails midway. */
+static char made_shm[8][MMF_SHM_NAME_MAX + 1];
+static char made_files[4][1024];
+
+static void made_shm_object(const char *name) {
+  for (size_t i = 0; i < sizeof made_shm / sizeof made_shm[0]; i++)
+    if (!made_shm[i][0]) {
+      assert_true(strlen(name) < sizeof made_shm[i]);
+      memcpy(made_shm[i], name, strlen(name) + 1);
+      return;
+    }
+  fail_msg("more than %zu objects to remove", sizeof made_shm /
+                                                  sizeof made_shm[0]);
+}
+
+static void made_file(const char *path) {
+  for (size_t i = 0; i < sizeof made_files / sizeof made_files[0]; i++)
+    if (!made_files[i][0]) {
+      assert_true(strlen(path) < sizeof made_files[i]);
+      memcpy(made_files[i], path, strlen(path) + 1);
+      return;
+    }
+  fail_msg("more than %zu files to remove", sizeof made_files /
+                                                sizeof made_files[0]);
+}
+
+/* Whatever is still there (a test that passed removed it and checked). */
+static int remove_leftovers(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof made_shm / sizeof made_shm[0]; i++)
+    if (made_shm[i][0]) {
+      (void)mmf_shm_remove(made_shm[i]);
+      made_shm[i][0] = '\0';
+    }
+  for (size_t i = 0; i < sizeof made_files / sizeof made_files[0]; i++)
+    if (made_files[i][0]) {
+      if (th_exists(made_files[i]))
+        (void)th_remove(made_files[i]);
+      made_files[i][0] = '\0';
+    }
+  return 0;
+}
+
+/* Output that cannot be written (stdout on /dev/full) fails every command
+ * with exit 1 and one line giving the reason: "cannot write the output:
+ * No space left on device". */
+static void cli_write_errors_on_stdout_say_why(void **state) {
+  static const char *const full = "/dev/full";
+  char f[600], name[64], key[64], section_path[1024], want[300];
+  unsigned char data[100000];
+  mmf_map *m;
+  mmf_section *sec;
+  struct run r;
+  (void)state;
+  cli();
+  if (!th_exists(full)) {
+    print_message("no %s on this system: skipping\n", full);
+    skip();
+  }
+  snprintf(want, sizeof want, "cannot write the output: %s",
+           strerror(ENOSPC));
+  th_fill(data, sizeof data, 77);
+  make_file(f, sizeof f, "full.bin", data, sizeof data);
+  /* A share to get (larger than stdio's buffer: written straight) and a
+   * section key of this run's own, removed below. */
+  snprintf(name, sizeof name, "cli-full-%lu", th_pid());
+  TH_OK(mmf_shm_create(&m, name, sizeof data, MMF_SHM_PERSISTENT));
+  made_shm_object(name);
+  TH_OK(mmf_map_close(m));
+  snprintf(key, sizeof key, "cli-full-%lu", th_pid());
+  TH_OK(mmf_section_open(&sec, key, 0, 0));
+  snprintf(section_path, sizeof section_path, "%s", mmf_section_path(sec));
+  made_file(section_path);
+
+  {
+    enum { NOTHING, FILE_ARG, NAME_ARG, KEY_ARG }; /* what follows args */
+    static const struct {
+      const char *args[4];
+      int then;
+      const char *prefix;
+    } cases[] = {
+        {{"count"}, FILE_ARG, "mmf count: "},
+        {{"count", "--json"}, FILE_ARG, "mmf count: "},
+        {{"count", "--help"}, NOTHING, "mmf count: "},
+        {{"reverse", "--help"}, NOTHING, "mmf reverse: "},
+        {{"--help"}, NOTHING, "mmf --help: "},
+        {{"--version"}, NOTHING, "mmf --version: "},
+        {{"share", "get"}, NAME_ARG, "mmf share get: "},
+        {{"share", "ls"}, NOTHING, "mmf share ls: "},
+        {{"share", "ls", "--json"}, NOTHING, "mmf share ls: "},
+        {{"instances", "--key"}, KEY_ARG, "mmf instances: "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+      const char *args[6];
+      size_t k = 0;
+      while (k < 4 && cases[i].args[k]) {
+        args[k] = cases[i].args[k];
+        k++;
+      }
+      if (cases[i].then != NOTHING)
+        args[k++] = cases[i].then == FILE_ARG   ? f
+                    : cases[i].then == NAME_ARG ? name
+                                                : key;
+      args[k] = NULL;
+      run_cli_out_to(&r, full, args);
+      if (!strstr(r.err, want))
+        print_error("case %zu (%s): stderr \"%s\"\n", i, args[0], r.err);
+      assert_fails_with(&r, 1, cases[i].prefix, want, NULL);
+      run_free(&r);
+    }
+  }
+  /* Counted first, then the output fails: the file's count line is lost,
+   * and the reason is that of the failed write, not of the missing file
+   * reported in between. */
+  {
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s", th_path("full-missing.bin"));
+    run_cli_out_to(&r, full,
+                   (const char *const[]){"count", f, missing, f, NULL});
+    assert_int_equal(r.status, 1);
+    assert_int_equal(count_char(r.err, '\n'), 2);
+    assert_non_null(strstr(r.err, missing));
+    assert_non_null(strstr(r.err, want));
+    run_free(&r);
+  }
+
+  TH_OK(mmf_section_close(sec));
+  assert_int_equal(th_remove(section_path), 0);
+  TH_OK(mmf_shm_remove(name));
+}
+
 static void cli_help_and_version_exit_0(void **state) {
   char want[64];
   struct run r;
@@ -1072,6 +1224,8 @@ int main(void) {
       cmocka_unit_test(cli_usage_errors_exit_2_with_one_line),
       cmocka_unit_test(cli_bad_option_in_a_group_is_the_one_named),
       cmocka_unit_test(cli_control_characters_in_names_are_escaped_in_errors),
+      cmocka_unit_test_teardown(cli_write_errors_on_stdout_say_why,
+                                remove_leftovers),
       cmocka_unit_test(cli_help_and_version_exit_0),
       cmocka_unit_test(cli_count_reports_a_missing_file_and_counts_the_rest),
       cmocka_unit_test(cli_forced_progress_draws_and_clears_its_line),

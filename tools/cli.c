@@ -5,6 +5,7 @@
 
 #include <mmf.h>
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,6 +15,20 @@
 #include <unistd.h>
 
 /* ---- errors --------------------------------------------------------------*/
+
+/* errno of the first failed write to stdout (0: none seen): stdio keeps
+ * only the error flag, and the flush that finds it set may have nothing
+ * left to write -- glibc drops a buffer it could not write. */
+static int stdout_errno;
+
+int cli_flush_stdout(void) {
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    if (!stdout_errno)
+      stdout_errno = errno ? errno : EIO;
+    return -1;
+  }
+  return 0;
+}
 
 /* Write `s` with its control characters escaped (\n, \r, \t, else \xNN,
  * DEL included): a file name, a share name or an option value may hold
@@ -51,7 +66,7 @@ static void verror(const char *sub, const char *fmt, va_list ap) {
       free(big);
   }
   va_end(ap2);
-  fflush(stdout); /* keep stdout and stderr in order on a terminal */
+  cli_flush_stdout(); /* keep stdout and stderr in order on a terminal */
   fprintf(stderr, "mmf %s: ", sub);
   put_escaped(stderr, n < 0 ? fmt : buf);
   if (buf != small)
@@ -136,8 +151,8 @@ int cli_bad_option(const char *sub, int c, char **argv,
 }
 
 int cli_finish_stdout(const char *sub) {
-  if (fflush(stdout) != 0 || ferror(stdout)) {
-    cli_error(sub, "cannot write the output");
+  if (cli_flush_stdout() != 0) {
+    cli_error(sub, "cannot write the output: %s", strerror(stdout_errno));
     return CLI_FAIL;
   }
   return CLI_OK;

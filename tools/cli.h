@@ -65,8 +65,14 @@ int cli_parse_threads(const char *s, unsigned *out);
 /* Parse a byte value: decimal 0..255 or 0x00..0xff. Returns 0 or -1. */
 int cli_parse_byte(const char *s, unsigned char *out);
 
-/* Flush stdout and report a write error on it; returns CLI_OK or
- * CLI_FAIL. */
+/* Flush stdout: 0, or -1 when a write to it has failed, now or before.
+ * Call it right after writing (while errno still says why): the reason of
+ * the first failure is kept for cli_finish_stdout(). */
+int cli_flush_stdout(void);
+
+/* Flush stdout and report a write error on it, with the reason of the
+ * first failed write ("cannot write the output: No space left on
+ * device"); returns CLI_OK or CLI_FAIL. */
 int cli_finish_stdout(const char *sub);
 
 /* ---- progress bar --------------------------------------------------------

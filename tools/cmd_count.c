@@ -173,7 +173,7 @@ int cli_count(int argc, char **argv) {
       printf("%" PRIu64 "\t%s\n", count, argv[i]);
     }
     /* One line per file as it is counted, also into a pipe. */
-    fflush(stdout);
+    cli_flush_stdout();
   }
   if (cli_finish_stdout(sub) != CLI_OK)
     return CLI_FAIL;

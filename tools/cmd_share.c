@@ -284,6 +284,7 @@ static int share_get(int argc, char **argv) {
     rc = mmf_view_map(&view, map, 0, (size_t)size, MMF_ACCESS_READ);
     if (!rc) {
       fwrite(mmf_view_data(view), 1, (size_t)size, stdout);
+      cli_flush_stdout(); /* while errno says why a write failed */
       rc = mmf_view_unmap(view);
     }
   }
