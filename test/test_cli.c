@@ -1024,6 +1024,120 @@ static void cli_write_errors_on_stdout_say_why(void **state) {
   TH_OK(mmf_shm_remove(name));
 }
 
+/* `mmf share ls`: sorted by name, and a table whose columns line up
+ * whatever the names' lengths (up to MMF_SHM_NAME_MAX); --json sorted too. */
+static void cli_share_ls_is_sorted_and_aligned(void **state) {
+  enum { N = 4 };
+  char names[N][MMF_SHM_NAME_MAX + 1], prefix[64], want[400];
+  /* Made in this order; listed as 1, 2, 3, 0 (upper case sorts first). */
+  static const char *const tails[N] = {"zeta", "Alpha", "b", "mid"};
+  static const uint64_t sizes_[N] = {1, 123456, 7, 4096};
+  static const size_t order[N] = {1, 2, 3, 0};
+  const char *where[N];
+  size_t col = 0, lines = 0;
+  char *line, *next, prev[MMF_SHM_NAME_MAX + 1] = "";
+  mmf_map *m;
+  struct run r;
+  (void)state;
+  cli();
+  snprintf(prefix, sizeof prefix, "cli-ls-%lu-", th_pid());
+  for (size_t i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "%s%s", prefix, tails[i]);
+    if (i == 3) /* the longest name there can be */
+      while (strlen(names[i]) < MMF_SHM_NAME_MAX)
+        strcat(names[i], "x");
+    TH_OK(mmf_shm_create(&m, names[i], sizes_[i], MMF_SHM_PERSISTENT));
+    made_shm_object(names[i]);
+    TH_OK(mmf_map_close(m));
+  }
+
+  RUN(&r, "share", "ls");
+  assert_ok_quiet(&r);
+  assert_int_equal(strncmp(r.out, "NAME ", 5), 0);
+  /* Every line: NAME padded, one space, SIZE right-aligned, one space,
+   * LIFETIME -- so the last space is in the same column on every line. */
+  for (line = r.out; *line; line = next + 1, lines++) {
+    char *space;
+    size_t name_len;
+    next = strchr(line, '\n');
+    assert_non_null(next);
+    *next = '\0';
+    space = strrchr(line, ' ');
+    assert_non_null(space);
+    if (lines == 0)
+      col = (size_t)(space - line);
+    if ((size_t)(space - line) != col)
+      print_error("line %zu \"%s\": LIFETIME at column %zu, header's at "
+                  "%zu\n", lines, line, (size_t)(space - line) + 1, col + 1);
+    assert_int_equal((size_t)(space - line), col);
+    name_len = strcspn(line, " ");
+    assert_true(name_len > 0 && name_len < col);
+    if (lines > 0) {
+      char name[MMF_SHM_NAME_MAX + 1];
+      assert_true(name_len <= MMF_SHM_NAME_MAX);
+      memcpy(name, line, name_len);
+      name[name_len] = '\0';
+      if (strcmp(prev, name) >= 0)
+        print_error("\"%s\" listed after \"%s\"\n", name, prev);
+      assert_true(strcmp(prev, name) < 0);
+      memcpy(prev, name, name_len + 1);
+    }
+    *next = '\n';
+  }
+  assert_true(lines >= 1 + N);
+  for (size_t k = 0; k < N; k++) {
+    size_t i = order[k];
+    char *end;
+    /* NAME, spaces, SIZE, " persistent", on a line of its own. */
+    snprintf(want, sizeof want, "\n%s ", names[i]);
+    where[k] = strstr(r.out, want);
+    assert_non_null(where[k]);
+    end = strchr(where[k] + 1, '\n');
+    snprintf(want, sizeof want, " %" PRIu64 " persistent", sizes_[i]);
+    assert_true((size_t)(end - where[k]) > strlen(want));
+    assert_memory_equal(end - strlen(want), want, strlen(want));
+    if (k > 0)
+      assert_true(where[k] > where[k - 1]);
+  }
+  run_free(&r);
+
+  RUN(&r, "share", "ls", "--json");
+  assert_ok_quiet(&r);
+  for (size_t k = 0; k < N; k++) {
+    size_t i = order[k];
+    snprintf(want, sizeof want,
+             "{\"name\":\"%s\",\"size\":%" PRIu64
+             ",\"lifetime\":\"persistent\"}\n",
+             names[i], sizes_[i]);
+    where[k] = strstr(r.out, want);
+    assert_non_null(where[k]);
+    if (k > 0)
+      assert_true(where[k] > where[k - 1]);
+  }
+  /* Every line in name order. */
+  prev[0] = '\0';
+  for (line = r.out; *line; line = next + 1) {
+    const char *q;
+    size_t len;
+    char name[MMF_SHM_NAME_MAX + 1];
+    next = strchr(line, '\n');
+    assert_non_null(next);
+    assert_int_equal(strncmp(line, "{\"name\":\"", 9), 0);
+    q = strchr(line + 9, '"');
+    assert_non_null(q);
+    len = (size_t)(q - (line + 9));
+    assert_true(len <= MMF_SHM_NAME_MAX);
+    memcpy(name, line + 9, len);
+    name[len] = '\0';
+    assert_true(strcmp(prev, name) < 0);
+    memcpy(prev, name, len + 1);
+  }
+  run_free(&r);
+
+  for (size_t i = 0; i < N; i++)
+    TH_OK(mmf_shm_remove(names[i]));
+}
+
 static void cli_help_and_version_exit_0(void **state) {
   char want[64];
   struct run r;
@@ -1225,6 +1339,8 @@ int main(void) {
       cmocka_unit_test(cli_bad_option_in_a_group_is_the_one_named),
       cmocka_unit_test(cli_control_characters_in_names_are_escaped_in_errors),
       cmocka_unit_test_teardown(cli_write_errors_on_stdout_say_why,
+                                remove_leftovers),
+      cmocka_unit_test_teardown(cli_share_ls_is_sorted_and_aligned,
                                 remove_leftovers),
       cmocka_unit_test(cli_help_and_version_exit_0),
       cmocka_unit_test(cli_count_reports_a_missing_file_and_counts_the_rest),

@@ -63,9 +63,9 @@ static const char usage_rm[] =
 static const char usage_ls[] =
     "Usage: mmf share ls [--json]\n"
     "\n"
-    "List the live shared-memory objects you can open: NAME, SIZE (bytes)\n"
-    "and LIFETIME (persistent or transient) columns, one object per line\n"
-    "after a header line.\n"
+    "List the live shared-memory objects you can open, sorted by name:\n"
+    "NAME, SIZE (bytes) and LIFETIME (persistent or transient) columns,\n"
+    "one object per line after a header line.\n"
     "\n"
     "Options:\n"
     "      --json  one JSON object per line instead, no header:\n"
@@ -310,17 +310,65 @@ static int share_rm(int argc, char **argv) {
   return CLI_OK;
 }
 
-static int print_one(void *ctx, const mmf_shm_info *info) {
-  const int *json = ctx;
-  const char *life =
-      info->lifetime == MMF_SHM_PERSISTENT ? "persistent" : "transient";
-  /* Names are [A-Za-z0-9._-]: nothing to escape in JSON. */
-  if (*json)
-    printf("{\"name\":\"%s\",\"size\":%" PRIu64 ",\"lifetime\":\"%s\"}\n",
-           info->name, info->size, life);
-  else
-    printf("%-32s %12" PRIu64 " %s\n", info->name, info->size, life);
+/* The objects mmf_shm_list() reports, collected to be sorted. */
+struct listing {
+  mmf_shm_info *items;
+  size_t n, cap;
+};
+
+static int collect_one(void *ctx, const mmf_shm_info *info) {
+  struct listing *l = ctx;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+    mmf_shm_info *items = cap > SIZE_MAX / sizeof *items
+                              ? NULL
+                              : realloc(l->items, cap * sizeof *items);
+    if (!items)
+      return MMF_ENOMEM; /* stops the listing */
+    l->items = items;
+    l->cap = cap;
+  }
+  l->items[l->n++] = *info;
   return 0;
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const mmf_shm_info *)a)->name,
+                ((const mmf_shm_info *)b)->name);
+}
+
+static const char *lifetime_name(const mmf_shm_info *info) {
+  return info->lifetime == MMF_SHM_PERSISTENT ? "persistent" : "transient";
+}
+
+/* The listing sorted by name (byte order), as a table whose columns are as
+ * wide as their widest entry (names go up to MMF_SHM_NAME_MAX), or as one
+ * JSON object per line. */
+static void print_listing(struct listing *l, int json) {
+  int name_w = (int)strlen("NAME"), size_w = (int)strlen("SIZE");
+  size_t i;
+  if (l->n)
+    qsort(l->items, l->n, sizeof *l->items, by_name);
+  if (json) {
+    /* Names are [A-Za-z0-9._-]: nothing to escape in JSON. */
+    for (i = 0; i < l->n; i++)
+      printf("{\"name\":\"%s\",\"size\":%" PRIu64 ",\"lifetime\":\"%s\"}\n",
+             l->items[i].name, l->items[i].size, lifetime_name(&l->items[i]));
+    return;
+  }
+  for (i = 0; i < l->n; i++) {
+    char digits[24];
+    int len = (int)strlen(l->items[i].name);
+    int sz = snprintf(digits, sizeof digits, "%" PRIu64, l->items[i].size);
+    if (len > name_w)
+      name_w = len;
+    if (sz > size_w)
+      size_w = sz;
+  }
+  printf("%-*s %*s %s\n", name_w, "NAME", size_w, "SIZE", "LIFETIME");
+  for (i = 0; i < l->n; i++)
+    printf("%-*s %*" PRIu64 " %s\n", name_w, l->items[i].name, size_w,
+           l->items[i].size, lifetime_name(&l->items[i]));
 }
 
 static int share_ls(int argc, char **argv) {
@@ -330,6 +378,7 @@ static int share_ls(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   const char *sub = "share ls";
+  struct listing l = {NULL, 0, 0};
   int c, rc, json = 0;
   opterr = 0;
   optind = 1;
@@ -347,13 +396,14 @@ static int share_ls(int argc, char **argv) {
   }
   if (optind != argc)
     return cli_usage(sub, "unexpected argument '%s'", argv[optind]);
-  if (!json)
-    printf("%-32s %12s %s\n", "NAME", "SIZE", "LIFETIME");
-  rc = mmf_shm_list(print_one, &json);
+  rc = mmf_shm_list(collect_one, &l);
   if (rc) {
     cli_fail(sub, "shared memory", rc);
+    free(l.items);
     return CLI_FAIL;
   }
+  print_listing(&l, json);
+  free(l.items);
   return cli_finish_stdout(sub);
 }
 
