@@ -1138,6 +1138,46 @@ static void cli_share_ls_is_sorted_and_aligned(void **state) {
     TH_OK(mmf_shm_remove(names[i]));
 }
 
+/* What docs/mmf.1.md says of `mmf instances`: the section's file stays
+ * at <runtime dir>/mmf-section.KEY (/dev/shm on Linux, %TEMP%\mmf on
+ * Windows) after the last instance, the next first instance reuses it,
+ * and it can be deleted by hand once none runs. */
+static void cli_instances_leaves_its_section_file_behind(void **state) {
+  char key[64], path[1024], want[200];
+  const char *obj, *sep;
+  struct run r;
+  (void)state;
+  cli();
+  snprintf(key, sizeof key, "cli-left-%lu", th_pid());
+  /* The runtime directory: where the library keeps shared memory. */
+  obj = th_shm_object_path("x");
+  sep = NULL;
+  for (const char *p = obj; *p; p++)
+    if (*p == '/' || *p == '\\')
+      sep = p;
+  assert_non_null(sep);
+  snprintf(path, sizeof path, "%.*smmf-section.%s", (int)(sep + 1 - obj), obj,
+           key);
+  if (!th_is_windows())
+    assert_int_equal(strncmp(path, "/dev/shm/mmf-section.", 21), 0);
+  made_file(path);
+  snprintf(want, sizeof want,
+           "{\"key\":\"%s\",\"instances\":1,\"first\":true}\n", key);
+  for (int round = 0; round < 3; round++) {
+    RUN(&r, "instances", "--key", key, "--json");
+    assert_ok_quiet(&r);
+    assert_string_equal(r.out, want);
+    run_free(&r);
+    if (!th_exists(path))
+      print_error("round %d: no %s after the last instance\n", round, path);
+    assert_true(th_exists(path));
+    if (round == 1) /* removed by hand, as the manual says */
+      assert_int_equal(th_remove(path), 0);
+  }
+  assert_int_equal(th_remove(path), 0);
+  assert_false(th_exists(path));
+}
+
 static void cli_help_and_version_exit_0(void **state) {
   char want[64];
   struct run r;
@@ -1341,6 +1381,8 @@ int main(void) {
       cmocka_unit_test_teardown(cli_write_errors_on_stdout_say_why,
                                 remove_leftovers),
       cmocka_unit_test_teardown(cli_share_ls_is_sorted_and_aligned,
+                                remove_leftovers),
+      cmocka_unit_test_teardown(cli_instances_leaves_its_section_file_behind,
                                 remove_leftovers),
       cmocka_unit_test(cli_help_and_version_exit_0),
       cmocka_unit_test(cli_count_reports_a_missing_file_and_counts_the_rest),
