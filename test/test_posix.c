@@ -502,8 +502,9 @@ static void shm_token_gives_no_more_access_than_the_mapping(void **state) {
 
 /* Write `text` to dir/name (dir/name a path under the test's temp dir). */
 static void put(const char *dir, const char *name, const char *text) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
+  char path[4200];
+  assert_true((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) <
+              sizeof path);
   assert_int_equal(th_write_file(path, text, strlen(text)), 0);
 }
 
