@@ -264,8 +264,8 @@ static int attach(const char *path, mmf_os_file *f) {
 /* ---- the release hook: the lifetime rule at the last close ---------------*/
 
 /* GATE held on an object nobody holds any more: remove its file. When it
- * is another user's (an MMF_SHM_ANYONE object in a sticky directory) it is
- * not ours to remove; nobody holds it, so it is gone by the rule all the
+ * is another user's (an MMF_SHM_ANYONE object in Linux's sticky /dev/shm:
+ * unlink says EPERM) it is not ours to remove; nobody holds it, so it is gone by the rule all the
  * same, and its owner's next create, open or list frees it: 0 then, with
  * the error record as it was. */
 static int remove_stale(const char *path) {
@@ -273,7 +273,7 @@ static int remove_stale(const char *path) {
   int rc;
   mmf__error_save(&before);
   rc = mmf__os_remove_open(path);
-  if (rc == MMF_EPERM || rc == MMF_EACCES) {
+  if (rc == MMF_EPERM) {
     (void)mmf__error_restore(&before);
     rc = 0;
   }
@@ -282,8 +282,10 @@ static int remove_stale(const char *path) {
 
 static int shm_release(mmf_map *map) {
   struct shm_ext *e = map->ext;
-  int rc, live = 1, same = 0;
+  struct mmf__error_rec first;
+  int rc, gated, live = 1, same = 0;
   rc = gate_lock(e->lockf);
+  gated = rc == 0;
   if (!rc)
     rc = mmf__os_file_unlock(e->lockf, SHM_HOLD, 1);
   if (!rc && e->transient)
@@ -300,10 +302,22 @@ static int shm_release(mmf_map *map) {
    * descriptor shares its open file (a fork()ed child may). lockf is never
    * the mapped or handed-over file (see become_holder). */
   if (e->lockf != MMF_OS_FILE_INVALID) {
-    int urc = gate_unlock(e->lockf);
-    int crc = mmf__os_close(e->lockf);
-    if (!rc)
-      rc = urc ? urc : crc;
+    /* (GATE only if taken: Windows refuses to unlock what is not locked;
+     * the failure returned is the first, and so is the record) */
+    int urc, crc;
+    mmf__error_save(&first);
+    urc = gated ? gate_unlock(e->lockf) : 0;
+    if (!rc && urc) {
+      rc = urc;
+      mmf__error_save(&first);
+    }
+    crc = mmf__os_close(e->lockf);
+    if (!rc && crc) {
+      rc = crc;
+      mmf__error_save(&first);
+    }
+    if (rc)
+      (void)mmf__error_restore(&first);
   }
   ext_free(e);
   map->ext = NULL;
