@@ -234,6 +234,12 @@ int th_shm_leftovers(const char *name);
  * every MEM_MAPPED allocation (as th_tmp_mapping_count). */
 int th_shm_mapping_count(void);
 
+/* Open an existing file natively, for mmf_map_from_native: `mode` "r",
+ * "w" (write-only) or "rw". A file descriptor (POSIX) or a HANDLE
+ * (Windows) as intptr_t, or -1. th_close_native closes it. */
+intptr_t th_open_native(const char *path, const char *mode);
+void th_close_native(intptr_t h);
+
 /* Become user and group 65534 ("nobody") for good: 0, or TH_NOT_APPLICABLE
  * when not running as root (POSIX) or on Windows, -1 on failure. Only ever
  * called in a child process. */

@@ -357,6 +357,15 @@ int th_drop_to_nobody(void) {
   return geteuid() == 65534 ? 0 : -1;
 }
 
+intptr_t th_open_native(const char *path, const char *mode) {
+  int fl = strcmp(mode, "r") == 0   ? O_RDONLY
+           : strcmp(mode, "w") == 0 ? O_WRONLY
+                                    : O_RDWR;
+  return open(path, fl | O_CLOEXEC);
+}
+
+void th_close_native(intptr_t h) { close((int)h); }
+
 int th_symlink(const char *target, const char *link) {
   return symlink(target, link) == 0 ? 0 : -1;
 }

@@ -598,6 +598,22 @@ int th_shm_mapping_count(void) { return th_tmp_mapping_count(); }
 
 int th_drop_to_nobody(void) { return TH_NOT_APPLICABLE; }
 
+intptr_t th_open_native(const char *path, const char *mode) {
+  DWORD access = strcmp(mode, "r") == 0   ? GENERIC_READ
+                 : strcmp(mode, "w") == 0 ? GENERIC_WRITE
+                                          : GENERIC_READ | GENERIC_WRITE;
+  wchar_t *w = wide(path);
+  HANDLE h;
+  if (!w)
+    return -1;
+  h = CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                  OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  free(w);
+  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
+}
+
+void th_close_native(intptr_t h) { CloseHandle((HANDLE)h); }
+
 int th_symlink(const char *target, const char *link) {
   (void)target;
   (void)link;

@@ -219,6 +219,31 @@ static void map_read_returns_file_bytes_and_is_short_only_at_end(
   TH_OK(mmf_map_close(m));
 }
 
+/* mmf_map_from_native on a handle opened with too little access: the same
+ * code on both OSes. A write-only one cannot be mapped at all. */
+static void from_native_needs_the_access_prot_needs(void **state) {
+  const char *p = th_path("native-access");
+  intptr_t w, r;
+  mmf_map *m = (mmf_map *)&m;
+  (void)state;
+  assert_int_equal(th_make_file(p, 4096, 3), 0);
+  w = th_open_native(p, "w");
+  r = th_open_native(p, "r");
+  assert_true(w != -1 && r != -1);
+  TH_EXPECT_ERR(mmf_map_from_native(&m, w, MMF_PROT_READ, 0), MMF_EBADF,
+                "mmf_map_from_native");
+  assert_null(m);
+  TH_EXPECT_ERR(mmf_map_from_native(&m, w, MMF_PROT_READWRITE, 0), MMF_EBADF,
+                "mmf_map_from_native");
+  TH_EXPECT_ERR(mmf_map_from_native(&m, r, MMF_PROT_READWRITE, 0), MMF_EBADF,
+                "mmf_map_from_native");
+  TH_OK(mmf_map_from_native(&m, r, MMF_PROT_READ, 0));
+  assert_int_equal(mmf_map_size(m), 4096);
+  TH_OK(mmf_map_close(m));
+  th_close_native(w);
+  th_close_native(r);
+}
+
 static void map_write_changes_file_inside_mapping(void **state) {
   unsigned char want[N], buf[N];
   const char *p = make("write", N, 8);
@@ -286,6 +311,7 @@ int main(void) {
       cmocka_unit_test(truncate_discards_content_and_sizes_to_max),
       cmocka_unit_test(write_through_mapping_writes_and_flushes),
       cmocka_unit_test(map_read_returns_file_bytes_and_is_short_only_at_end),
+      cmocka_unit_test(from_native_needs_the_access_prot_needs),
       cmocka_unit_test(map_write_changes_file_inside_mapping),
       cmocka_unit_test(map_sync_succeeds_on_every_prot),
       cmocka_unit_test(many_views_keep_mapping_alive_until_the_last),

@@ -109,6 +109,15 @@ static int handle_writable(HANDLE h) {
   return WriteFile(h, "", 0, &written, &ov) != 0;
 }
 
+/* The same for reading: a zero-byte ReadFile checks the access only. */
+static int handle_readable(HANDLE h) {
+  OVERLAPPED ov;
+  DWORD got;
+  char c;
+  memset(&ov, 0, sizeof ov);
+  return ReadFile(h, &c, 0, &got, &ov) != 0;
+}
+
 /* UTF-8 -> UTF-16 for the W APIs; the result is malloc'ed. */
 static int win32_wide(const char *path, wchar_t **out) {
   int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, path, -1, NULL, 0);
@@ -377,6 +386,10 @@ int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
   if (GetFileType(src) != FILE_TYPE_DISK)
     return mmf__error(MMF_ENOTSUP, "GetFileType: not a disk file (a pipe or "
                                    "device cannot be mapped)");
+  if (!handle_readable(src)) /* as POSIX says of an O_WRONLY descriptor */
+    return mmf__error_os(MMF_EBADF, ERROR_ACCESS_DENIED,
+                         "the file handle is write-only: a mapping needs "
+                         "read access");
   if (FAULT("DuplicateHandle", ERROR_NOT_ENOUGH_MEMORY) ||
       !DuplicateHandle(GetCurrentProcess(), src, GetCurrentProcess(), &h, 0,
                        FALSE, DUPLICATE_SAME_ACCESS))
