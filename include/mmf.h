@@ -269,7 +269,9 @@ MMF_API int mmf_map_sync(mmf_map *map);
 
 /**
  * @brief Drop the caller's reference. Views of the mapping stay valid; the
- * file is closed when the last view is unmapped. NULL is a no-op.
+ * file is closed when the last view is unmapped. NULL is a no-op. Call it
+ * once: like free(), a second close of the same object is undefined (it
+ * may have been freed by the first).
  * @return 0, or the error of closing the file (the object is freed anyway).
  */
 MMF_API int mmf_map_close(mmf_map *map);
@@ -1310,7 +1312,11 @@ MMF_API int mmf_chan_recv(mmf_chan *chan, void *buf, size_t cap, size_t *len,
  *
  * A section object is not thread-safe: use one per thread, or guard it.
  * On Linux a child made by fork() without exec shares its parent's open
- * file and so its slot (the files are close-on-exec). On Windows the default
+ * file and so its slot (the files are close-on-exec) -- and its lock: the
+ * lock belongs to the open file, so parent and child do not exclude each
+ * other (one's mmf_section_trylock() may even take it over from the other
+ * as from a dead holder, ::MMF_EOWNERDEAD). A child that needs them opens
+ * the section itself. On Windows the default
  * key follows the path the executable was started from: started through
  * another spelling of its path (case, a link) it gets another key; pass a
  * key when that matters.
@@ -1348,8 +1354,9 @@ MMF_API int mmf_section_default_key(char *buf, size_t n);
  *   NULL means this program's key (mmf_section_default_key()).
  * @param[in]  size  bytes of the shared block (at most
  *   ::MMF_SECTION_MAX_SIZE). 0 means "whatever size the running instances
- *   use" (an empty block when this is the first instance): for tools that
- *   only count instances.
+ *   use" -- when this is the first instance, the size the file was last
+ *   initialised with if it is well-formed, else an empty block (still
+ *   zeroed): for tools that only count instances.
  * @param[in]  flags 0 (reserved).
  *
  * When other instances are running, their header is checked (the file is
@@ -1363,6 +1370,8 @@ MMF_API int mmf_section_default_key(char *buf, size_t n);
  *   ::MMF_ECORRUPT (running instances' file has a bad header or size),
  *   ::MMF_EBUSY (::MMF_SECTION_MAX_INSTANCES instances already joined),
  *   ::MMF_EACCES (the file is another user's, or a symbolic link),
+ *   ::MMF_EISDIR / ::MMF_ENOTSUP (a directory or something other than a
+ *   regular file at the section's path),
  *   ::MMF_ENAMETOOLONG, ::MMF_ENOSPC, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
  *   ::MMF_ENOENT, ::MMF_EBADF, ::MMF_EOS. A failed open leaves no slot held, nothing
  *   mapped and nothing open.
