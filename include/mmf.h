@@ -671,7 +671,11 @@ MMF_API int mmf_buffer_free(void *buf);
  * same user (or of any user with ::MMF_SHM_ANYONE, Linux).
  *
  * **Names**: 1..::MMF_SHM_NAME_MAX characters of `[A-Za-z0-9._-]`, not
- * starting with '.'; anything else is ::MMF_EINVAL with the reason.
+ * starting or ending with '.' (Windows drops a trailing dot from file
+ * names); anything else is ::MMF_EINVAL with the reason. On Windows names
+ * that differ only in case ("Frames", "frames") name the same object, as
+ * its file and object names do; on Linux they are two: portable programs
+ * do not tell names apart by case.
  *
  * **One lifetime rule, chosen per object, the same on every OS:**
  *  - ::MMF_SHM_TRANSIENT (the default): the object exists while some
@@ -1350,7 +1354,9 @@ MMF_API int mmf_section_default_key(char *buf, size_t n);
  * running instance until mmf_section_close() (or until it dies).
  *
  * @param[out] out   the joined section; NULL on error
- * @param[in]  key   `[A-Za-z0-9._-]`, 1 to ::MMF_SECTION_KEY_MAX bytes;
+ * @param[in]  key   `[A-Za-z0-9._-]`, 1 to ::MMF_SECTION_KEY_MAX bytes,
+ *   not ending with '.' (Windows drops it); on Windows keys that differ
+ *   only in case are one section, on Linux two;
  *   NULL means this program's key (mmf_section_default_key()).
  * @param[in]  size  bytes of the shared block (at most
  *   ::MMF_SECTION_MAX_SIZE). 0 means "whatever size the running instances

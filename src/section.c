@@ -52,6 +52,9 @@ static int check_key(const char *api, const char *key) {
                         "[A-Za-z0-9._-]",
                         api, (int)(n > 64 ? 64 : n), key, i,
                         (unsigned)(unsigned char)key[i]);
+  if (key[n - 1] == '.') /* Windows drops it: "k." would be "k" there */
+    return mmf__error(MMF_EINVAL, "%s: key \"%.*s\" ends with '.'", api,
+                      (int)(n > 64 ? 64 : n), key);
   return 0;
 }
 

@@ -70,6 +70,9 @@ static int check_name(const char *api, const char *name) {
   if (name[0] == '.')
     return mmf__error(MMF_EINVAL, "%s \"%s\": a name may not start with '.'",
                       api, name);
+  if (name[n - 1] == '.') /* Windows drops it: "x." would be "x" there */
+    return mmf__error(MMF_EINVAL, "%s \"%s\": a name may not end with '.'",
+                      api, name);
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)name[i];
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||

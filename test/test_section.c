@@ -162,7 +162,7 @@ static intptr_t spawn(const char *mode, const char *key, const char *arg) {
 static void bad_keys_sizes_and_flags_are_rejected(void **state) {
   char long_key[MMF_SECTION_KEY_MAX + 2];
   static const char *const bad[] = {"",      "a/b",  "..\\x", "a b",
-                                    "k\xc3\xa9", "k:1", "a\tb"};
+                                    "k\xc3\xa9", "k:1", "a\tb", "k."};
   mmf_section *s = (mmf_section *)&s;
   (void)state;
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -326,6 +326,7 @@ static void bad_names_are_rejected_with_the_reason(void **state) {
   check_bad_name("", "empty");
   check_bad_name(".hidden", "may not start with '.'");
   check_bad_name("..", "may not start with '.'");
+  check_bad_name("frames.", "may not end with '.'");
   check_bad_name("a/b", "path separator");
   check_bad_name("a\\b", "path separator");
   check_bad_name("a b", "alphabet");

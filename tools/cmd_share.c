@@ -23,7 +23,8 @@ static const char usage[] =
     "\n"
     "Publish bytes in a named shared-memory object and read them from any\n"
     "other process. NAME: 1..128 characters of [A-Za-z0-9._-], not starting\n"
-    "with '.'. Run 'mmf share SUBCOMMAND --help' for each subcommand.\n"
+    "or ending with '.'. Run 'mmf share SUBCOMMAND --help' for each\n"
+    "subcommand.\n"
     "\n"
     "Exit status: 0 success, 1 the object could not be made, read or\n"
     "removed, 2 usage error.\n";
