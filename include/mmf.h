@@ -1294,9 +1294,11 @@ MMF_API int mmf_chan_recv(mmf_chan *chan, void *buf, size_t cap, size_t *len,
  * instances that stays right when an instance is killed (`kill -9`,
  * TerminateProcess), where the classic shared counter is off by one forever.
  *
- * A section is a small file `<runtime dir>/mmf-section.<key>` (`/dev/shm`
- * on Linux, `%TEMP%\mmf` on Windows), created owner-only (0600 / a DACL
- * for the current user) and never through a symbolic link. It holds a
+ * A section is a small file of the user's:
+ * `/dev/shm/mmf-section.u<uid>.<key>` on Linux (uid: the effective user
+ * id), `%TEMP%\mmf\mmf-section.<key>` on Windows, created owner-only (0600 / a DACL for the current user) and
+ * never through a symbolic link. So sections are per user on both OSes:
+ * another user running the same program has sections of its own. It holds a
  * 64-byte header and the user's block; every instance maps it read-write,
  * so a store by one instance is seen at once by all.
  *

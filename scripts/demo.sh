@@ -163,7 +163,7 @@ expect "instances with two holders running" "${out%%	*}" 3
 kill -KILL "$h1" "$h2"; wait "$h1" "$h2" 2>/dev/null
 out=$(show "$MMF" instances --key "$KEY") && echo "$out"
 expect "instances after both were killed -9" "${out%%	*}" 1
-rm -f "/dev/shm/mmf-section.$KEY"
+rm -f "/dev/shm/mmf-section.u$(id -u).$KEY"
 
 # ---------------------------------------------------------------------------
 step "9. examples: MMFShare, AppInst, a linked list shared through a file"

@@ -187,6 +187,11 @@ int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len);
  * missing). Writes a NUL-terminated UTF-8 path into buf. MMF_ENAMETOOLONG
  * when it does not fit. */
 int mmf__os_runtime_dir(char *buf, size_t n);
+/* A tag for the user this process runs as, for per-user names in the
+ * runtime directory where every user's files meet: "u<effective uid>."
+ * on POSIX (/dev/shm is shared); "" on Windows (the directory is the
+ * user's own). At most 16 bytes with the NUL; cannot fail. */
+void mmf__os_user_tag(char *buf, size_t n);
 
 /* @@OS-SHM */
 /* ---- memory-backed mappings (shm.c) -------------------------------------*/

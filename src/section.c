@@ -303,7 +303,7 @@ static void section_free(mmf_section *s) {
 int mmf_section_open(mmf_section **out, const char *key, size_t size,
                      unsigned flags) {
   static const char api[] = "mmf_section_open";
-  char dir[1024];
+  char dir[1024], user[16];
   mmf_section *s;
   int created, others = 0, rc;
   size_t n;
@@ -330,13 +330,17 @@ int mmf_section_open(mmf_section **out, const char *key, size_t size,
   rc = mmf__os_runtime_dir(dir, sizeof dir);
   if (rc)
     goto out_free;
-  n = strlen(dir) + strlen("/mmf-section.") + strlen(s->key) + 1;
+  /* Per user: in Linux's /dev/shm, which every user shares, a key taken
+   * by one user's file would refuse every other user (owner-only files). */
+  mmf__os_user_tag(user, sizeof user);
+  n = strlen(dir) + strlen("/mmf-section.") + strlen(user) + strlen(s->key) +
+      1;
   s->path = malloc(n);
   if (!s->path) {
     rc = mmf__error(MMF_ENOMEM, "out of memory");
     goto out_free;
   }
-  snprintf(s->path, n, "%s/mmf-section.%s", dir, s->key);
+  snprintf(s->path, n, "%s/mmf-section.%s%s", dir, user, s->key);
 
   rc = mmf__os_open(s->path,
                     MMF__OS_READ | MMF__OS_WRITE | MMF__OS_CREATE |

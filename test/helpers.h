@@ -238,6 +238,9 @@ int th_shm_mapping_count(void);
  * "w" (write-only) or "rw". A file descriptor (POSIX) or a HANDLE
  * (Windows) as intptr_t, or -1. th_close_native closes it. */
 intptr_t th_open_native(const char *path, const char *mode);
+/* "u<effective uid>." on POSIX (how mmf tags per-user files in /dev/shm),
+ * "" on Windows. */
+const char *th_user_tag(void);
 void th_close_native(intptr_t h);
 
 /* Become user and group 65534 ("nobody") for good: 0, or TH_NOT_APPLICABLE

@@ -366,6 +366,12 @@ intptr_t th_open_native(const char *path, const char *mode) {
 
 void th_close_native(intptr_t h) { close((int)h); }
 
+const char *th_user_tag(void) {
+  static char tag[32];
+  snprintf(tag, sizeof tag, "u%lu.", (unsigned long)geteuid());
+  return tag;
+}
+
 int th_symlink(const char *target, const char *link) {
   return symlink(target, link) == 0 ? 0 : -1;
 }

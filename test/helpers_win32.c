@@ -614,6 +614,8 @@ intptr_t th_open_native(const char *path, const char *mode) {
 
 void th_close_native(intptr_t h) { CloseHandle((HANDLE)h); }
 
+const char *th_user_tag(void) { return ""; }
+
 int th_symlink(const char *target, const char *link) {
   (void)target;
   (void)link;

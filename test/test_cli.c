@@ -1156,10 +1156,11 @@ static void cli_instances_leaves_its_section_file_behind(void **state) {
     if (*p == '/' || *p == '\\')
       sep = p;
   assert_non_null(sep);
-  snprintf(path, sizeof path, "%.*smmf-section.%s", (int)(sep + 1 - obj), obj,
-           key);
+  /* ... and on Linux the user's tag, "u<uid>." (sections are per user) */
+  snprintf(path, sizeof path, "%.*smmf-section.%s%s", (int)(sep + 1 - obj),
+           obj, th_is_windows() ? "" : th_user_tag(), key);
   if (!th_is_windows())
-    assert_int_equal(strncmp(path, "/dev/shm/mmf-section.", 21), 0);
+    assert_int_equal(strncmp(path, "/dev/shm/mmf-section.u", 22), 0);
   made_file(path);
   snprintf(want, sizeof want,
            "{\"key\":\"%s\",\"instances\":1,\"first\":true}\n", key);

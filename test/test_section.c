@@ -150,6 +150,33 @@ static int child_squat(const char *path) {
   return th_write_file(path, "", 0) == 0 ? 0 : 1;
 }
 
+/* `nobody-join KEY`: as user 65534, join KEY while root's instance of it
+ * runs: a section of its own (sections are per user), first and alone. 10
+ * when this system cannot switch users. */
+static int child_nobody_join(const char *key) {
+  mmf_section *s;
+  unsigned n = 0;
+  int rc;
+  if (th_drop_to_nobody() != 0)
+    return 10;
+  rc = mmf_section_open(&s, key, 64, 0);
+  if (rc != 0) {
+    fprintf(stderr, "nobody-join: %s\n", mmf_last_error_message());
+    return 1;
+  }
+  rc = mmf_section_first(s) == 1 && mmf_section_instances(s, &n) == 0 &&
+               n == 1
+           ? 0
+           : 2;
+  {
+    char path[1024];
+    snprintf(path, sizeof path, "%s", mmf_section_path(s));
+    if (mmf_section_close(s) != 0 || th_remove(path) != 0)
+      return 3;
+  }
+  return rc;
+}
+
 static intptr_t spawn(const char *mode, const char *key, const char *arg) {
   const char *args[] = {"--child", mode, key, arg, NULL};
   intptr_t child = th_spawn_self(args);
@@ -624,6 +651,27 @@ static void a_section_file_of_another_user_is_refused(void **state) {
   assert_int_equal(th_remove(path), 0);
 }
 
+/* Sections are per user, on Linux as on Windows: another user running
+ * the same program (key) gets a section of its own, not a refusal. */
+static void another_user_gets_a_section_of_its_own(void **state) {
+  const char *key = key_for("peruser");
+  mmf_section *s;
+  unsigned n = 0;
+  int st;
+  (void)state;
+  TH_OK(mmf_section_open(&s, key, 64, 0));
+  st = th_wait_child(spawn("nobody-join", key, NULL));
+  TH_OK(mmf_section_instances(s, &n));
+  close_and_remove(s);
+  if (st == 10) {
+    print_message("not applicable: needs root on Linux to become another "
+                  "user (Windows keeps sections per user)\n");
+    skip();
+  }
+  assert_int_equal(st, 0);
+  assert_int_equal(n, 1); /* the other user's instance is not ours */
+}
+
 static void mmf_instances_rejects_bad_usage(void **state) {
   char out[256];
   (void)state;
@@ -806,6 +854,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(mmf_instances_counts_a_held_instance),
       cmocka_unit_test(mmf_instances_rejects_bad_usage),
       cmocka_unit_test(a_section_file_of_another_user_is_refused),
+      cmocka_unit_test(another_user_gets_a_section_of_its_own),
       cmocka_unit_test(every_failing_os_call_leaves_nothing_behind),
   };
   if (argc >= 4 && strcmp(argv[1], "--child") == 0) {
@@ -822,6 +871,8 @@ int main(int argc, char **argv) {
       return child_trylock(key);
     if (strcmp(mode, "squat") == 0)
       return child_squat(key);
+    if (strcmp(mode, "nobody-join") == 0)
+      return child_nobody_join(key);
     return 100;
   }
   return cmocka_run_group_tests(tests, NULL, NULL);

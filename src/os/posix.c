@@ -527,6 +527,10 @@ int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len) {
   return posix_ofd_lock(f, F_UNLCK, off, len, 0, "fcntl(F_OFD_SETLK unlock)");
 }
 
+void mmf__os_user_tag(char *buf, size_t n) {
+  snprintf(buf, n, "u%lu.", (unsigned long)geteuid());
+}
+
 int mmf__os_runtime_dir(char *buf, size_t n) {
   /* POSIX shared memory lives in /dev/shm on Linux: tmpfs, so objects kept
    * there cost RAM, not disk, and vanish at reboot like shm_open's. */

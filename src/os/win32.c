@@ -769,6 +769,11 @@ int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len) {
   return 0;
 }
 
+void mmf__os_user_tag(char *buf, size_t n) {
+  if (n)
+    buf[0] = '\0';
+}
+
 int mmf__os_runtime_dir(char *buf, size_t n) {
   wchar_t tmp[MAX_PATH + 1];
   DWORD len;
