@@ -1382,7 +1382,8 @@ MMF_API int mmf_section_default_key(char *buf, size_t n);
  *   regular file at the section's path),
  *   ::MMF_ENAMETOOLONG, ::MMF_ENOSPC, ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO,
  *   ::MMF_ENOENT, ::MMF_EBADF, ::MMF_EOS. A failed open leaves no slot held, nothing
- *   mapped and nothing open.
+ *   mapped and nothing open; the section's file, when this call made it,
+ *   may stay (empty or without a header: the next open initialises it).
  */
 MMF_API int mmf_section_open(mmf_section **out, const char *key, size_t size,
                              unsigned flags);

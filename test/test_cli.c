@@ -877,6 +877,13 @@ static void cli_control_characters_in_names_are_escaped_in_errors(void **s) {
   RUN(&r, "instances", "x\ry");
   assert_fails_with(&r, 2, "mmf instances: ", "'x\\ry'", NULL);
   run_free(&r);
+  /* Before any command: an unknown command or option. */
+  RUN(&r, "no\ncommand");
+  assert_fails_with(&r, 2, "mmf: unknown command ", "'no\\ncommand'", NULL);
+  run_free(&r);
+  RUN(&r, "--no\toption");
+  assert_fails_with(&r, 2, "mmf: unknown option ", "'--no\\toption'", NULL);
+  run_free(&r);
 
   /* The progress bar shows such a name on its one line too. Windows
    * allows no control characters in file names. */

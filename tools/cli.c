@@ -35,7 +35,7 @@ int cli_flush_stdout(void) {
  * any of them, and an error report is one line whatever it quotes (nor can
  * a name send escape sequences to the terminal). Other bytes, backslashes
  * and UTF-8 included, go out as they are. */
-static void put_escaped(FILE *f, const char *s) {
+void cli_put_escaped(FILE *f, const char *s) {
   const unsigned char *p;
   for (p = (const unsigned char *)s; *p; p++) {
     if (*p == '\n')
@@ -68,7 +68,7 @@ static void verror(const char *sub, const char *fmt, va_list ap) {
   va_end(ap2);
   cli_flush_stdout(); /* keep stdout and stderr in order on a terminal */
   fprintf(stderr, "mmf %s: ", sub);
-  put_escaped(stderr, n < 0 ? fmt : buf);
+  cli_put_escaped(stderr, n < 0 ? fmt : buf);
   if (buf != small)
     free(buf);
 }

@@ -4,6 +4,7 @@
 #define MMF_TOOLS_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /* Exit codes of every subcommand. */
@@ -24,6 +25,10 @@ void cli_error(const char *sub, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
+
+/* Write `s` to `f` with its control characters escaped as cli_error()
+ * does. */
+void cli_put_escaped(FILE *f, const char *s);
 
 /* Report a failed library call on `path` as one line, escaped as by
  * cli_error(): "mmf SUB: PATH: <mmf_last_error_message()>". */

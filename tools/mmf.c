@@ -63,9 +63,8 @@ int main(int argc, char **argv) {
   for (i = 0; i < N_COMMANDS; i++)
     if (strcmp(name, commands[i].name) == 0)
       return commands[i].run(argc - 1, argv + 1);
-  if (name[0] == '-')
-    fprintf(stderr, "mmf: unknown option '%s' (see 'mmf --help')\n", name);
-  else
-    fprintf(stderr, "mmf: unknown command '%s' (see 'mmf --help')\n", name);
+  fprintf(stderr, "mmf: unknown %s '", name[0] == '-' ? "option" : "command");
+  cli_put_escaped(stderr, name); /* one line, whatever the argument holds */
+  fputs("' (see 'mmf --help')\n", stderr);
   return CLI_USAGE;
 }
