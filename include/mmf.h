@@ -1257,7 +1257,7 @@ MMF_API int mmf_chan_try_send(mmf_chan *chan, const void *msg, size_t len);
  * @brief Send, waiting for room at most @p timeout_ms milliseconds
  * (::MMF_CHAN_FOREVER: no limit).
  * @return as mmf_chan_try_send(), with ::MMF_ETIMEDOUT instead of
- *   ::MMF_EAGAIN.
+ *   ::MMF_EAGAIN; ::MMF_EOS also when the OS's wait failed (nothing sent).
  */
 MMF_API int mmf_chan_send(mmf_chan *chan, const void *msg, size_t len,
                           int timeout_ms);
@@ -1278,7 +1278,8 @@ MMF_API int mmf_chan_try_recv(mmf_chan *chan, void *buf, size_t cap,
  * @brief Receive, waiting for a message at most @p timeout_ms milliseconds
  * (::MMF_CHAN_FOREVER: no limit).
  * @return as mmf_chan_try_recv(), with ::MMF_ETIMEDOUT instead of
- *   ::MMF_EAGAIN.
+ *   ::MMF_EAGAIN; ::MMF_EOS also when the OS's wait failed (nothing
+ *   received).
  */
 MMF_API int mmf_chan_recv(mmf_chan *chan, void *buf, size_t cap, size_t *len,
                           int timeout_ms);

@@ -410,8 +410,12 @@ static int wait_until(mmf_chan *c, int (*attempt)(mmf_chan *, void *),
     }
     rc = mmf__os_wait(w, (uint32_t *)seq, s, left);
     atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
-    if (rc != 0 && rc != MMF_ETIMEDOUT)
-      return rc;
+    if (rc != 0 && rc != MMF_ETIMEDOUT) { /* the OS's wait failed: MMF_EOS */
+      char why[MMF__ERROR_MSG_MAX];
+      snprintf(why, sizeof why, "%s", mmf_last_error_message());
+      return mmf__error_os(MMF_EOS, mmf_last_os_error(),
+                           "waiting for the other side failed (%s)", why);
+    }
     /* woken, spuriously or not, or timed out: the loop re-checks */
     rc = attempt(c, arg);
     if (rc != MMF_EAGAIN)

@@ -413,6 +413,42 @@ static void failed_wake_ups_still_deliver_the_message(void **state) {
   fixture_close(&f);
 }
 
+/* The OS's wait fails (fault injection): a blocking send or receive says
+ * MMF_EOS, and counts itself no longer as a sleeper. */
+static void failed_waits_are_eos_and_leave_no_sleeper(void **state) {
+  fixture f;
+  mmf_chan *c;
+  unsigned char out[64];
+  size_t n = 0;
+  unsigned faults = 0;
+  (void)state;
+  fixture_open(&f, "waitfail", MMF_CHAN_SPSC, &c);
+  mmf_chan_set_spin(c, 0);
+  for (unsigned long k = 1; k < 20; k++) {
+    int rc;
+    mmf__fault_arm(k);
+    rc = mmf_chan_recv(c, out, sizeof out, &n, 20); /* empty: it waits */
+    if (!mmf__fault_arm(0)) {
+      TH_EXPECT_ERR(rc, MMF_ETIMEDOUT, "mmf_chan_recv");
+      break;
+    }
+    faults++;
+    TH_EXPECT_ERR(rc, MMF_EOS, "mmf_chan_recv");
+    assert_int_equal(atomic_load(&f.hdr->data_waiters), 0);
+  }
+  assert_true(faults >= 1);
+  /* Full ring: the send waits for room. */
+  while (mmf_chan_try_send(c, out, sizeof out) == 0)
+    ;
+  mmf__fault_arm(1);
+  TH_EXPECT_ERR(mmf_chan_send(c, out, sizeof out, 20), MMF_EOS,
+                "mmf_chan_send");
+  assert_true(mmf__fault_arm(0));
+  assert_int_equal(atomic_load(&f.hdr->space_waiters), 0);
+  TH_OK(mmf_chan_close(c));
+  fixture_close(&f);
+}
+
 static void bad_arguments_are_einval(void **state) {
   fixture f;
   mmf_chan *c, *d = (mmf_chan *)1;
@@ -631,6 +667,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(full_ring_refuses_then_blocking_send_waits_for_room),
       cmocka_unit_test(sizes_zero_max_and_too_big),
       cmocka_unit_test(failed_wake_ups_still_deliver_the_message),
+      cmocka_unit_test(failed_waits_are_eos_and_leave_no_sleeper),
       cmocka_unit_test(bad_arguments_are_einval),
       cmocka_unit_test(corrupt_header_is_refused_by_open),
       cmocka_unit_test(corrupt_positions_and_records_give_ecorrupt),
