@@ -315,14 +315,22 @@ static void ahead_thread_runs_during_the_walk_only(void **state) {
     assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
     assert_int_equal(th_thread_count(), base + 1);
     assert_memory_equal(data, want, size);
-    /* Given time between calls, the thread prepares every later window
-     * (the first is asked for and needed at once: the caller maps it). */
+    /* Given time between calls, the thread prepares the later windows
+     * (the first is asked for and needed at once: the caller maps it).
+     * Not necessarily every one: on a loaded machine the thread may not
+     * have run within the sleep, and the caller then maps the window
+     * itself (seen once in CI-like load); the count is exact otherwise. */
     th_sleep_ms(20);
     while (whole && mmf_window_next(w, &data, &size, &off) == 1) {
       assert_memory_equal(data, want + off, size);
       th_sleep_ms(20);
     }
-    assert_int_equal(mmf_window_ahead_count(w), whole ? n / 65536 - 1 : 0);
+    if (whole) {
+      assert_true(mmf_window_ahead_count(w) >= 1);
+      assert_true(mmf_window_ahead_count(w) <= n / 65536 - 1);
+    } else {
+      assert_int_equal(mmf_window_ahead_count(w), 0);
+    }
     TH_OK(mmf_window_close(w));
     assert_int_equal(threads_settle_at(base), base);
   }
