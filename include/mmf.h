@@ -86,6 +86,7 @@ MMF_API const char *mmf_version(void);
   XX(ETIMEDOUT, -24, "timed out")                                              \
   XX(EMSGSIZE, -25, "message too large")                                       \
   XX(EADDRINUSE, -26, "address range already in use")                          \
+  XX(EWAKE, -27, "done, but waking the other side failed")                    \
   XX(EOS, -64, "unexpected operating system error")
 
 /** Error codes returned by every fallible mmf function. */
@@ -605,7 +606,10 @@ MMF_API int mmf_window_each(mmf_map *map, uint64_t start, uint64_t end,
  * @p length bytes when asked for @p workers (0 = one per CPU), by the rule
  * given there: at least 1, at most ::MMF_WINDOW_EACH_MAX. Workers are
  * numbered from 0 to this minus 1, so per-worker state can be sized before
- * the walk. Cannot fail. */
+ * the walk. With 0 the CPUs are counted again at each call (the affinity
+ * mask or the CPU quota may change in between): size for the number this
+ * returns and pass that number to mmf_window_each(), which then runs
+ * exactly that many. Cannot fail. */
 MMF_API unsigned mmf_window_each_workers(uint64_t length, unsigned workers);
 
 /** @} */
@@ -1248,8 +1252,9 @@ MMF_API void mmf_chan_set_spin(mmf_chan *chan, uint32_t spin_ns);
 /**
  * @brief Send one message of @p len bytes (0 is allowed) if there is room.
  * @return 0, ::MMF_EAGAIN (full now), ::MMF_EMSGSIZE (larger than
- *   mmf_chan_max_msg(): never fits), ::MMF_ECORRUPT, ::MMF_EINVAL, ::MMF_EOS
- *   (waking a sleeping receiver failed; the message was sent).
+ *   mmf_chan_max_msg(): never fits), ::MMF_ECORRUPT, ::MMF_EINVAL, or
+ *   ::MMF_EWAKE: the message was sent, but waking a sleeping receiver
+ *   failed (it wakes at its timeout, or at the next message).
  */
 MMF_API int mmf_chan_try_send(mmf_chan *chan, const void *msg, size_t len);
 
@@ -1257,7 +1262,7 @@ MMF_API int mmf_chan_try_send(mmf_chan *chan, const void *msg, size_t len);
  * @brief Send, waiting for room at most @p timeout_ms milliseconds
  * (::MMF_CHAN_FOREVER: no limit).
  * @return as mmf_chan_try_send(), with ::MMF_ETIMEDOUT instead of
- *   ::MMF_EAGAIN; ::MMF_EOS also when the OS's wait failed (nothing sent).
+ *   ::MMF_EAGAIN; or ::MMF_EOS: the OS's wait failed, nothing was sent.
  */
 MMF_API int mmf_chan_send(mmf_chan *chan, const void *msg, size_t len,
                           int timeout_ms);
@@ -1267,9 +1272,9 @@ MMF_API int mmf_chan_send(mmf_chan *chan, const void *msg, size_t len,
  * *len gets its length.
  * @return 0, ::MMF_EAGAIN (empty now), ::MMF_EMSGSIZE (*len is set to the
  *   length needed; the message stays queued), ::MMF_ECORRUPT (the shared
- *   state is out of bounds or inconsistent), ::MMF_EINVAL, ::MMF_EOS
- *   (waking a sleeping sender failed; the message was received: it is in
- *   @p buf and *len is set).
+ *   state is out of bounds or inconsistent), ::MMF_EINVAL, or
+ *   ::MMF_EWAKE: the message was received (it is in @p buf and *len is
+ *   set), but waking a sleeping sender failed.
  */
 MMF_API int mmf_chan_try_recv(mmf_chan *chan, void *buf, size_t cap,
                               size_t *len);
@@ -1278,8 +1283,8 @@ MMF_API int mmf_chan_try_recv(mmf_chan *chan, void *buf, size_t cap,
  * @brief Receive, waiting for a message at most @p timeout_ms milliseconds
  * (::MMF_CHAN_FOREVER: no limit).
  * @return as mmf_chan_try_recv(), with ::MMF_ETIMEDOUT instead of
- *   ::MMF_EAGAIN; ::MMF_EOS also when the OS's wait failed (nothing
- *   received).
+ *   ::MMF_EAGAIN; or ::MMF_EOS: the OS's wait failed, nothing was
+ *   received.
  */
 MMF_API int mmf_chan_recv(mmf_chan *chan, void *buf, size_t cap, size_t *len,
                           int timeout_ms);

@@ -263,8 +263,8 @@ void mmf_chan_set_spin(mmf_chan *c, uint32_t spin_ns) {
  * increment reads ours and, synchronising with it, its re-check sees our
  * change. A locked add on a line this side owns costs far less than a
  * full fence (mfence), measured: see docs/BENCHMARKS.md. */
-/* The change is made either way: a failed wake-up is MMF_EOS, whose
- * message says that the message was `done` all the same (mmf.h). */
+/* The change is made either way: a failed wake-up is MMF_EWAKE (mmf.h),
+ * whose message says that the message was `done` all the same. */
 static int wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters,
                 mmf_os_waiter *w, const char *peer, const char *done) {
   uint32_t n = atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
@@ -275,7 +275,7 @@ static int wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters,
   if (mmf__os_wake(w, (uint32_t *)seq, n) == 0)
     return 0;
   snprintf(why, sizeof why, "%s", mmf_last_error_message());
-  return mmf__error_os(MMF_EOS, mmf_last_os_error(),
+  return mmf__error_os(MMF_EWAKE, mmf_last_os_error(),
                        "waking a sleeping %s failed (%s); the message was %s",
                        peer, why, done);
 }

@@ -376,7 +376,7 @@ static void sizes_zero_max_and_too_big(void **state) {
 }
 
 /* The other side counted itself as asleep and waking it fails: the send or
- * receive is done all the same, and says so (MMF_EOS, mmf.h); nothing is
+ * receive is done all the same, and says so (MMF_EWAKE, mmf.h); nothing is
  * lost or delivered twice. */
 static void failed_wake_ups_still_deliver_the_message(void **state) {
   fixture f;
@@ -389,7 +389,7 @@ static void failed_wake_ups_still_deliver_the_message(void **state) {
   /* A sender asleep waiting for room; the receive's wake-up fails. */
   atomic_store(&f.hdr->space_waiters, 1);
   mmf__fault_arm(1);
-  TH_EXPECT_ERR(mmf_chan_try_recv(c, out, sizeof out, &n), MMF_EOS,
+  TH_EXPECT_ERR(mmf_chan_try_recv(c, out, sizeof out, &n), MMF_EWAKE,
                 "the message was received");
   assert_true(mmf__fault_arm(0));
   assert_int_equal(n, 5);
@@ -400,7 +400,7 @@ static void failed_wake_ups_still_deliver_the_message(void **state) {
   /* A receiver asleep; the send's wake-up fails; the message is queued. */
   atomic_store(&f.hdr->data_waiters, 1);
   mmf__fault_arm(1);
-  TH_EXPECT_ERR(mmf_chan_send(c, "second", 6, 0), MMF_EOS,
+  TH_EXPECT_ERR(mmf_chan_send(c, "second", 6, 0), MMF_EWAKE,
                 "the message was sent");
   assert_true(mmf__fault_arm(0));
   atomic_store(&f.hdr->data_waiters, 0);

@@ -45,6 +45,7 @@ static void error_codes_have_fixed_values(void **state) {
   assert_int_equal(MMF_EAGAIN, -20);
   assert_int_equal(MMF_EOWNERDEAD, -21);
   assert_int_equal(MMF_EADDRINUSE, -26);
+  assert_int_equal(MMF_EWAKE, -27);
   assert_int_equal(MMF_EOS, -64);
 }
 
@@ -68,7 +69,7 @@ static void strerror_and_err_name_cover_every_code(void **state) {
   assert_string_equal(mmf_err_name(-999), "MMF_UNKNOWN");
   assert_string_equal(mmf_strerror(-999), "unknown error");
   assert_string_equal(mmf_err_name(1), "MMF_UNKNOWN");
-  assert_string_equal(mmf_strerror(-27), "unknown error");
+  assert_string_equal(mmf_strerror(-28), "unknown error"); /* the next free */
 }
 
 static void version_and_system_facts_are_consistent(void **state) {
