@@ -78,10 +78,15 @@ static int map_setup(mmf_map *m, uint64_t max_size) {
        * when read (/proc, /sys) report a size of 0. One byte tells. */
       unsigned char probe;
       size_t got = 0;
+      int made_up;
       mmf__best_effort_begin();
       rc = mmf__os_read(m->file, 0, &probe, 1, &got);
+      /* (and it still says it is empty: a real file may have been written
+       * since the size was read) */
+      made_up = rc == 0 && got > 0 && mmf__os_file_size(m->file, &fsize) == 0 &&
+                fsize == 0;
       mmf__best_effort_end();
-      if (rc == 0 && got > 0)
+      if (made_up)
         return mmf__error(MMF_ENOTSUP,
                           "the file reports a size of 0 but holds data (a "
                           "file made up when read, as in /proc): it cannot "
@@ -266,9 +271,9 @@ int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,
                          mmf__check_range(offset, len, UINT64_MAX));
   /* Not past the mapping's end: the file may hold more (a named shared
    * object's trailer, bytes appended since the open). */
-  if (offset >= map->size)
-    return 0;
-  if (len > map->size - offset)
+  if (offset >= map->size && map->file != MMF_OS_FILE_INVALID)
+    return 0; /* (without a file, the read path's own error, as ever) */
+  if (offset < map->size && len > map->size - offset)
     len = (size_t)(map->size - offset);
   rc = mmf__os_read(map->file, offset, buf, len, &n);
   if (got)

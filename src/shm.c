@@ -858,9 +858,11 @@ static int list_one(void *arg, const char *entry) {
   int rc, stale = 0;
   if (strncmp(entry, "mmf.", 4) != 0 || strlen(name) > MMF_SHM_NAME_MAX)
     return 0;
-  if (check_name("mmf_shm_list", name) != 0)
-    return 0; /* not one of ours */
-  mmf__error_save(&before);
+  mmf__error_save(&before); /* a skipped entry leaves no trace in it */
+  if (check_name("mmf_shm_list", name) != 0) {
+    (void)mmf__error_restore(&before);
+    return 0; /* not one of ours (a creator's temporary file, say) */
+  }
   e = ext_new(name, &rc);
   if (!e)
     return rc;

@@ -242,6 +242,9 @@ intptr_t th_open_native(const char *path, const char *mode);
  * "" on Windows. */
 const char *th_user_tag(void);
 void th_close_native(intptr_t h);
+/* Move a native file's position to `off` (when >= 0); return where it is
+ * now, or -1. */
+int64_t th_native_seek(intptr_t h, int64_t off);
 
 /* Become user and group 65534 ("nobody") for good: 0, or TH_NOT_APPLICABLE
  * when not running as root (POSIX) or on Windows, -1 on failure. Only ever

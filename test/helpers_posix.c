@@ -366,6 +366,11 @@ intptr_t th_open_native(const char *path, const char *mode) {
 
 void th_close_native(intptr_t h) { close((int)h); }
 
+int64_t th_native_seek(intptr_t h, int64_t off) {
+  return (int64_t)lseek((int)h, off >= 0 ? (off_t)off : 0,
+                        off >= 0 ? SEEK_SET : SEEK_CUR);
+}
+
 const char *th_user_tag(void) {
   static char tag[32];
   snprintf(tag, sizeof tag, "u%lu.", (unsigned long)geteuid());

@@ -614,6 +614,15 @@ intptr_t th_open_native(const char *path, const char *mode) {
 
 void th_close_native(intptr_t h) { CloseHandle((HANDLE)h); }
 
+int64_t th_native_seek(intptr_t h, int64_t off) {
+  LARGE_INTEGER to, at;
+  to.QuadPart = off >= 0 ? off : 0;
+  if (!SetFilePointerEx((HANDLE)h, to, &at, off >= 0 ? FILE_BEGIN
+                                                     : FILE_CURRENT))
+    return -1;
+  return at.QuadPart;
+}
+
 const char *th_user_tag(void) { return ""; }
 
 int th_symlink(const char *target, const char *link) {

@@ -237,9 +237,21 @@ static void from_native_needs_the_access_prot_needs(void **state) {
                 "mmf_map_from_native");
   TH_EXPECT_ERR(mmf_map_from_native(&m, r, MMF_PROT_READWRITE, 0), MMF_EBADF,
                 "mmf_map_from_native");
+  /* The caller's file position is the caller's: mapping leaves it be. */
+  assert_int_equal(th_native_seek(r, 1000), 1000);
   TH_OK(mmf_map_from_native(&m, r, MMF_PROT_READ, 0));
   assert_int_equal(mmf_map_size(m), 4096);
+  assert_int_equal(th_native_seek(r, -1), 1000);
   TH_OK(mmf_map_close(m));
+  {
+    intptr_t rw = th_open_native(p, "rw");
+    assert_true(rw != -1);
+    assert_int_equal(th_native_seek(rw, 3000), 3000);
+    TH_OK(mmf_map_from_native(&m, rw, MMF_PROT_READWRITE, 0));
+    assert_int_equal(th_native_seek(rw, -1), 3000);
+    TH_OK(mmf_map_close(m));
+    th_close_native(rw);
+  }
   th_close_native(w);
   th_close_native(r);
 }

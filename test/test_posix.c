@@ -18,6 +18,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -469,6 +471,54 @@ static void fifo_and_devices_are_enotsup(void **state) {
   close(pfd[1]);
 }
 
+/* A Unix socket bound at `path`: its descriptor (close it and unlink the
+ * path to remove it). */
+static int bound_socket(const char *path) {
+  struct sockaddr_un a;
+  int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  assert_true(s >= 0);
+  memset(&a, 0, sizeof a);
+  a.sun_family = AF_UNIX;
+  assert_true(strlen(path) < sizeof a.sun_path);
+  strcpy(a.sun_path, path);
+  assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+  return s;
+}
+
+static int count_listed(void *ctx, const mmf_shm_info *info) {
+  (void)info;
+  ++*(int *)ctx;
+  return 0;
+}
+
+/* Sockets are not mapped files: mmf_map_open says MMF_ENOTSUP (open()
+ * fails ENXIO), and one at an object's path in /dev/shm -- anyone may put
+ * one there -- is skipped by mmf_shm_list, not a failure of the listing. */
+static void sockets_are_enotsup_and_skipped_by_the_listing(void **state) {
+  char path[108], odd[108];
+  mmf_map *m = (mmf_map *)&m;
+  int s, n = 0;
+  (void)state;
+  snprintf(path, sizeof path, "/dev/shm/mmf.test-posix-sock-%ld",
+           (long)getpid());
+  unlink(path);
+  s = bound_socket(path);
+  TH_EXPECT_ERR(mmf_map_open(&m, path, MMF_PROT_READ, 0, 0), MMF_ENOTSUP,
+                "mmf_map_open");
+  assert_null(m);
+  /* Nor does an entry whose name is not one of ours (a creator's
+   * temporary "mmf.NAME~..." file, here one with a space) leave a trace
+   * in the error record of a listing that succeeds. */
+  snprintf(odd, sizeof odd, "/dev/shm/mmf.not ours-%ld", (long)getpid());
+  assert_int_equal(th_write_file(odd, "x", 1), 0);
+  th_mark_error_record();
+  TH_OK(mmf_shm_list(count_listed, &n));
+  th_assert_error_record_marked();
+  close(s);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(unlink(odd), 0);
+}
+
 /* ---- what a child is handed ------------------------------------------- */
 
 /* The descriptor a token names (its "f=" field). */
@@ -532,6 +582,11 @@ static void fake_cg_make(struct fake_cg *f, const char *base) {
   snprintf(f->v1_inner, sizeof f->v1_inner, "%s/fs/cpu/outer/inner", base);
   snprintf(text, sizeof text, "%s/uni", fs);
   make_dir(text);
+  /* A v2 mount of another cgroup (its root does not hold /a/b), listed
+   * first and limited: never the one to read. */
+  snprintf(text, sizeof text, "%s/decoy", fs);
+  make_dir(text);
+  put(text, "cpu.max", "100000 100000\n");
   snprintf(f->v2_a, sizeof f->v2_a, "%s/fs/uni/a", base);
   snprintf(f->v2_b, sizeof f->v2_b, "%s/fs/uni/a/b", base);
   make_dir(f->v1_outer);
@@ -550,8 +605,9 @@ static void fake_cg_make(struct fake_cg *f, const char *base) {
            "31 22 0:31 / %s/cpuset rw - cgroup cgroup rw,cpuset\n"
            "32 22 0:32 / %s/cpu rw,nosuid shared:9 - cgroup cgroup "
            "rw,cpu,cpuacct\n"
+           "34 22 0:34 /other %s/decoy rw - cgroup2 cgroup2 rw\n"
            "33 22 0:33 / %s/uni rw - cgroup2 cgroup2 rw\n",
-           fs, fs, fs, fs);
+           fs, fs, fs, fs, fs);
   put(f->proc, "mountinfo", text);
   put(f->v1_outer, "cpu.cfs_quota_us", "-1\n");
   put(f->v1_outer, "cpu.cfs_period_us", "100000\n");
@@ -561,10 +617,13 @@ static void fake_cg_make(struct fake_cg *f, const char *base) {
   put(f->v2_b, "cpu.max", "max 100000\n");
 }
 
-/* A teardown: the real /proc/self again, even after a failure midway. */
+/* A teardown: the library's own /proc/self again (the same pointer: the
+ * library keeps its answer only for that one), even after a failure. */
+static const char *library_proc_self;
 static int real_proc_self(void **state) {
   (void)state;
-  mmf__os_proc_self = "/proc/self";
+  if (library_proc_self)
+    mmf__os_proc_self = library_proc_self;
   return 0;
 }
 
@@ -575,6 +634,7 @@ static void cpu_count_follows_the_cgroup_quotas(void **state) {
   (void)state;
   snprintf(base, sizeof base, "%s", th_path("cg"));
   fake_cg_make(&f, base);
+  library_proc_self = mmf__os_proc_self;
   mmf__os_proc_self = f.proc;
   cpus = mmf__os_cpu_count(); /* the affinity mask: nothing limits it */
   assert_true(cpus >= 1);
@@ -618,13 +678,23 @@ static void cpu_count_follows_the_cgroup_quotas(void **state) {
            base);
   put(f.proc, "mountinfo", text);
   assert_int_equal(mmf__os_cpu_quota(), 3);
+  /* No mount's root holds the path (a cgroup namespace's view of a mount
+   * made outside it): the mount point is the process's cgroup. */
+  snprintf(text, sizeof text, "%s/fs/ns", base);
+  make_dir(text);
+  put(text, "cpu.cfs_quota_us", "200000\n");
+  put(text, "cpu.cfs_period_us", "100000\n");
+  snprintf(text, sizeof text,
+           "32 22 0:32 /elsewhere %s/fs/ns rw - cgroup cgroup rw,cpu\n", base);
+  put(f.proc, "mountinfo", text);
+  assert_int_equal(mmf__os_cpu_quota(), 2);
   /* No mountinfo, no cgroup file: no limit. */
   put(f.proc, "mountinfo", "");
   assert_int_equal(mmf__os_cpu_quota(), 0);
   snprintf(text, sizeof text, "%s/cgroup", f.proc);
   assert_int_equal(remove(text), 0);
   assert_int_equal(mmf__os_cpu_quota(), 0);
-  mmf__os_proc_self = "/proc/self";
+  real_proc_self(NULL);
   assert_int_equal(mmf__os_cpu_count(), cpus);
 }
 
@@ -692,6 +762,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
       cmocka_unit_test(shm_token_gives_no_more_access_than_the_mapping),
+      cmocka_unit_test(sockets_are_enotsup_and_skipped_by_the_listing),
       cmocka_unit_test_teardown(cpu_count_follows_the_cgroup_quotas,
                                 real_proc_self),
       cmocka_unit_test(cpu_count_follows_a_real_cgroup),

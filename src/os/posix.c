@@ -130,6 +130,10 @@ static int posix_open_fail(int err, unsigned flags, const char *path) {
   if (err == ELOOP && (flags & MMF__OS_NOFOLLOW))
     return mmf__error_os(MMF_EACCES, err,
                          "open \"%s\": is a symbolic link (refused)", path);
+  if (err == ENXIO) /* a Unix socket (or a device with nothing behind it) */
+    return mmf__error_os(MMF_ENOTSUP, err,
+                         "open \"%s\": not a regular file (a socket or "
+                         "device cannot be mapped)", path);
   return posix_fail(err, "open", path);
 }
 
@@ -1120,10 +1124,10 @@ static int has_word(const char *list, const char *word) {
  * in `dir`. 0, or -1 when there is no such hierarchy. */
 static int cgroup_dir(const char *controller, char *dir, size_t cap,
                       size_t *mount_len) {
-  char *line = NULL, path[4096] = "", root[4096], mnt[4096];
+  char *line = NULL, path[4096] = "", root[4096] = "/", mnt[4096];
   size_t len = 0;
   const char *rel;
-  int found = 0;
+  int found = 0, best;
   FILE *f;
   snprintf(mnt, sizeof mnt, "%s/cgroup", mmf__os_proc_self);
   f = fopen(mnt, "re");
@@ -1146,34 +1150,48 @@ static int cgroup_dir(const char *controller, char *dir, size_t cap,
   fclose(f);
   snprintf(mnt, sizeof mnt, "%s/mountinfo", mmf__os_proc_self);
   f = found ? fopen(mnt, "re") : NULL;
-  found = 0;
-  while (f && !found && getline(&line, &len, f) > 0) {
+  /* Of this hierarchy's mounts, the one whose root holds the path (the
+   * longest such root); when none does -- a cgroup namespace's view of a
+   * mount made outside it -- the first: its mount point is then the
+   * process's own cgroup. */
+  best = -1;
+  while (f && getline(&line, &len, f) > 0) {
     /* id parent major:minor root mount-point options... - type source
      * super-options */
-    char type[64], opts[1024];
+    char type[64], opts[1024], r[4096], m[4096];
     const char *dash = strstr(line, " - ");
-    if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
+    size_t rl;
+    int fits;
+    if (!dash || sscanf(line, "%*s %*s %*s %4095s %4095s", r, m) != 2 ||
         sscanf(dash + 3, "%63s %*s %1023s", type, opts) != 2)
       continue;
-    found = controller ? strcmp(type, "cgroup") == 0 && has_word(opts, controller)
-                       : strcmp(type, "cgroup2") == 0;
+    if (controller ? strcmp(type, "cgroup") != 0 || !has_word(opts, controller)
+                   : strcmp(type, "cgroup2") != 0)
+      continue;
+    unescape_mount_path(r);
+    unescape_mount_path(m);
+    rl = strlen(r);
+    fits = strcmp(r, "/") == 0 ||
+           (strncmp(path, r, rl) == 0 && (path[rl] == '/' || !path[rl]));
+    if (best < 0 || (fits && (best == 0 || rl > strlen(root)))) {
+      memcpy(root, r, sizeof root);
+      memcpy(mnt, m, sizeof mnt);
+      best = fits;
+    }
   }
   if (f)
     fclose(f);
   free(line);
-  if (!found)
+  if (best < 0)
     return -1;
-  unescape_mount_path(root);
-  unescape_mount_path(mnt);
-  /* The path below the mounted root; a path outside it (another cgroup
-   * namespace's view) is taken as the mount point itself. */
+  /* The path below the mounted root. */
   len = strlen(root);
-  if (strcmp(root, "/") == 0)
-    rel = path;
-  else if (strncmp(path, root, len) == 0 && (path[len] == '/' || !path[len]))
-    rel = path + len;
-  else
+  if (!best)
     rel = "";
+  else if (strcmp(root, "/") == 0)
+    rel = path;
+  else
+    rel = path + len;
   if (strcmp(mnt, "/") == 0 && rel[0] == '/')
     mnt[0] = '\0';
   *mount_len = strlen(mnt);

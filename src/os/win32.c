@@ -102,21 +102,27 @@ static HANDLE as_handle(mmf_os_file f) { return (HANDLE)f; }
 
 /* 1 when the handle was opened with write access: a zero-byte write is
  * refused by a handle without it and changes nothing otherwise. */
-static int handle_writable(HANDLE h) {
+/* A zero-byte WriteFile / ReadFile at offset 0 checks the access only --
+ * but on a synchronous handle it also moves the file pointer to 0, and
+ * the handle may be the caller's (mmf_map_from_native): put it back. */
+static int handle_can(HANDLE h, int write) {
+  LARGE_INTEGER zero, at;
   OVERLAPPED ov;
-  DWORD written;
+  DWORD n;
+  char c = 0;
+  int ok, kept;
+  zero.QuadPart = 0;
+  kept = SetFilePointerEx(h, zero, &at, FILE_CURRENT) != 0;
   memset(&ov, 0, sizeof ov);
-  return WriteFile(h, "", 0, &written, &ov) != 0;
+  ok = write ? WriteFile(h, &c, 0, &n, &ov) != 0
+             : ReadFile(h, &c, 0, &n, &ov) != 0;
+  if (kept)
+    (void)SetFilePointerEx(h, at, NULL, FILE_BEGIN);
+  return ok;
 }
 
-/* The same for reading: a zero-byte ReadFile checks the access only. */
-static int handle_readable(HANDLE h) {
-  OVERLAPPED ov;
-  DWORD got;
-  char c;
-  memset(&ov, 0, sizeof ov);
-  return ReadFile(h, &c, 0, &got, &ov) != 0;
-}
+static int handle_writable(HANDLE h) { return handle_can(h, 1); }
+static int handle_readable(HANDLE h) { return handle_can(h, 0); }
 
 /* UTF-8 -> UTF-16 for the W APIs; the result is malloc'ed. */
 static int win32_wide(const char *path, wchar_t **out) {
