@@ -863,7 +863,10 @@ typedef int (*mmf_shm_list_fn)(void *ctx, const mmf_shm_info *info);
  * @return 0, what @p fn returned to stop, or ::MMF_EINVAL (NULL fn),
  *   ::MMF_EMFILE, ::MMF_ENOMEM, ::MMF_EIO, ::MMF_EBADF, ::MMF_EOS (the
  *   runtime directory or an object's file cannot be read: the listing stops
- *   there, rather than leave out an object it could not look at).
+ *   there, rather than leave out an object it could not look at),
+ *   ::MMF_EBUSY (an object stays locked by another process for over 2 s --
+ *   one stopped in the middle of creating or closing it -- where a listing
+ *   would otherwise wait for it for good).
  */
 MMF_API int mmf_shm_list(mmf_shm_list_fn fn, void *ctx);
 

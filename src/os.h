@@ -251,6 +251,8 @@ int mmf__os_publish(const char *from, const char *to);
 
 /* Let another thread or process run (sched_yield / SwitchToThread). */
 void mmf__os_yield(void);
+/* Sleep about `ms` milliseconds (nanosleep / Sleep). Cannot fail. */
+void mmf__os_sleep_ms(unsigned ms);
 
 /* Remove the name `path` at once, even while files are open on it, so the
  * name can be created anew right away. POSIX: unlink. Windows: rename the

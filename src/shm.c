@@ -246,13 +246,35 @@ static int hold_probe(mmf_os_file f, int *live) {
  * take GATE, making sure the name still names that file. On success GATE is
  * held on *f. MMF_ENOENT when there is no such object (or it was removed
  * meanwhile). */
+static int attach_waiting(const char *path, mmf_os_file *f, int wait_ms);
 static int attach(const char *path, mmf_os_file *f) {
+  return attach_waiting(path, f, -1);
+}
+
+/* How long a listing waits for one object's GATE. Creators, openers and
+ * last closers hold it for microseconds; a process stopped while holding
+ * it (Ctrl-Z, a debugger) would otherwise stop every listing for good. */
+#define LIST_GATE_WAIT_MS 2000
+
+/* As attach, but waiting at most `wait_ms` for GATE (< 0: for ever):
+ * MMF_EBUSY after that. */
+static int attach_waiting(const char *path, mmf_os_file *f, int wait_ms) {
   int same = 0, created, rc;
   rc = mmf__os_open(path, MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW, f,
                     &created);
   if (rc)
     return rc;
-  rc = gate_lock(*f);
+  if (wait_ms < 0) {
+    rc = gate_lock(*f);
+  } else {
+    uint64_t end = mmf__os_now_ns() + (uint64_t)wait_ms * 1000000u;
+    while ((rc = mmf__probe_file_lock(*f, SHM_GATE, 1, 0)) == MMF_EBUSY &&
+           mmf__os_now_ns() < end)
+      mmf__os_sleep_ms(1);
+    if (rc == MMF_EBUSY)
+      rc = mmf__error(MMF_EBUSY, "\"%s\" stays locked by another process "
+                      "(over %d ms: a stopped process?)", path, wait_ms);
+  }
   if (!rc)
     rc = mmf__os_file_is_at(*f, path, &same);
   if (!rc && !same)
@@ -866,7 +888,7 @@ static int list_one(void *arg, const char *entry) {
   e = ext_new(name, &rc);
   if (!e)
     return rc;
-  rc = attach(e->path, &f);
+  rc = attach_waiting(e->path, &f, LIST_GATE_WAIT_MS);
   if (!rc) {
     rc = inspect(f, &r, &stale);
     /* A transient object whose holders are all gone is gone by the rule:

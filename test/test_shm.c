@@ -1251,6 +1251,30 @@ static mmf_os_file play_creator(const char *path, size_t n, uint64_t lock_at) {
   return f;
 }
 
+/* A process stopped while it holds an object's GATE (Ctrl-Z during a
+ * create, say) must not stop every listing: after a while the listing
+ * gives up, MMF_EBUSY naming the object; once GATE is free it lists. */
+static void a_stuck_lock_fails_the_listing_instead_of_hanging_it(void **s) {
+  const char *name = obj("stuck");
+  mmf_map *m;
+  mmf_os_file g;
+  int created;
+  struct find f;
+  (void)s;
+  TH_OK(mmf_shm_create(&m, name, 100, MMF_SHM_PERSISTENT));
+  TH_OK(mmf_map_close(m));
+  TH_OK(mmf__os_open(th_shm_object_path(name), MMF__OS_READ | MMF__OS_WRITE,
+                     &g, &created));
+  TH_OK(mmf__os_file_lock(g, MMF__SHM_GATE, 1, 0));
+  memset(&f, 0, sizeof f);
+  f.name = name;
+  TH_EXPECT_ERR(mmf_shm_list(find_one, &f), MMF_EBUSY, "stays locked");
+  assert_non_null(strstr(mmf_last_error_message(), name));
+  TH_OK(mmf__os_close(g));
+  assert_int_equal(listed(name).found, 1);
+  TH_OK(mmf_shm_remove(name));
+}
+
 static void dead_creators_temporary_files_are_swept(void **s) {
   const char *name = obj("sweep");
   const char *dead = temp_path(name, "dead.1");
@@ -1538,6 +1562,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(filled_object_appears_whole_or_not_at_all),
       cmocka_unit_test(creator_killed_while_filling_leaves_nothing),
       cmocka_unit_test(dead_creators_temporary_files_are_swept),
+      cmocka_unit_test(a_stuck_lock_fails_the_listing_instead_of_hanging_it),
       cmocka_unit_test(sweep_fails_cleanly),
       FAULT_TEST("create_transient_fails_cleanly", fc_create_t),
       FAULT_TEST("create_persistent_fails_cleanly", fc_create_p),

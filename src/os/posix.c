@@ -654,6 +654,14 @@ int mmf__os_publish(const char *from, const char *to) {
 
 void mmf__os_yield(void) { sched_yield(); }
 
+void mmf__os_sleep_ms(unsigned ms) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)(ms / 1000);
+  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
 int mmf__os_stdio_binary(int fd) {
   (void)fd; /* POSIX streams never translate bytes */
   return 0;

@@ -1066,6 +1066,8 @@ int mmf__os_publish(const char *from, const char *to) {
 
 void mmf__os_yield(void) { SwitchToThread(); }
 
+void mmf__os_sleep_ms(unsigned ms) { Sleep(ms); }
+
 int mmf__os_stdio_binary(int fd) {
   if (FAULT("_setmode", ERROR_INVALID_HANDLE) || _setmode(fd, _O_BINARY) < 0)
     return mmf__error_os(MMF_EBADF, EBADF, "_setmode(%d, _O_BINARY): not an "
