@@ -251,6 +251,17 @@ MMF_API int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,
                          size_t *got);
 
 /**
+ * @brief mmf_map_read() of exactly @p len bytes, which must lie inside the
+ * mapping: a read that comes up short (the file shrank under the mapping)
+ * is an error that says so, not a short count.
+ * @return 0, or ::MMF_EINVAL, ::MMF_ERANGE / ::MMF_EOVERFLOW (not inside
+ *   the mapping), ::MMF_EIO (the file ends before the mapping does: the
+ *   message gives where and how much was read), ::MMF_EOS.
+ */
+MMF_API int mmf_map_read_exact(mmf_map *map, uint64_t offset, void *buf,
+                               size_t len);
+
+/**
  * @brief Write bytes to the mapped file with the OS's write path (pwrite /
  * WriteFile). Coherent with every view; durable on return when the mapping
  * was opened with ::MMF_OPEN_WRITE_THROUGH. The write must lie inside the

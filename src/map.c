@@ -281,6 +281,27 @@ int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,
   return rc ? mmf__error_in("mmf_map_read", map->path, rc) : 0;
 }
 
+int mmf_map_read_exact(mmf_map *map, uint64_t offset, void *buf,
+                       size_t len) {
+  static const char api[] = "mmf_map_read_exact";
+  size_t got = 0;
+  int rc;
+  if (!map || (!buf && len))
+    return mmf__error(MMF_EINVAL, "%s: NULL %s", api, map ? "buf" : "map");
+  rc = mmf__check_range(offset, len, map->size);
+  if (rc)
+    return mmf__error_in(api, map->path, rc);
+  rc = mmf_map_read(map, offset, buf, len, &got);
+  if (rc)
+    return mmf__error_in(api, map->path, rc);
+  if (got != len)
+    return mmf__error(MMF_EIO, "%s \"%s\": the file ends before the mapping "
+                      "does (it shrank?): %zu of %zu bytes read at offset "
+                      "%llu", api, map->path, got, len,
+                      (unsigned long long)offset);
+  return 0;
+}
+
 int mmf_map_write(mmf_map *map, uint64_t offset, const void *buf, size_t len) {
   static const char api[] = "mmf_map_write";
   int rc;

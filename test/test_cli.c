@@ -439,6 +439,43 @@ static void op_count_matches_reference_at_every_size(void **state) {
                  69);
 }
 
+/* The file is cut short while mmf_op_reverse works through the read path
+ * (another process truncating it): a clean error that says so, never a
+ * short swap. Worker 0 reports progress on the calling thread after each
+ * piece, which is where the test cuts it. (Through views the same cut is
+ * SIGBUS, docs/mmf.1.md; Windows refuses to cut a mapped file.) */
+static const char *shrink_path;
+static const unsigned char *shrink_data;
+static void shrink_on_progress(void *ctx, uint64_t done, uint64_t total) {
+  (void)ctx;
+  (void)total;
+  if (shrink_path && done > 0) {
+    /* 8 MiB to 5: the next front piece [1, 2) MiB is still there, its
+     * mirror [6, 7) MiB is not */
+    assert_int_equal(th_write_file(shrink_path, shrink_data, 5 << 20), 0);
+    shrink_path = NULL;
+  }
+}
+
+static void op_reverse_reports_a_file_that_shrank(void **state) {
+  char path[600];
+  unsigned char *data = make_data(8 << 20, 4);
+  (void)state;
+  if (th_is_windows()) {
+    free(data);
+    skip();
+  }
+  make_file(path, sizeof path, "shrinks.bin", data, 8 << 20);
+  shrink_path = path;
+  shrink_data = data;
+  TH_EXPECT_ERR(mmf_op_reverse(path, 1 << 20, MMF_OP_REVERSE_BUFFERED, 1,
+                               shrink_on_progress, NULL),
+                MMF_EIO, "mmf_map_read_exact");
+  assert_non_null(strstr(mmf_last_error_message(), "shrank"));
+  assert_null(shrink_path); /* it was cut */
+  free(data);
+}
+
 static void op_errors_name_the_file(void **state) {
   uint64_t count = 99;
   (void)state;
@@ -1377,6 +1414,7 @@ int main(void) {
       cmocka_unit_test(cli_big_file_bounded_memory_and_no_progress_off_a_tty),
       cmocka_unit_test(op_reverse_matches_reference_at_every_size),
       cmocka_unit_test(op_count_matches_reference_at_every_size),
+      cmocka_unit_test(op_reverse_reports_a_file_that_shrank),
       cmocka_unit_test(op_errors_name_the_file),
       cmocka_unit_test(cli_reverse_matches_reference_and_twice_restores),
       cmocka_unit_test(cli_count_matches_reference_at_every_size),

@@ -180,6 +180,33 @@ static void write_through_mapping_writes_and_flushes(void **state) {
   assert_true(th_file_equals(p, want, N));
 }
 
+/* mmf_map_read_exact: the bytes, or an error -- never a short count. */
+static void map_read_exact_reads_all_or_says_why(void **state) {
+  unsigned char want[N], got[N];
+  const char *p = make("read-exact", N, 9);
+  mmf_map *m;
+  (void)state;
+  th_fill(want, N, 9);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  TH_OK(mmf_map_read_exact(m, 0, got, N));
+  assert_memory_equal(got, want, N);
+  TH_OK(mmf_map_read_exact(m, N - 7, got, 7));
+  assert_memory_equal(got, want + N - 7, 7);
+  TH_EXPECT_ERR(mmf_map_read_exact(m, N - 7, got, 8), MMF_ERANGE,
+                "mmf_map_read_exact");
+  TH_EXPECT_ERR(mmf_map_read_exact(NULL, 0, got, 1), MMF_EINVAL,
+                "mmf_map_read_exact");
+  /* The file shrinks under the mapping (Windows refuses to cut a file
+   * that has a mapping object, so only elsewhere). */
+  if (!th_is_windows()) {
+    assert_int_equal(th_write_file(p, want, 100), 0);
+    TH_EXPECT_ERR(mmf_map_read_exact(m, 50, got, 100), MMF_EIO, "shrank");
+    assert_non_null(strstr(mmf_last_error_message(), "50 of 100 bytes"));
+    TH_OK(mmf_map_read_exact(m, 0, got, 100));
+  }
+  TH_OK(mmf_map_close(m));
+}
+
 static void map_read_returns_file_bytes_and_is_short_only_at_end(
     void **state) {
   unsigned char want[N], got[N + 100];
@@ -324,6 +351,7 @@ int main(void) {
       cmocka_unit_test(write_through_mapping_writes_and_flushes),
       cmocka_unit_test(map_read_returns_file_bytes_and_is_short_only_at_end),
       cmocka_unit_test(from_native_needs_the_access_prot_needs),
+      cmocka_unit_test(map_read_exact_reads_all_or_says_why),
       cmocka_unit_test(map_write_changes_file_inside_mapping),
       cmocka_unit_test(map_sync_succeeds_on_every_prot),
       cmocka_unit_test(many_views_keep_mapping_alive_until_the_last),

@@ -51,10 +51,7 @@ static int rev_mapped(struct rev *r, uint64_t lo, uint64_t hi, size_t len) {
  * into `b`, swap them mirrored and write both back. */
 static int rev_swap_buffers(struct rev *r, unsigned char *a, unsigned char *b,
                             uint64_t lo, uint64_t hi, size_t len) {
-  size_t got;
-  int rc = mmf_map_read(r->map, hi - len, b, len, &got);
-  if (!rc && got != len)
-    rc = MMF_EIO;
+  int rc = mmf_map_read_exact(r->map, hi - len, b, len);
   if (rc)
     return rc;
   mmf_memswap_reversed(a, b, len);
@@ -67,10 +64,7 @@ static int rev_swap_buffers(struct rev *r, unsigned char *a, unsigned char *b,
 static int rev_buffered(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
                         size_t piece) {
   unsigned char *a = r->buf;
-  size_t got;
-  int rc = mmf_map_read(r->map, lo, a, len, &got);
-  if (!rc && got != len)
-    rc = MMF_EIO;
+  int rc = mmf_map_read_exact(r->map, lo, a, len);
   return rc ? rc : rev_swap_buffers(r, a, r->buf + piece, lo, hi, len);
 }
 
