@@ -188,13 +188,14 @@ int cli_parse_size(const char *s, size_t *out) {
   return 0;
 }
 
-int cli_parse_window(const char *s, size_t *out) {
+int cli_window_arg(const char *sub, const char *s, size_t *out) {
   size_t v;
   if (cli_parse_size(s, &v) != 0 || (uint64_t)v > CLI_WINDOW_MAX ||
       v > SIZE_MAX - mmf_granularity())
-    return -1;
+    return cli_usage(sub, "bad --window '%s': expected a byte count up to "
+                          "1024G, such as 65536, 64K or 4M", s);
   *out = v;
-  return 0;
+  return CLI_OK;
 }
 
 static int hex_value(char c) {
@@ -207,18 +208,18 @@ static int hex_value(char c) {
   return -1;
 }
 
-int cli_parse_threads(const char *s, unsigned *out) {
+int cli_threads_arg(const char *sub, const char *s, unsigned *out) {
   unsigned v = 0;
-  if (!*s)
-    return -1;
-  for (; *s; s++)
-    if (!is_digit(*s) || (v = v * 10 + (unsigned)(*s - '0')) >
+  const char *p = s;
+  for (; *p; p++)
+    if (!is_digit(*p) || (v = v * 10 + (unsigned)(*p - '0')) >
                              MMF_WINDOW_EACH_MAX)
-      return -1;
-  if (v == 0)
-    return -1;
+      break;
+  if (*p || v == 0)
+    return cli_usage(sub, "bad --threads '%s': expected 1..%d", s,
+                     MMF_WINDOW_EACH_MAX);
   *out = v;
-  return 0;
+  return CLI_OK;
 }
 
 int cli_parse_byte(const char *s, unsigned char *out) {

@@ -58,14 +58,14 @@ int cli_parse_size(const char *s, size_t *out);
  * systems that rounding it up to the granularity cannot overflow. */
 #define CLI_WINDOW_MAX ((uint64_t)1 << 40)
 
-/* Parse a --window size: cli_parse_size() from 1 to CLI_WINDOW_MAX (and
- * small enough to round up to mmf_granularity() in a size_t). Returns 0 or
- * -1. */
-int cli_parse_window(const char *s, size_t *out);
+/* The value of --window: cli_parse_size() from 1 to CLI_WINDOW_MAX (and
+ * small enough to round up to mmf_granularity() in a size_t). CLI_OK, or
+ * the usage error reported (CLI_USAGE). */
+int cli_window_arg(const char *sub, const char *s, size_t *out);
 
-/* Parse a thread count for --threads: decimal 1..MMF_WINDOW_EACH_MAX.
- * Returns 0 or -1. */
-int cli_parse_threads(const char *s, unsigned *out);
+/* The value of --threads: decimal 1..MMF_WINDOW_EACH_MAX. CLI_OK, or the
+ * usage error reported (CLI_USAGE). */
+int cli_threads_arg(const char *sub, const char *s, unsigned *out);
 
 /* Parse a byte value: decimal 0..255 or 0x00..0xff. Returns 0 or -1. */
 int cli_parse_byte(const char *s, unsigned char *out);

@@ -112,7 +112,7 @@ int cli_count(int argc, char **argv) {
   unsigned char byte = 0;
   size_t window = 0;
   unsigned threads = 0, flags = MMF_WINDOW_AUTO;
-  int json = 0, failed = 0, c, i;
+  int json = 0, failed = 0, c, i, rc;
 
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":b:w:j:h", longopts, NULL)) != -1) {
@@ -123,15 +123,12 @@ int cli_count(int argc, char **argv) {
                               "0x00..0xff", optarg);
       break;
     case 'w':
-      if (cli_parse_window(optarg, &window) != 0)
-        return cli_usage(sub, "bad --window '%s': expected a byte count "
-                              "up to 1024G, such as 65536, 64K or 4M",
-                         optarg);
+      if ((rc = cli_window_arg(sub, optarg, &window)) != CLI_OK)
+        return rc;
       break;
     case 'j':
-      if (cli_parse_threads(optarg, &threads) != 0)
-        return cli_usage(sub, "bad --threads '%s': expected 1..%d", optarg,
-                         MMF_WINDOW_EACH_MAX);
+      if ((rc = cli_threads_arg(sub, optarg, &threads)) != CLI_OK)
+        return rc;
       break;
     case OPT_JSON:
       json = 1;
@@ -155,7 +152,6 @@ int cli_count(int argc, char **argv) {
   for (i = optind; i < argc; i++) {
     struct cli_progress bar;
     uint64_t count = 0;
-    int rc;
     cli_progress_init(&bar, sub, argv[i]);
     rc = mmf_op_count(argv[i], byte, window, flags, threads,
                       &count, cli_progress_update, &bar);

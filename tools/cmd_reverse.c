@@ -43,15 +43,12 @@ int cli_reverse(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, ":w:j:h", longopts, NULL)) != -1) {
     switch (c) {
     case 'w':
-      if (cli_parse_window(optarg, &window) != 0)
-        return cli_usage(sub, "bad --window '%s': expected a byte count "
-                              "up to 1024G, such as 65536, 64K or 4M",
-                         optarg);
+      if ((rc = cli_window_arg(sub, optarg, &window)) != CLI_OK)
+        return rc;
       break;
     case 'j':
-      if (cli_parse_threads(optarg, &threads) != 0)
-        return cli_usage(sub, "bad --threads '%s': expected 1..%d", optarg,
-                         MMF_WINDOW_EACH_MAX);
+      if ((rc = cli_threads_arg(sub, optarg, &threads)) != CLI_OK)
+        return rc;
       break;
     case 'h':
       fputs(usage, stdout);
