@@ -124,8 +124,9 @@ int th_wait_until(int (*ready)(void *ctx), void *ctx, unsigned max_ms);
 int th_auto_measure_again(void **state);
 
 /* A native file of the OS for mmf_map_from_native(): a descriptor on
- * POSIX, a HANDLE on Windows, opened read-write (or read-only). -1 on
- * error. */
+ * POSIX, a HANDLE on Windows, opened read-write (writable 1), read-only
+ * (0) or write-only (TH_WRITE_ONLY). -1 on error. */
+#define TH_WRITE_ONLY 2
 intptr_t th_native_open(const char *path, int writable);
 /* 1 while `f` is still an open file of this process. */
 int th_native_is_open(intptr_t f);
@@ -234,17 +235,12 @@ int th_shm_leftovers(const char *name);
  * every MEM_MAPPED allocation (as th_tmp_mapping_count). */
 int th_shm_mapping_count(void);
 
-/* Open an existing file natively, for mmf_map_from_native: `mode` "r",
- * "w" (write-only) or "rw". A file descriptor (POSIX) or a HANDLE
- * (Windows) as intptr_t, or -1. th_close_native closes it. */
-intptr_t th_open_native(const char *path, const char *mode);
+/* Move a native file's (th_native_open) position to `off` (when >= 0);
+ * return where it is now, or -1. */
+int64_t th_native_seek(intptr_t h, int64_t off);
 /* "u<effective uid>." on POSIX (how mmf tags per-user files in /dev/shm),
  * "" on Windows. */
 const char *th_user_tag(void);
-void th_close_native(intptr_t h);
-/* Move a native file's position to `off` (when >= 0); return where it is
- * now, or -1. */
-int64_t th_native_seek(intptr_t h, int64_t off);
 
 /* Become user and group 65534 ("nobody") for good: 0, or TH_NOT_APPLICABLE
  * when not running as root (POSIX) or on Windows, -1 on failure. Only ever

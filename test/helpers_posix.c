@@ -152,7 +152,9 @@ void th_sleep_ms(unsigned ms) {
 }
 
 intptr_t th_native_open(const char *path, int writable) {
-  return open(path, writable ? O_RDWR : O_RDONLY);
+  return open(path, writable == TH_WRITE_ONLY ? O_WRONLY
+                    : writable                ? O_RDWR
+                                              : O_RDONLY);
 }
 
 int th_native_is_open(intptr_t f) { return fcntl((int)f, F_GETFD) >= 0; }
@@ -356,15 +358,6 @@ int th_drop_to_nobody(void) {
     return -1;
   return geteuid() == 65534 ? 0 : -1;
 }
-
-intptr_t th_open_native(const char *path, const char *mode) {
-  int fl = strcmp(mode, "r") == 0   ? O_RDONLY
-           : strcmp(mode, "w") == 0 ? O_WRONLY
-                                    : O_RDWR;
-  return open(path, fl | O_CLOEXEC);
-}
-
-void th_close_native(intptr_t h) { close((int)h); }
 
 int64_t th_native_seek(intptr_t h, int64_t off) {
   return (int64_t)lseek((int)h, off >= 0 ? (off_t)off : 0,

@@ -434,7 +434,10 @@ intptr_t th_native_open(const char *path, int writable) {
   wchar_t *wp = wide(path);
   HANDLE h = INVALID_HANDLE_VALUE;
   if (wp)
-    h = CreateFileW(wp, GENERIC_READ | (writable ? GENERIC_WRITE : 0),
+    h = CreateFileW(wp,
+                    writable == TH_WRITE_ONLY ? GENERIC_WRITE
+                    : writable ? GENERIC_READ | GENERIC_WRITE
+                               : GENERIC_READ,
                     FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                     NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
   free(wp);
@@ -597,22 +600,6 @@ int th_shm_leftovers(const char *name) {
 int th_shm_mapping_count(void) { return th_tmp_mapping_count(); }
 
 int th_drop_to_nobody(void) { return TH_NOT_APPLICABLE; }
-
-intptr_t th_open_native(const char *path, const char *mode) {
-  DWORD access = strcmp(mode, "r") == 0   ? GENERIC_READ
-                 : strcmp(mode, "w") == 0 ? GENERIC_WRITE
-                                          : GENERIC_READ | GENERIC_WRITE;
-  wchar_t *w = wide(path);
-  HANDLE h;
-  if (!w)
-    return -1;
-  h = CreateFileW(w, access, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
-                  OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
-  free(w);
-  return h == INVALID_HANDLE_VALUE ? -1 : (intptr_t)h;
-}
-
-void th_close_native(intptr_t h) { CloseHandle((HANDLE)h); }
 
 int64_t th_native_seek(intptr_t h, int64_t off) {
   LARGE_INTEGER to, at;

@@ -1183,8 +1183,8 @@ static void cli_share_ls_is_sorted_and_aligned(void **state) {
 }
 
 /* What docs/mmf.1.md says of `mmf instances`: the section's file stays
- * at <runtime dir>/mmf-section.KEY (/dev/shm on Linux, %TEMP%\mmf on
- * Windows) after the last instance, the next first instance reuses it,
+ * at <runtime dir>/mmf-section.[uUID.]KEY (/dev/shm/...uUID.KEY on Linux,
+ * %TEMP%\mmf\...KEY on Windows) after the last instance, the next first instance reuses it,
  * and it can be deleted by hand once none runs. */
 static void cli_instances_leaves_its_section_file_behind(void **state) {
   char key[64], path[1024], want[200];
@@ -1202,7 +1202,7 @@ static void cli_instances_leaves_its_section_file_behind(void **state) {
   assert_non_null(sep);
   /* ... and on Linux the user's tag, "u<uid>." (sections are per user) */
   snprintf(path, sizeof path, "%.*smmf-section.%s%s", (int)(sep + 1 - obj),
-           obj, th_is_windows() ? "" : th_user_tag(), key);
+           obj, th_user_tag(), key);
   if (!th_is_windows())
     assert_int_equal(strncmp(path, "/dev/shm/mmf-section.u", 22), 0);
   made_file(path);

@@ -254,8 +254,8 @@ static void from_native_needs_the_access_prot_needs(void **state) {
   mmf_map *m = (mmf_map *)&m;
   (void)state;
   assert_int_equal(th_make_file(p, 4096, 3), 0);
-  w = th_open_native(p, "w");
-  r = th_open_native(p, "r");
+  w = th_native_open(p, TH_WRITE_ONLY);
+  r = th_native_open(p, 0);
   assert_true(w != -1 && r != -1);
   TH_EXPECT_ERR(mmf_map_from_native(&m, w, MMF_PROT_READ, 0), MMF_EBADF,
                 "mmf_map_from_native");
@@ -271,16 +271,16 @@ static void from_native_needs_the_access_prot_needs(void **state) {
   assert_int_equal(th_native_seek(r, -1), 1000);
   TH_OK(mmf_map_close(m));
   {
-    intptr_t rw = th_open_native(p, "rw");
+    intptr_t rw = th_native_open(p, 1);
     assert_true(rw != -1);
     assert_int_equal(th_native_seek(rw, 3000), 3000);
     TH_OK(mmf_map_from_native(&m, rw, MMF_PROT_READWRITE, 0));
     assert_int_equal(th_native_seek(rw, -1), 3000);
     TH_OK(mmf_map_close(m));
-    th_close_native(rw);
+    assert_int_equal(th_native_close(rw), 0);
   }
-  th_close_native(w);
-  th_close_native(r);
+  assert_int_equal(th_native_close(w), 0);
+  assert_int_equal(th_native_close(r), 0);
 }
 
 static void map_write_changes_file_inside_mapping(void **state) {

@@ -559,7 +559,7 @@ static void put(const char *dir, const char *name, const char *text) {
 }
 
 static void make_dir(const char *path) {
-  assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+  assert_true(th_mkdir(path) == 0 || errno == EEXIST);
 }
 
 /* A made-up /proc/self and cgroup tree: a v1 cpu hierarchy at fs/cpu
