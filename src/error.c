@@ -54,17 +54,6 @@ void mmf__best_effort_end(void) {
 
 int mmf__best_effort_active(void) { return best_effort_depth > 0; }
 
-int mmf__probe_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
-                         unsigned flags) {
-  struct mmf__error_rec before;
-  int rc;
-  mmf__error_save(&before);
-  rc = mmf__os_file_lock(f, off, len, flags & ~(unsigned)MMF__OS_LOCK_WAIT);
-  if (rc == MMF_EBUSY)
-    (void)mmf__error_restore(&before);
-  return rc;
-}
-
 int mmf_last_error(void) { return last.code; }
 int mmf_last_os_error(void) { return last.os_code; }
 const char *mmf_last_error_message(void) { return last.msg; }

@@ -70,11 +70,6 @@ const char *mmf__fault_call(void);
 void mmf__best_effort_begin(void);
 void mmf__best_effort_end(void);
 int mmf__best_effort_active(void);
-/* mmf__os_file_lock without waiting, for a probe whose refusal is an
- * answer, not a failure ("does someone hold this?"): MMF_EBUSY leaves the
- * thread's error record as it was; any other failure is recorded. */
-int mmf__probe_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
-                         unsigned flags);
 /* 1 when the armed fault fired, inside a best-effort scope. */
 int mmf__fault_fired_optional(void);
 

@@ -169,7 +169,10 @@ uint64_t mmf__os_minor_faults(void);
 /* mmf__os_file_lock flags. */
 enum {
   MMF__OS_LOCK_SHARED = 0x1, /* shared (read) lock; else exclusive */
-  MMF__OS_LOCK_WAIT = 0x2    /* block until granted; else MMF_EBUSY at once */
+  MMF__OS_LOCK_WAIT = 0x2,   /* block until granted; else MMF_EBUSY at once */
+  MMF__OS_LOCK_QUIET = 0x4   /* a refusal is an answer, not a failure: its
+                              * MMF_EBUSY is returned without being
+                              * recorded (probes: "does someone hold it?") */
 };
 
 /* Lock bytes [off, off+len) of `f`. The lock belongs to this open file
@@ -177,7 +180,8 @@ enum {
  * and is released by mmf__os_file_unlock, by closing `f`, or by the OS when
  * the process dies -- so a lock held means a live holder. A conflicting
  * lock without MMF__OS_LOCK_WAIT gives MMF_EBUSY, recorded as an error like
- * any other. The range may lie past the end of the file. */
+ * any other unless MMF__OS_LOCK_QUIET. The range may lie past the end of
+ * the file. */
 int mmf__os_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
                       unsigned flags);
 int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len);

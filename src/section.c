@@ -97,7 +97,7 @@ static int count_held(mmf_os_file probe, uint64_t lo, uint64_t hi,
   int rc;
   if (lo == hi)
     return 0;
-  rc = mmf__probe_file_lock(probe, lo, hi - lo, 0);
+  rc = mmf__os_file_lock(probe, lo, hi - lo, MMF__OS_LOCK_QUIET);
   if (rc == 0) {
     rc = mmf__os_file_unlock(probe, lo, hi - lo);
     if (rc) /* never leave the probe holding slots: they would look busy */
@@ -156,7 +156,8 @@ static int others_held(mmf_section *s, int *any) {
 static int claim_slot(mmf_section *s) {
   unsigned i;
   for (i = 0; i < MMF_SECTION_MAX_INSTANCES; i++) {
-    int rc = mmf__probe_file_lock(s->file, LOCK_SLOTS + i, 1, 0);
+    int rc =
+        mmf__os_file_lock(s->file, LOCK_SLOTS + i, 1, MMF__OS_LOCK_QUIET);
     if (rc == 0) {
       s->slot = i;
       return 0;

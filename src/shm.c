@@ -231,7 +231,7 @@ static int gate_unlock(mmf_os_file f) {
 
 /* With GATE held: *live = 1 when some open file holds HOLD. */
 static int hold_probe(mmf_os_file f, int *live) {
-  int rc = mmf__probe_file_lock(f, SHM_HOLD, 1, 0);
+  int rc = mmf__os_file_lock(f, SHM_HOLD, 1, MMF__OS_LOCK_QUIET);
   *live = 0;
   if (rc == MMF_EBUSY) {
     *live = 1;
@@ -268,7 +268,8 @@ static int attach_waiting(const char *path, mmf_os_file *f, int wait_ms) {
     rc = gate_lock(*f);
   } else {
     uint64_t end = mmf__os_now_ns() + (uint64_t)wait_ms * 1000000u;
-    while ((rc = mmf__probe_file_lock(*f, SHM_GATE, 1, 0)) == MMF_EBUSY &&
+    while ((rc = mmf__os_file_lock(*f, SHM_GATE, 1, MMF__OS_LOCK_QUIET)) ==
+               MMF_EBUSY &&
            mmf__os_now_ns() < end)
       mmf__os_sleep_ms(1);
     if (rc == MMF_EBUSY)

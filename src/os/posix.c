@@ -493,7 +493,8 @@ int mmf__os_unlock(void *addr, size_t len) {
  * two opens in one process conflict like two processes do) and dropped by
  * the kernel when the last descriptor of it closes -- including at death. */
 static int posix_ofd_lock(mmf_os_file f, short type, uint64_t off,
-                          uint64_t len, int wait, const char *call) {
+                          uint64_t len, unsigned flags, const char *call) {
+  int wait = (flags & MMF__OS_LOCK_WAIT) != 0;
   struct flock fl;
   int cmd = wait ? F_OFD_SETLKW : F_OFD_SETLK;
   memset(&fl, 0, sizeof fl);
@@ -509,6 +510,8 @@ static int posix_ofd_lock(mmf_os_file f, short type, uint64_t off,
   while (fcntl((int)f, cmd, &fl) != 0) {
     if (errno == EINTR && wait)
       continue;
+    if ((errno == EAGAIN || errno == EACCES) && (flags & MMF__OS_LOCK_QUIET))
+      return MMF_EBUSY;
     if (errno == EAGAIN || errno == EACCES)
       return mmf__error_os(MMF_EBUSY, errno,
                            "%s: bytes %llu..%llu are locked by another "
@@ -523,8 +526,7 @@ static int posix_ofd_lock(mmf_os_file f, short type, uint64_t off,
 int mmf__os_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
                       unsigned flags) {
   return posix_ofd_lock(f, (flags & MMF__OS_LOCK_SHARED) ? F_RDLCK : F_WRLCK,
-                        off, len, (flags & MMF__OS_LOCK_WAIT) != 0,
-                        "fcntl(F_OFD_SETLK)");
+                        off, len, flags, "fcntl(F_OFD_SETLK)");
 }
 
 int mmf__os_file_unlock(mmf_os_file f, uint64_t off, uint64_t len) {

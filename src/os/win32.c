@@ -753,6 +753,9 @@ int mmf__os_file_lock(mmf_os_file f, uint64_t off, uint64_t len,
   if (FAULT("LockFileEx", ERROR_NOT_ENOUGH_MEMORY) ||
       !LockFileEx(as_handle(f), how, 0, (DWORD)len, (DWORD)(len >> 32), &ov)) {
     DWORD err = GetLastError();
+    if ((err == ERROR_LOCK_VIOLATION || err == ERROR_IO_PENDING) &&
+        (flags & MMF__OS_LOCK_QUIET))
+      return MMF_EBUSY;
     if (err == ERROR_LOCK_VIOLATION || err == ERROR_IO_PENDING)
       return mmf__error_os(MMF_EBUSY, (int)err,
                            "LockFileEx: bytes %llu..%llu are locked by "
