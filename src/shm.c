@@ -102,15 +102,21 @@ static int check_out_and_name(const char *api, mmf_map **out,
   return check_name(api, name);
 }
 
-/* A new shm_ext for NAME with its file's path; NULL when out of memory or
- * the runtime directory is unavailable (*rc says which). */
-static struct shm_ext *ext_new(const char *name, int *rc) {
-  char dir[1024];
+/* A new shm_ext for NAME with its file's path in `dir` (the runtime
+ * directory; NULL: look it up); NULL when out of memory or the runtime
+ * directory is unavailable (*rc says which). */
+static struct shm_ext *ext_new_in(const char *dir, const char *name,
+                                  int *rc) {
+  char own[1024];
   struct shm_ext *e;
   size_t dn, nn = strlen(name);
-  *rc = mmf__os_runtime_dir(dir, sizeof dir);
-  if (*rc)
-    return NULL;
+  *rc = 0;
+  if (!dir) {
+    *rc = mmf__os_runtime_dir(own, sizeof own);
+    if (*rc)
+      return NULL;
+    dir = own;
+  }
   dn = strlen(dir);
   e = calloc(1, sizeof *e);
   if (e) {
@@ -242,22 +248,16 @@ static int hold_probe(mmf_os_file f, int *live) {
   return mmf__os_file_unlock(f, SHM_HOLD, 1);
 }
 
-/* Open the object's file (read-write, never through a symbolic link) and
- * take GATE, making sure the name still names that file. On success GATE is
- * held on *f. MMF_ENOENT when there is no such object (or it was removed
- * meanwhile). */
-static int attach_waiting(const char *path, mmf_os_file *f, int wait_ms);
-static int attach(const char *path, mmf_os_file *f) {
-  return attach_waiting(path, f, -1);
-}
-
 /* How long a listing waits for one object's GATE. Creators, openers and
  * last closers hold it for microseconds; a process stopped while holding
  * it (Ctrl-Z, a debugger) would otherwise stop every listing for good. */
 #define LIST_GATE_WAIT_MS 2000
 
-/* As attach, but waiting at most `wait_ms` for GATE (< 0: for ever):
- * MMF_EBUSY after that. */
+/* Open the object's file (read-write, never through a symbolic link) and
+ * take GATE, waiting at most `wait_ms` for it (< 0: for ever; MMF_EBUSY
+ * after that), making sure the name still names that file. On success
+ * GATE is held on *f. MMF_ENOENT when there is no such object (or it was
+ * removed meanwhile). */
 static int attach_waiting(const char *path, mmf_os_file *f, int wait_ms) {
   int same = 0, created, rc;
   rc = mmf__os_open(path, MMF__OS_READ | MMF__OS_WRITE | MMF__OS_NOFOLLOW, f,
@@ -287,13 +287,17 @@ static int attach_waiting(const char *path, mmf_os_file *f, int wait_ms) {
   return rc;
 }
 
+static int attach(const char *path, mmf_os_file *f) {
+  return attach_waiting(path, f, -1);
+}
+
 /* ---- the release hook: the lifetime rule at the last close ---------------*/
 
 /* GATE held on an object nobody holds any more: remove its file. When it
  * is another user's (an MMF_SHM_ANYONE object in Linux's sticky /dev/shm:
- * unlink says EPERM) it is not ours to remove; nobody holds it, so it is gone by the rule all the
- * same, and its owner's next create, open or list frees it: 0 then, with
- * the error record as it was. */
+ * unlink says EPERM) it is not ours to remove; nobody holds it, so it is
+ * gone by the rule all the same, and its owner's next create, open or list
+ * frees it: 0 then, with the error record as it was. */
 static int remove_stale(const char *path) {
   struct mmf__error_rec before;
   int rc;
@@ -308,7 +312,6 @@ static int remove_stale(const char *path) {
 
 static int shm_release(mmf_map *map) {
   struct shm_ext *e = map->ext;
-  struct mmf__error_rec first;
   int rc, gated, live = 1, same = 0;
   rc = gate_lock(e->lockf);
   gated = rc == 0;
@@ -328,22 +331,12 @@ static int shm_release(mmf_map *map) {
    * descriptor shares its open file (a fork()ed child may). lockf is never
    * the mapped or handed-over file (see become_holder). */
   if (e->lockf != MMF_OS_FILE_INVALID) {
-    /* (GATE only if taken: Windows refuses to unlock what is not locked;
-     * the failure returned is the first, and so is the record) */
-    int urc, crc;
-    mmf__error_save(&first);
-    urc = gated ? gate_unlock(e->lockf) : 0;
-    if (!rc && urc) {
-      rc = urc;
-      mmf__error_save(&first);
-    }
-    crc = mmf__os_close(e->lockf);
-    if (!rc && crc) {
-      rc = crc;
-      mmf__error_save(&first);
-    }
-    if (rc)
-      (void)mmf__error_restore(&first);
+    /* (GATE only if taken: Windows refuses to unlock what is not locked.
+     * When several steps fail, the one recorded last is returned, as
+     * mmf_window_close does.) */
+    int urc = gated ? gate_unlock(e->lockf) : 0;
+    int crc = mmf__os_close(e->lockf);
+    rc = crc ? crc : urc ? urc : rc;
   }
   ext_free(e);
   map->ext = NULL;
@@ -649,7 +642,7 @@ static int shm_create(const char *api, mmf_map **out, const char *name,
   if (size > (uint64_t)INT64_MAX - SHM_TRAILER)
     return mmf__error(MMF_EFBIG, "%s \"%s\": size %llu is too large", api,
                       name, (unsigned long long)size);
-  e = ext_new(name, &rc);
+  e = ext_new_in(NULL, name, &rc);
   if (!e)
     return mmf__error_in(api, name, rc);
   m = mmf__map_new(e->oname, MMF_PROT_READWRITE, 0);
@@ -757,7 +750,7 @@ int mmf_shm_open(mmf_map **out, const char *name, int prot, unsigned flags) {
   if (flags)
     return mmf__error(MMF_EINVAL, "%s \"%s\": unknown flags 0x%x", api, name,
                       flags);
-  e = ext_new(name, &rc);
+  e = ext_new_in(NULL, name, &rc);
   if (!e)
     return mmf__error_in(api, name, rc);
   m = mmf__map_new(e->oname, prot, 0);
@@ -830,7 +823,7 @@ int mmf_shm_remove(const char *name) {
   rc = check_name(api, name);
   if (rc)
     return rc;
-  e = ext_new(name, &rc);
+  e = ext_new_in(NULL, name, &rc);
   if (!e)
     return mmf__error_in(api, name, rc);
   rc = attach(e->path, &f);
@@ -877,18 +870,14 @@ static int list_one(void *arg, const char *entry) {
   struct shm_ext *e;
   mmf_os_file f;
   const char *name = entry + 4;
-  struct mmf__error_rec before;
   int rc, stale = 0;
-  if (strncmp(entry, "mmf.", 4) != 0 || strlen(name) > MMF_SHM_NAME_MAX)
-    return 0;
-  mmf__error_save(&before); /* a skipped entry leaves no trace in it */
-  if (check_name("mmf_shm_list", name) != 0) {
-    (void)mmf__error_restore(&before);
+  /* (what a skipped entry records is dropped by mmf_shm_list) */
+  if (strncmp(entry, "mmf.", 4) != 0 || strlen(name) > MMF_SHM_NAME_MAX ||
+      check_name("mmf_shm_list", name) != 0)
     return 0; /* not one of ours (a creator's temporary file, say) */
-  }
-  e = ext_new(name, &rc);
+  e = ext_new_in(lc->dir, name, &rc);
   if (!e)
-    return rc;
+    return mmf__error_in("mmf_shm_list", name, rc);
   rc = attach_waiting(e->path, &f, LIST_GATE_WAIT_MS);
   if (!rc) {
     rc = inspect(f, &r, &stale);
@@ -899,10 +888,8 @@ static int list_one(void *arg, const char *entry) {
     mmf__os_close(f);
   }
   ext_free(e);
-  if (rc && not_listed(rc)) {
-    (void)mmf__error_restore(&before);
+  if (rc && not_listed(rc))
     return 0;
-  }
   if (rc)
     return mmf__error_in("mmf_shm_list", name, rc);
   if (stale)
@@ -918,9 +905,11 @@ int mmf_shm_list(mmf_shm_list_fn fn, void *ctx) {
   static const char api[] = "mmf_shm_list";
   char dir[1024];
   struct list_ctx lc;
+  struct mmf__error_rec before;
   int rc;
   if (!fn)
     return mmf__error(MMF_EINVAL, "%s: NULL fn", api);
+  mmf__error_save(&before);
   rc = mmf__os_runtime_dir(dir, sizeof dir);
   if (rc)
     return mmf__error_in(api, NULL, rc);
@@ -931,6 +920,8 @@ int mmf_shm_list(mmf_shm_list_fn fn, void *ctx) {
   rc = mmf__os_dir_list(dir, list_one, &lc);
   if (rc < 0 && mmf_last_error() == rc)
     mmf__error_in(api, dir, rc);
+  else if (rc == 0) /* entries skipped on the way leave no trace */
+    (void)mmf__error_restore(&before);
   return rc;
 }
 
