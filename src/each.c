@@ -5,9 +5,6 @@
 
 #include <stdlib.h>
 
-/* Shares are cut on AUTO's grid of whole 2 MiB cells: a share edge off
- * that grid would send a cell on each side through the read buffer. */
-#define SHARE_GRID MMF__MAP_GRID
 
 struct each {
   mmf_window_fn fn;
@@ -64,10 +61,12 @@ static void share_walk(void *arg) {
 unsigned mmf_window_each_workers(uint64_t len, unsigned workers) {
   uint64_t most;
   if (workers == 0) {
-    workers = mmf__os_cpu_count();
     most = len / MMF_WINDOW_EACH_MIN_SHARE;
+    if (most <= 1) /* one share whatever the CPUs: do not count them */
+      return 1;
+    workers = mmf__os_cpu_count();
   } else {
-    most = len / SHARE_GRID; /* each share then spans >= 1 MiB of cells */
+    most = len / MMF__MAP_GRID; /* each share then spans >= 1 MiB of cells */
   }
   if (workers > MMF_WINDOW_EACH_MAX)
     workers = MMF_WINDOW_EACH_MAX;
@@ -76,17 +75,19 @@ unsigned mmf_window_each_workers(uint64_t len, unsigned workers) {
   return workers ? workers : 1;
 }
 
-/* Where share k starts (k = n: the range's end): the grid point nearest
- * k/n of the range. With n at most one per 2 MiB of the range, points k/n
- * apart by 2 MiB or more round to distinct grid points strictly inside it:
- * no share overlaps another, and none is empty. */
+/* Where share k starts (k = n: the range's end): the point of AUTO's 2 MiB
+ * grid (MMF__MAP_GRID; off it, a share edge would send a cell on each side
+ * through the read buffer) nearest k/n of the range. With n at most one per
+ * 2 MiB of the range, points k/n apart by 2 MiB or more round to distinct
+ * grid points strictly inside it: no share overlaps another, and none is
+ * empty. */
 static uint64_t share_edge(uint64_t start, uint64_t end, unsigned k,
                            unsigned n) {
   uint64_t len = end - start, at;
   if (k == 0 || k == n)
     return k == 0 ? start : end;
   at = start + len / n * k + len % n * k / n;
-  at = (at + SHARE_GRID / 2) / SHARE_GRID * SHARE_GRID;
+  at = (at + MMF__MAP_GRID / 2) / MMF__MAP_GRID * MMF__MAP_GRID;
   return at;
 }
 

@@ -78,19 +78,15 @@ static int map_setup(mmf_map *m, uint64_t max_size) {
        * when read (/proc, /sys) report a size of 0. One byte tells. */
       unsigned char probe;
       size_t got = 0;
-      int made_up;
       mmf__best_effort_begin();
       rc = mmf__os_read(m->file, 0, &probe, 1, &got);
-      /* (and it still says it is empty: a real file may have been written
-       * since the size was read) */
-      made_up = rc == 0 && got > 0 && mmf__os_file_size(m->file, &fsize) == 0 &&
-                fsize == 0;
       mmf__best_effort_end();
-      if (made_up)
+      if (rc == 0 && got > 0)
         return mmf__error(MMF_ENOTSUP,
-                          "the file reports a size of 0 but holds data (a "
-                          "file made up when read, as in /proc): it cannot "
-                          "be mapped");
+                          "the file reported a size of 0 but holds data (a "
+                          "file made up when read, as in /proc, or one "
+                          "written to meanwhile): it cannot be mapped as "
+                          "it is");
       return mmf__error(MMF_EEMPTY,
                         "the file is empty and no maximum size was given");
     }

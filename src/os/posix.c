@@ -717,9 +717,10 @@ int mmf__os_section_inherited(intptr_t section, intptr_t file,
   if (rc)
     return rc;
   if ((os_prot & MMF__OS_PROT_WRITE) && writable <= 0) {
-    rc = mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is not open "
-                       "for writing, which the token's protection needs",
-                       (int)file);
+    rc = mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is %s, and "
+                       "the token's protection needs writes at any offset",
+                       (int)file, writable < 0 ? "open for appending (O_APPEND)"
+                                               : "not open for writing");
     goto out_close;
   }
   rc = mmf__os_file_size(fd, &fsize);
