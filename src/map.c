@@ -254,6 +254,16 @@ uint64_t mmf_map_size(const mmf_map *map) { return map ? map->size : 0; }
 
 int mmf_map_prot(const mmf_map *map) { return map ? map->prot : 0; }
 
+/* The read/write path needs a file; Windows transient and anonymous shared
+ * memory has none (mmf.h): MMF_EBADF that says so. */
+static int need_file(const char *api, const mmf_map *map) {
+  if (map->file != MMF_OS_FILE_INVALID)
+    return 0;
+  return mmf__error(MMF_EBADF, "%s \"%s\": a memory-backed object without "
+                    "a file has no read/write path: use a view", api,
+                    map->path);
+}
+
 int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,
                  size_t *got) {
   size_t n = 0;
@@ -265,11 +275,13 @@ int mmf_map_read(mmf_map *map, uint64_t offset, void *buf, size_t len,
   if (len > UINT64_MAX - offset)
     return mmf__error_in("mmf_map_read", map->path,
                          mmf__check_range(offset, len, UINT64_MAX));
+  if ((rc = need_file("mmf_map_read", map)) != 0)
+    return rc;
   /* Not past the mapping's end: the file may hold more (a named shared
    * object's trailer, bytes appended since the open). */
-  if (offset >= map->size && map->file != MMF_OS_FILE_INVALID)
-    return 0; /* (without a file, the read path's own error, as ever) */
-  if (offset < map->size && len > map->size - offset)
+  if (offset >= map->size)
+    return 0;
+  if (len > map->size - offset)
     len = (size_t)(map->size - offset);
   rc = mmf__os_read(map->file, offset, buf, len, &n);
   if (got)
@@ -306,6 +318,8 @@ int mmf_map_write(mmf_map *map, uint64_t offset, const void *buf, size_t len) {
   if (!(map->os_prot & MMF__OS_PROT_WRITE))
     return mmf__error(MMF_EPROT, "%s \"%s\": the mapping is not read-write",
                       api, map->path);
+  if ((rc = need_file(api, map)) != 0)
+    return rc;
   rc = mmf__check_range(offset, len, map->size);
   if (!rc)
     rc = mmf__os_write(map->file, offset, buf, len);
@@ -316,6 +330,8 @@ int mmf_map_sync(mmf_map *map) {
   int rc;
   if (!map)
     return mmf__error(MMF_EINVAL, "mmf_map_sync: NULL map");
+  if ((rc = need_file("mmf_map_sync", map)) != 0)
+    return rc;
   rc = mmf__os_file_sync(map->file);
   return rc ? mmf__error_in("mmf_map_sync", map->path, rc) : 0;
 }

@@ -236,7 +236,8 @@ int mmf_view_flush(mmf_view *view, size_t off, size_t len, int mode) {
   through = (view->map->flags & MMF_OPEN_WRITE_THROUGH) != 0;
   if (alen)
     rc = mmf__os_flush(addr, alen, mode != MMF_FLUSH_ASYNC || through);
-  /* (memory-backed mappings have no device; on Windows, no file at all) */
+  /* (memory-backed mappings have no device; on Windows, no file at all:
+   * nothing to sync, where mmf_map_sync says there is no file) */
   if (!rc && (mode == MMF_FLUSH_DURABLE || through) &&
       view->map->file != MMF_OS_FILE_INVALID)
     rc = mmf__os_file_sync(view->map->file);

@@ -686,6 +686,11 @@ static void map_read_write_follow_where_the_data_lives(void **state) {
                     "mmf_map_write");
       TH_EXPECT_ERR(mmf_map_read(m, 10, buf, 3, &got), MMF_EBADF,
                     "mmf_map_read");
+      /* (and it says why: no file, use a view) */
+      assert_non_null(strstr(mmf_last_error_message(), "use a view"));
+      TH_EXPECT_ERR(mmf_map_read(m, 1000, buf, 3, &got), MMF_EBADF,
+                    "mmf_map_read");
+      TH_EXPECT_ERR(mmf_map_sync(m), MMF_EBADF, "use a view");
     } else {
       TH_OK(mmf_map_write(m, 10, "xyz", 3));
       TH_OK(mmf_map_read(m, 10, buf, 3, &got));
