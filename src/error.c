@@ -88,6 +88,27 @@ int mmf__error_os(int code, int os_code, const char *fmt, ...) {
   return code;
 }
 
+/* Put `tmp` in the record's message, what fits of it. */
+static void set_msg(const char *tmp) {
+  size_t n = strlen(tmp);
+  if (n >= sizeof last.msg)
+    n = sizeof last.msg - 1;
+  memcpy(last.msg, tmp, n);
+  last.msg[n] = '\0';
+}
+
+int mmf__error_recode(int code, const char *fmt, ...) {
+  char head[MMF__ERROR_MSG_MAX], tmp[2 * MMF__ERROR_MSG_MAX + 4];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(head, sizeof head, fmt, ap);
+  va_end(ap);
+  snprintf(tmp, sizeof tmp, "%s: %s", head, last.msg);
+  last.code = code;
+  set_msg(tmp);
+  return code;
+}
+
 int mmf__error_in(const char *api, const char *path, int code) {
   char tmp[2 * MMF__ERROR_MSG_MAX + 64];
   size_t alen = strlen(api);
@@ -102,12 +123,6 @@ int mmf__error_in(const char *api, const char *path, int code) {
     snprintf(tmp, sizeof tmp, "%s \"%s\": %s", api, path, last.msg);
   else
     snprintf(tmp, sizeof tmp, "%s: %s", api, last.msg);
-  {
-    size_t n = strlen(tmp); /* keep what fits */
-    if (n >= sizeof last.msg)
-      n = sizeof last.msg - 1;
-    memcpy(last.msg, tmp, n);
-    last.msg[n] = '\0';
-  }
+  set_msg(tmp);
   return code;
 }

@@ -31,6 +31,9 @@ int mmf__error_os(int code, int os_code, const char *fmt, ...)
  * already in the message) in front of the recorded message:
  * `mmf_view_map "/data/x": mmap: Cannot allocate memory`. */
 int mmf__error_in(const char *api, const char *path, int code);
+/* Record the failure just recorded again under `code` (its OS code kept),
+ * the message being fmt's followed by ": " and the old one. */
+int mmf__error_recode(int code, const char *fmt, ...) MMF_PRINTF(2, 3);
 
 /* The thread's last-failure record as a value: work that mmf does on its
  * own background thread (a window walk's read-ahead) saves its failure

@@ -21,7 +21,6 @@
  * sleep bumps *_seq and makes the wake-up system call. */
 #include "internal.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,16 +267,13 @@ void mmf_chan_set_spin(mmf_chan *c, uint32_t spin_ns) {
 static int wake(_Atomic uint32_t *seq, _Atomic uint32_t *waiters,
                 mmf_os_waiter *w, const char *peer, const char *done) {
   uint32_t n = atomic_fetch_add_explicit(waiters, 0, memory_order_seq_cst);
-  char why[MMF__ERROR_MSG_MAX];
   if (n == 0)
     return 0;
   atomic_fetch_add_explicit(seq, 1, memory_order_release);
   if (mmf__os_wake(w, (uint32_t *)seq, n) == 0)
     return 0;
-  snprintf(why, sizeof why, "%s", mmf_last_error_message());
-  return mmf__error_os(MMF_EWAKE, mmf_last_os_error(),
-                       "waking a sleeping %s failed (%s); the message was %s",
-                       peer, why, done);
+  return mmf__error_recode(MMF_EWAKE, "the message was %s, but waking a "
+                           "sleeping %s failed", done, peer);
 }
 
 /* ---- send -------------------------------------------------------------------*/
@@ -410,12 +406,8 @@ static int wait_until(mmf_chan *c, int (*attempt)(mmf_chan *, void *),
     }
     rc = mmf__os_wait(w, (uint32_t *)seq, s, left);
     atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
-    if (rc != 0 && rc != MMF_ETIMEDOUT) { /* the OS's wait failed: MMF_EOS */
-      char why[MMF__ERROR_MSG_MAX];
-      snprintf(why, sizeof why, "%s", mmf_last_error_message());
-      return mmf__error_os(MMF_EOS, mmf_last_os_error(),
-                           "waiting for the other side failed (%s)", why);
-    }
+    if (rc != 0 && rc != MMF_ETIMEDOUT) /* the OS's wait failed */
+      return mmf__error_recode(MMF_EOS, "waiting for the other side failed");
     /* woken, spuriously or not, or timed out: the loop re-checks */
     rc = attempt(c, arg);
     if (rc != MMF_EAGAIN)
