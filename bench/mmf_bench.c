@@ -27,7 +27,6 @@
 #include <signal.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -462,14 +461,12 @@ enum {
   SC_N
 };
 
-/* The workers mmf_op_count runs with `workers` 0. */
-static unsigned count_workers(void) {
-  return mmf_window_each_workers(opt.size, 0);
-}
-
 static struct {
   int method;
   int cpu;               /* send back the CPU seconds, not minor faults */
+  /* the workers mmf_op_count runs with `workers` 0 (SC_COUNT passes 0, as
+   * `mmf count` does), worked out once; SC_RAMN uses as many threads */
+  unsigned workers;
   size_t window;         /* for SC_ONE / SC_COUNT / SC_MAP; 0 = default */
   /* for SC_RAM / SC_RAM4K: the file's bytes in memory on huge / 4 KiB
    * pages */
@@ -498,13 +495,15 @@ static uint64_t count_ram_threads(const unsigned char *ram, unsigned n) {
   for (unsigned k = 0; k < n; k++) {
     part[k].p = ram + per * k;
     part[k].n = k + 1 < n ? per : (size_t)opt.size - per * k;
-    if (k && pthread_create(&th[k], NULL, ram_part_count, &part[k]) != 0)
-      die("pthread_create: failed");
+    int e = k ? pthread_create(&th[k], NULL, ram_part_count, &part[k]) : 0;
+    if (e)
+      die("pthread_create: %s", strerror(e));
   }
   ram_part_count(&part[0]);
   for (unsigned k = 0; k < n; k++) {
-    if (k)
-      pthread_join(th[k], NULL);
+    int e = k ? pthread_join(th[k], NULL) : 0;
+    if (e)
+      die("pthread_join: %s", strerror(e));
     total += part[k].count;
   }
   return total;
@@ -552,7 +551,7 @@ static double scan_child(void) {
                       job.method == SC_COUNT ? 0 : 1, &c, NULL, NULL);
     break;
   case SC_RAMN:
-    c = count_ram_threads(ram, count_workers());
+    c = count_ram_threads(ram, job.workers);
     break;
   case SC_READ:
     c = count_read_loop(buf);
@@ -637,6 +636,7 @@ static void bench_scan(void) {
   memset(cpu, 0, sizeof cpu);
   job.want = expected_count();
   job.cpu = 1;
+  job.workers = mmf_window_each_workers(opt.size, 0);
   /* The in-RAM limit: the same bytes, already in huge-page memory; and for
    * information the same on 4 KiB pages, as the page cache is mapped. */
   job.ram[0] = file_in_ram(1);
@@ -656,7 +656,7 @@ static void bench_scan(void) {
            "%.2f, 4 KiB pages %.2f) GB/s\n",
            r + 1, opt.repeat, kind[k].name, s[k][SC_COUNT].v[r],
            s[k][SC_AHEAD1].v[r], s[k][SC_ONE].v[r], s[k][SC_MAP].v[r],
-           s[k][SC_READ].v[r], s[k][SC_RAM].v[r], count_workers(),
+           s[k][SC_READ].v[r], s[k][SC_RAM].v[r], job.workers,
            s[k][SC_RAMN].v[r], s[k][SC_RAM4K].v[r]);
     }
   }
@@ -677,7 +677,7 @@ static void bench_scan(void) {
     double gib = (double)opt.size / (double)GIB;
     char ramn[32];
     snprintf(kase, sizeof kase, "count/%s", kind[k].tag);
-    snprintf(ramn, sizeof ramn, "in-RAM, %u threads", count_workers());
+    snprintf(ramn, sizeof ramn, "in-RAM, %u threads", job.workers);
     /* (the large-folio targets hold for 2 MiB folios too; the in-RAM
      * limit of the target is the issue's: one thread) */
     report("scan", kase, "GB/s", cnt, a, "read() 1 MiB loop", rd, T_RATIO_GE,

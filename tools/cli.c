@@ -35,6 +35,9 @@ int cli_flush_stdout(void) {
  * any of them, and an error report is one line whatever it quotes (nor can
  * a name send escape sequences to the terminal). Other bytes, backslashes
  * and UTF-8 included, go out as they are. */
+/* A control character: never printed as it is (escaped, or '?'). */
+static int is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
 void cli_put_escaped(FILE *f, const char *s) {
   const unsigned char *p;
   for (p = (const unsigned char *)s; *p; p++) {
@@ -44,7 +47,7 @@ void cli_put_escaped(FILE *f, const char *s) {
       fputs("\\r", f);
     else if (*p == '\t')
       fputs("\\t", f);
-    else if (*p < 0x20 || *p == 0x7f)
+    else if (is_ctl(*p))
       fprintf(f, "\\x%02x", (unsigned)*p);
     else
       fputc(*p, f);
@@ -328,7 +331,7 @@ static void draw(struct cli_progress *p, uint64_t done, uint64_t total,
    * in it would break the line that '\r' redraws. */
   snprintf(name, sizeof name, "%.18s", base_name(p->path));
   for (i = 0; name[i]; i++)
-    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+    if (is_ctl((unsigned char)name[i]))
       name[i] = '?';
   snprintf(line, sizeof line, "%s %s [%s] %3u%% %s / %s %s", p->label,
            name, bar, permille / 10, sdone, stotal, srate);
