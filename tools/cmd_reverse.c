@@ -17,7 +17,7 @@ static const char usage[] =
     "  -j, --threads N     swap with N threads (1..64, at most one per\n"
     "                      2 MiB), each over its own part of the file\n"
     "                      (default: one per CPU, at most one per 32 MiB\n"
-    "                      of each half)\n"
+    "                      of the front half)\n"
     "  -w, --window BYTES  bytes mapped per window (suffix K, M or G; up\n"
     "                      to 1024G; default 4M); two windows are mapped\n"
     "                      at a time per thread\n"
