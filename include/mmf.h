@@ -363,19 +363,36 @@ enum mmf_advice {
   MMF_ADVICE_SEQUENTIAL = 1,
   MMF_ADVICE_RANDOM = 2,
   MMF_ADVICE_WILLNEED = 3, /**< start reading the range in now */
-  MMF_ADVICE_DONTNEED = 4  /**< the range may be dropped from RAM; the data
+  MMF_ADVICE_DONTNEED = 4, /**< the range may be dropped from RAM; the data
                                 of READ and WRITE views is kept (it is the
                                 file's). Do not use it on a COPY view whose
                                 changes you need: Linux discards them. */
+  /** Fault the range in now, as ::MMF_VIEW_POPULATE does for a whole view
+   * at map time, so that the first touches take no page fault: writable on
+   * a WRITE view (every page then counts as dirty and is written back) and
+   * on a COPY view (every page becomes a private copy). Linux
+   * MADV_POPULATE_READ / MADV_POPULATE_WRITE (5.14 and later; ::MMF_ENOTSUP
+   * before); Windows PrefetchVirtualMemory, which reads the pages in but
+   * leaves the first store to fault. Unlike the other advice it is not a
+   * hint: ::MMF_ENOMEM, ::MMF_ENOSPC, and ::MMF_EIO when part of the range
+   * is past the file's end (the file shrank) or cannot be read. With
+   * ::MMF_ADVICE_DONTNEED after use, it lets one long view be worked
+   * through a piece at a time with bounded memory, instead of mapping and
+   * unmapping a view per piece: on Linux mapping and unmapping take the
+   * process's address-space lock exclusively, which stalls the populates
+   * and page faults of every other thread (docs/BENCHMARKS.md,
+   * "reverse"). */
+  MMF_ADVICE_POPULATE = 5
 };
 
 /**
  * @brief Give the OS advice about `[off, off + len)` of the view (offsets
- * relative to mmf_view_data(); len 0 = to the end). Advice is a hint: where
- * the OS has no equivalent (SEQUENTIAL and RANDOM on Windows) it succeeds
- * and does nothing.
+ * relative to mmf_view_data(); len 0 = to the end). Advice other than
+ * ::MMF_ADVICE_POPULATE is a hint: where the OS has no equivalent
+ * (SEQUENTIAL and RANDOM on Windows) it succeeds and does nothing.
  * @return 0, or ::MMF_EINVAL, ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_ENOTSUP
- *   (advice the OS does not have), ::MMF_EOS.
+ *   (advice the OS does not have), ::MMF_EOS; for ::MMF_ADVICE_POPULATE
+ *   also ::MMF_ENOMEM, ::MMF_ENOSPC, ::MMF_EIO.
  */
 MMF_API int mmf_view_advise(mmf_view *view, size_t off, size_t len,
                             int advice);
@@ -425,8 +442,15 @@ MMF_API int mmf_view_unmap(mmf_view *view);
 /** @name Sliding windows
  * Walk a mapping of any size a bounded window at a time, forward or
  * backward, for files bigger than RAM or the address space. Memory stays
- * bounded: each window is unmapped before the next one is mapped (with
- * ::MMF_WINDOW_AHEAD, at most four windows are mapped at once).
+ * bounded: each window is released before the next one is mapped (with
+ * ::MMF_WINDOW_AHEAD, at most four windows are mapped at once). On Linux,
+ * READ and WRITE walks cut their mapped windows out of one longer view (at
+ * most ::MMF_WINDOW_SPAN_MAX bytes of address space), whose pages are
+ * populated per window (with ::MMF_VIEW_POPULATE) and dropped when the walk
+ * moves on, instead of mapping and unmapping a view per window, which takes
+ * the process's address-space lock and stalls other threads (see
+ * ::MMF_ADVICE_POPULATE). COPY walks, walks with ::MMF_VIEW_LOCK or
+ * ::MMF_VIEW_WILLNEED, and walks on Windows map a view per window.
  * @{ */
 
 typedef struct mmf_window mmf_window;
@@ -482,6 +506,11 @@ enum mmf_window_flags {
   MMF_WINDOW_AHEAD = 0x4
 };
 
+/** Longest view a walk cuts its windows from on Linux (see the section
+ * above): 1 GiB, or 64 MiB in a 32-bit process. */
+#define MMF_WINDOW_SPAN_MAX                                                    \
+  (sizeof(void *) >= 8 ? (size_t)1 << 30 : (size_t)64 << 20)
+
 /** Default window size (bytes) chosen by `mmf-bench window`. */
 #define MMF_WINDOW_DEFAULT_SIZE ((size_t)4 << 20)
 /** Default window size (bytes) of a walk with ::MMF_WINDOW_AHEAD, also
@@ -519,9 +548,11 @@ MMF_API int mmf_window_open(mmf_window **out, mmf_map *map, uint64_t start,
  * @param[out] size   bytes in the window
  * @param[out] offset file offset of @p data (may be NULL)
  * @return 1 with a window, 0 at the end of the range, or a negative error
- *   (those of mmf_view_map() and mmf_map_read()). The previous window is
- *   unmapped by this call (with ::MMF_WINDOW_AHEAD, by the read-ahead thread
- *   soon after); a WRITE window's changes reach the file. After an
+ *   (those of mmf_view_map(), mmf_view_advise() and mmf_map_read()). The
+ *   previous window is released by this call -- unmapped, or its pages
+ *   dropped from the process -- (with ::MMF_WINDOW_AHEAD, by the read-ahead
+ *   thread soon after): do not use its pointer again. A WRITE window's
+ *   changes reach the file. After an
  *   error the walk stays where it was: calling again retries the same
  *   window (mapped or read), so a transient failure loses no bytes.
  */

@@ -85,6 +85,9 @@ int mmf__fault_fired_optional(void);
  * default) measures. Read by the thread that calls mmf_window_next. */
 enum { MMF__AUTO_MEASURE = 0, MMF__AUTO_MAP, MMF__AUTO_READ };
 extern int mmf__auto_decision;
+/* Longest span a walk cuts its mapped windows from (window.c explains):
+ * MMF_WINDOW_SPAN_MAX; tests make it small to see spans replaced. */
+extern size_t mmf__window_span_max;
 
 /* The 2 MiB grid of file offsets on which AUTO walks map whole cells and
  * mmf_window_each cuts its shares (window.c explains why). */

@@ -138,9 +138,21 @@ int mmf__os_flush(void *addr, size_t len, int wait);
  * has no such advice. */
 int mmf__os_advise(void *addr, size_t len, int advice);
 
-/* Fault [addr, addr+len) into RAM now (MADV_POPULATE_READ /
- * PrefetchVirtualMemory). Best effort: MMF_ENOTSUP when unavailable. */
-int mmf__os_prefetch(void *addr, size_t len);
+/* Fault [addr, addr+len) in now, writable when `write` (a WRITE or COPY
+ * view): MADV_POPULATE_READ / MADV_POPULATE_WRITE (Linux 5.14; MMF_ENOTSUP
+ * before), PrefetchVirtualMemory (which only reads the pages in). Pages
+ * past the file's end are MMF_EIO. */
+int mmf__os_populate(void *addr, size_t len, int write);
+
+/* 1 when a walk should cut its mapped windows out of one long view and
+ * drop each window's pages (mmf__os_advise DONTNEED) instead of mapping
+ * and unmapping a view per window (window.c, spans): where mapping and
+ * unmapping take a process-wide lock that stalls other threads' faults,
+ * and dropping surely takes the pages out of the process. Linux: 1
+ * (mmap_lock; MADV_DONTNEED). Windows: 0 -- Wine, where the suite runs,
+ * does not trim the working set on VirtualUnlock, and no such lock was
+ * measured there. */
+int mmf__os_walk_spans(void);
 
 /* Ask for huge pages on [addr, addr+len). MMF_ENOTSUP when unavailable. */
 int mmf__os_huge(void *addr, size_t len);

@@ -201,19 +201,26 @@ static int view_span(const mmf_view *v, size_t off, size_t len, int inner,
   return 0;
 }
 
+/* A WRITE or COPY view: populated writable. */
+static int view_writable(const mmf_view *v) {
+  return (v->access & (MMF_ACCESS_WRITE | MMF_ACCESS_COPY)) != 0;
+}
+
 int mmf_view_advise(mmf_view *view, size_t off, size_t len, int advice) {
   void *addr = NULL;
   size_t alen = 0;
   int rc;
   if (!view)
     return mmf__error(MMF_EINVAL, "mmf_view_advise: NULL view");
-  if (advice < MMF_ADVICE_NORMAL || advice > MMF_ADVICE_DONTNEED)
+  if (advice < MMF_ADVICE_NORMAL || advice > MMF_ADVICE_POPULATE)
     return mmf__error(MMF_EINVAL, "mmf_view_advise: unknown advice %d",
                       advice);
   rc = view_span(view, off, len, advice == MMF_ADVICE_DONTNEED, &addr,
                  &alen);
   if (!rc && alen)
-    rc = mmf__os_advise(addr, alen, advice);
+    rc = advice == MMF_ADVICE_POPULATE
+             ? mmf__os_populate(addr, alen, view_writable(view))
+             : mmf__os_advise(addr, alen, advice);
   return rc ? mmf__error_in("mmf_view_advise", view->map->path, rc) : 0;
 }
 

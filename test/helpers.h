@@ -139,6 +139,12 @@ int th_native_close(intptr_t f);
  * /proc/self/pagemap bit 61; Windows: QueryWorkingSetEx's Shared bit. */
 int th_copy_page_is_private(const void *addr);
 
+/* 1 when the page at `addr` is mapped into this process now (Linux:
+ * /proc/self/pagemap's present bit; Windows: in the working set, from
+ * QueryWorkingSetEx), 0 when not, -1 if this cannot be told. Does not touch
+ * the page. */
+int th_page_is_mapped(const void *addr);
+
 /* Windows only: 1 when VirtualQuery shows the page PAGE_READWRITE (a
  * written page of a FILE_MAP_COPY view, as Windows documents), 0 when
  * PAGE_WRITECOPY (untouched), -1 otherwise or on other systems. Wine does

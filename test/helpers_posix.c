@@ -292,19 +292,32 @@ int th_run_on_terminal(const char *const *argv, const char *out_path,
   return 0;
 }
 
-int th_copy_page_is_private(const void *addr) {
+/* The /proc/self/pagemap entry of the page at `addr`; 0 when unreadable. */
+static int pagemap_entry(const void *addr, uint64_t *entry) {
   long page = sysconf(_SC_PAGESIZE);
-  uint64_t entry = 0;
   int fd = open("/proc/self/pagemap", O_RDONLY);
-  off_t at = (off_t)((uintptr_t)addr / (uintptr_t)page * sizeof entry);
+  off_t at = (off_t)((uintptr_t)addr / (uintptr_t)page * sizeof *entry);
   ssize_t got;
+  *entry = 0;
   if (fd < 0)
-    return -1;
-  got = pread(fd, &entry, sizeof entry, at);
+    return 0;
+  got = pread(fd, entry, sizeof *entry, at);
   close(fd);
-  if (got != (ssize_t)sizeof entry || !(entry >> 63 & 1))
+  return got == (ssize_t)sizeof *entry;
+}
+
+int th_copy_page_is_private(const void *addr) {
+  uint64_t entry;
+  if (!pagemap_entry(addr, &entry) || !(entry >> 63 & 1))
     return -1; /* not present: neither read nor written */
   return (entry >> 61 & 1) ? 0 : 1; /* bit 61: file page or shared anon */
+}
+
+int th_page_is_mapped(const void *addr) {
+  uint64_t entry;
+  if (!pagemap_entry(addr, &entry))
+    return -1;
+  return (int)(entry >> 63 & 1); /* bit 63: present */
 }
 
 int th_win32_copy_page_shows_readwrite(const void *addr) {

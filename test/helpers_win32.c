@@ -245,14 +245,26 @@ int th_tmp_mapping_count(void) {
   return n;
 }
 
+/* The working-set entry of the page at `addr`; 0 when it cannot be had. */
+static int working_set_entry(const void *addr,
+                             PSAPI_WORKING_SET_EX_INFORMATION *ws) {
+  memset(ws, 0, sizeof *ws);
+  ws->VirtualAddress = (void *)addr;
+  return QueryWorkingSetEx(GetCurrentProcess(), ws, sizeof *ws) != 0;
+}
+
 int th_copy_page_is_private(const void *addr) {
   PSAPI_WORKING_SET_EX_INFORMATION ws;
-  memset(&ws, 0, sizeof ws);
-  ws.VirtualAddress = (void *)addr;
-  if (!QueryWorkingSetEx(GetCurrentProcess(), &ws, sizeof ws) ||
-      !ws.VirtualAttributes.Valid)
+  if (!working_set_entry(addr, &ws) || !ws.VirtualAttributes.Valid)
     return -1; /* not in the working set: neither read nor written */
   return ws.VirtualAttributes.Shared ? 0 : 1;
+}
+
+int th_page_is_mapped(const void *addr) {
+  PSAPI_WORKING_SET_EX_INFORMATION ws;
+  if (!working_set_entry(addr, &ws))
+    return -1;
+  return ws.VirtualAttributes.Valid ? 1 : 0;
 }
 
 int th_win32_copy_page_shows_readwrite(const void *addr) {

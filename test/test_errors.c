@@ -447,7 +447,7 @@ static void view_calls_check_arguments_and_ranges(void **state) {
   TH_EXPECT_ERR(mmf_view_advise(NULL, 0, 0, MMF_ADVICE_NORMAL), MMF_EINVAL,
                 "mmf_view_advise");
   TH_EXPECT_ERR(mmf_view_advise(v, 0, 0, -1), MMF_EINVAL, "mmf_view_advise");
-  TH_EXPECT_ERR(mmf_view_advise(v, 0, 0, MMF_ADVICE_DONTNEED + 1), MMF_EINVAL,
+  TH_EXPECT_ERR(mmf_view_advise(v, 0, 0, MMF_ADVICE_POPULATE + 1), MMF_EINVAL,
                 "mmf_view_advise");
   TH_EXPECT_ERR(mmf_view_advise(v, 5001, 0, MMF_ADVICE_NORMAL), MMF_ERANGE,
                 "mmf_view_advise");

@@ -406,6 +406,68 @@ static void lock_option_and_calls_lock_pages_in_ram(void **state) {
   TH_OK(mmf_map_close(m));
 }
 
+/* Store a byte into each page [from, to) of `d`, uninstrumented: under
+ * AddressSanitizer the first check of a page's shadow faults too. */
+#if defined(__GNUC__)
+__attribute__((no_sanitize_address))
+#endif
+static void store_per_page(unsigned char *d, size_t page, size_t from,
+                           size_t to) {
+  for (size_t i = from; i < to; i++)
+    ((volatile unsigned char *)d)[i * page + 1] = 0x5A;
+}
+
+static long minor_faults(void) {
+  struct rusage ru;
+  assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+  return ru.ru_minflt;
+}
+
+/* MMF_ADVICE_POPULATE on a WRITE view makes the pages writable now
+ * (MADV_POPULATE_WRITE): storing to them then takes no page fault, where a
+ * view populated for reading would take one per page. And pages that are
+ * past the file's end since it shrank are MMF_EIO, not SIGBUS. */
+static void populate_advice_is_writable_and_fails_past_the_end(void **state) {
+  const size_t page = mmf_page_size(), size = 64 * page;
+  const char *p = th_path("populate-w");
+  unsigned char *b = calloc(1, page);
+  long before;
+  mmf_map *m;
+  mmf_view *v;
+  unsigned char *d;
+  int fd;
+  (void)state;
+  /* Written a page at a time, so cached in page-size folios: a write fault
+   * maps a whole large folio writable, which would hide the control below
+   * (Linux 6.18). */
+  assert_non_null(b);
+  fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  for (size_t i = 0; i < size / page; i++)
+    assert_int_equal(pwrite(fd, b, page, (off_t)(i * page)), (ssize_t)page);
+  assert_int_equal(close(fd), 0);
+  free(b);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
+  d = mmf_view_data(v);
+  TH_OK(mmf_view_advise(v, 8 * page, 32 * page, MMF_ADVICE_POPULATE));
+  before = minor_faults();
+  store_per_page(d, page, 8, 40);
+  assert_int_equal(minor_faults() - before, 0);
+  /* Pages 40.. were not populated: storing to them faults (the control). */
+  before = minor_faults();
+  store_per_page(d, page, 40, 48);
+  assert_true(minor_faults() - before >= 8);
+
+  assert_int_equal(truncate(p, (off_t)(16 * page)), 0);
+  TH_EXPECT_ERR(mmf_view_advise(v, 8 * page, 32 * page, MMF_ADVICE_POPULATE),
+                MMF_EIO, "past the end of the file");
+  assert_non_null(strstr(mmf_last_error_message(), "mmf_view_advise"));
+  TH_OK(mmf_view_advise(v, 0, 16 * page, MMF_ADVICE_POPULATE));
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+}
+
 static void too_many_open_files_is_emfile(void **state) {
   const char *p = make("emfile", N, 10);
   struct rlimit old, low;
@@ -759,6 +821,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(write_through_opens_the_file_o_dsync),
       cmocka_unit_test(extension_reserves_real_blocks),
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
+      cmocka_unit_test(populate_advice_is_writable_and_fails_past_the_end),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
       cmocka_unit_test(shm_token_gives_no_more_access_than_the_mapping),

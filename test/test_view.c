@@ -360,7 +360,7 @@ static void advise_accepts_every_advice_on_every_view_kind(void **state) {
   for (size_t k = 0; k < 3; k++) {
     mmf_view *v;
     TH_OK(mmf_view_map(&v, m, 333, 0, kinds[k]));
-    for (int a = MMF_ADVICE_NORMAL; a <= MMF_ADVICE_DONTNEED; a++) {
+    for (int a = MMF_ADVICE_NORMAL; a <= MMF_ADVICE_POPULATE; a++) {
       TH_OK(mmf_view_advise(v, 0, 0, a));
       TH_OK(mmf_view_advise(v, 1, 1, a));
       TH_OK(mmf_view_advise(v, 4000, 70000, a));
@@ -390,6 +390,49 @@ static void advise_dontneed_keeps_write_view_data(void **state) {
     assert_int_equal(d[100 + i], 0x3C);
   TH_OK(mmf_view_unmap(v));
   TH_OK(mmf_map_close(m));
+}
+
+/* POPULATE maps the range in now, without touching it: on Linux every page
+ * of it is then present (a COPY view's as private copies), and DONTNEED
+ * takes them out again; the data is the file's either way. Windows only
+ * reads the pages in (PrefetchVirtualMemory), so presence is checked on
+ * Linux, and the working set after DONTNEED off Wine (which keeps it). */
+static void advise_populate_maps_the_range_in_now(void **state) {
+  const char *p = make("populate", BIG, 21);
+  unsigned char *want = pattern(BIG, 21);
+  static const unsigned kinds[] = {MMF_ACCESS_READ, MMF_ACCESS_WRITE,
+                                   MMF_ACCESS_COPY};
+  size_t page = mmf_page_size();
+  mmf_map *m;
+  (void)state;
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  for (size_t k = 0; k < 3; k++) {
+    /* [off, off + len) of the view: from inside page 1 to inside page 6 */
+    const size_t off = page + 7, len = 5 * page;
+    mmf_view *v;
+    unsigned char *d;
+    TH_OK(mmf_view_map(&v, m, 0, 0, kinds[k]));
+    d = mmf_view_data(v);
+    if (!th_is_windows())
+      for (size_t at = page; at < off + len; at += page)
+        assert_int_equal(th_page_is_mapped(d + at), 0);
+    TH_OK(mmf_view_advise(v, off, len, MMF_ADVICE_POPULATE));
+    if (!th_is_windows())
+      for (size_t at = page; at < off + len; at += page) {
+        assert_int_equal(th_page_is_mapped(d + at), 1);
+        if (kinds[k] == MMF_ACCESS_COPY)
+          assert_int_equal(th_copy_page_is_private(d + at), 1);
+      }
+    TH_OK(mmf_view_advise(v, off, len, MMF_ADVICE_DONTNEED));
+    if (!th_is_wine()) /* the whole pages inside the range are out */
+      for (size_t at = 2 * page; at + page <= off + len; at += page)
+        assert_int_equal(th_page_is_mapped(d + at), 0);
+    assert_memory_equal(d, want, BIG);
+    TH_OK(mmf_view_unmap(v));
+  }
+  expect_map_bytes(m, 0, want, BIG); /* populating wrote nothing */
+  TH_OK(mmf_map_close(m));
+  free(want);
 }
 
 /* DONTNEED on part of a page must not reach bytes of the view outside the
@@ -559,6 +602,7 @@ int main(void) {
       cmocka_unit_test(flush_of_read_and_copy_views_succeeds),
       cmocka_unit_test(advise_accepts_every_advice_on_every_view_kind),
       cmocka_unit_test(advise_dontneed_keeps_write_view_data),
+      cmocka_unit_test(advise_populate_maps_the_range_in_now),
       cmocka_unit_test(advise_dontneed_leaves_copy_changes_outside_range),
       cmocka_unit_test(lock_and_unlock_whole_view_and_subranges),
       cmocka_unit_test(view_options_map_and_show_the_file),

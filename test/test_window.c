@@ -239,6 +239,83 @@ static void previous_write_window_reaches_file_when_next_is_called(
   free(want);
 }
 
+/* READ and WRITE walks cut their mapped windows out of one longer view, a
+ * span (window.c): with spans made three windows long here, a walk
+ * maps a new span every third window, never holds
+ * more than one view, and drops each window's pages when it moves on (so
+ * memory stays bounded as with a view per window); with POPULATE, the
+ * window it hands out is mapped in already. Forward and backward, with a
+ * range that starts and ends off the granularity. */
+static void span_windows_are_bounded_and_reach_the_file(void **state) {
+  const size_t g = mmf_granularity(), page = mmf_page_size();
+  const size_t ws = 2 * g, n = 20 * ws + 123;
+  const uint64_t start = 77, end = n - 1000;
+  unsigned char *want = pattern(n, 6);
+  const char *p = th_path("winspan");
+  mmf_map *m;
+  (void)state;
+  assert_int_equal(th_write_file(p, want, n), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  mmf__window_span_max = 3 * ws;
+  for (unsigned f = 0; f < 2; f++) {
+    unsigned flags = f ? MMF_WINDOW_BACKWARD : 0;
+    unsigned char delta = (unsigned char)(f + 1);
+    int maps0 = th_tmp_mapping_count();
+    unsigned char *prev = NULL;
+    mmf_window *w;
+    void *data;
+    size_t size;
+    uint64_t off, k = 0;
+    int rc;
+    TH_OK(mmf_window_open(&w, m, start, end, ws,
+                          MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, flags));
+    while ((rc = mmf_window_next(w, &data, &size, &off)) == 1) {
+      unsigned char *d = data;
+      uint64_t lo = f ? (end - start > (k + 1) * ws ? end - (k + 1) * ws
+                                                    : start)
+                      : start + k * ws;
+      assert_int_equal(off, lo);
+      assert_memory_equal(d, want + off, size);
+      assert_true(th_tmp_mapping_count() <= maps0 + 1);
+      /* The page holding the window's middle byte is mapped in already
+       * (Linux: Windows only reads it in); the last window's is out. */
+      if (!th_is_windows())
+        assert_int_equal(th_page_is_mapped(d + size / 2), 1);
+      /* (a new span, every third window, may be where the old one was) */
+      if (prev && k % 3 != 0 && !th_is_wine())
+        assert_int_equal(th_page_is_mapped(prev), 0);
+      for (size_t i = 0; i < size; i++)
+        d[i] = (unsigned char)(d[i] + delta);
+      /* a page wholly inside the window (the range's ends are not
+       * aligned, so the first and last windows may have none) */
+      prev = (unsigned char *)(((uintptr_t)d + page - 1) / page * page);
+      if (prev + page > d + size)
+        prev = NULL;
+      k++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(k, (end - start + ws - 1) / ws);
+    TH_OK(mmf_window_close(w));
+    assert_int_equal(th_tmp_mapping_count(), maps0);
+    for (uint64_t i = start; i < end; i++)
+      want[i] = (unsigned char)(want[i] + delta);
+    assert_true(th_file_equals(p, want, n));
+  }
+  mmf__window_span_max = (size_t)-1; /* one span for the whole range */
+  write_walk(m, 0, 0, ws, MMF_ACCESS_WRITE, 0, 5);
+  for (size_t i = 0; i < n; i++)
+    want[i] = (unsigned char)(want[i] + 5);
+  assert_true(th_file_equals(p, want, n));
+  TH_OK(mmf_map_close(m));
+  free(want);
+}
+
+static int restore_span_max(void **state) {
+  (void)state;
+  mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
+  return 0;
+}
+
 static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
   /* With AHEAD the thread has the next windows prepared, or is preparing
    * them, when the walk is closed; AUTO's read path does not use it. */
@@ -573,6 +650,8 @@ int main(void) {
       cmocka_unit_test(window_over_an_empty_range_delivers_nothing),
       cmocka_unit_test(write_windows_change_the_file),
       cmocka_unit_test(previous_write_window_reaches_file_when_next_is_called),
+      cmocka_unit_test_teardown(span_windows_are_bounded_and_reach_the_file,
+                                restore_span_max),
       cmocka_unit_test(window_holds_its_mapping_and_closes_mid_walk),
       cmocka_unit_test(ahead_thread_runs_during_the_walk_only),
       cmocka_unit_test(ahead_walks_default_to_larger_windows),

@@ -28,16 +28,20 @@ struct rev {
 };
 
 /* Through two views, populated writable in one call (every byte is
- * rewritten, so a write fault per page would be wasted). */
-static int rev_mapped(struct rev *r, uint64_t lo, uint64_t hi, size_t len) {
+ * rewritten, so a write fault per page or folio would be wasted); or with
+ * the front piece already in memory at `front`, through one. */
+static int rev_mapped(struct rev *r, uint64_t lo, uint64_t hi, size_t len,
+                      void *front) {
   mmf_view *a = NULL, *b = NULL;
-  int rc = mmf_view_map(&a, r->map, lo, len,
-                        MMF_ACCESS_WRITE | MMF_VIEW_POPULATE);
+  int rc = front ? 0
+                 : mmf_view_map(&a, r->map, lo, len,
+                                MMF_ACCESS_WRITE | MMF_VIEW_POPULATE);
   if (!rc)
     rc = mmf_view_map(&b, r->map, hi - len, len,
                       MMF_ACCESS_WRITE | MMF_VIEW_POPULATE);
   if (!rc)
-    mmf_memswap_reversed(mmf_view_data(a), mmf_view_data(b), len);
+    mmf_memswap_reversed(front ? front : mmf_view_data(a), mmf_view_data(b),
+                         len);
   {
     int rc2 = b ? mmf_view_unmap(b) : 0;
     int rc3 = a ? mmf_view_unmap(a) : 0;
@@ -110,25 +114,59 @@ static void shared_progress_add(struct shared_progress *p, unsigned worker,
 }
 
 /* The mapped pieces after the trial, on `workers` threads: a walk of WRITE
- * windows over the front half's rest [lo, half); each window swaps with its
- * mirror in the back half, mapped here. Pieces of different workers never
- * overlap, so the workers need no lock. Worker 0 (the calling thread) draws
- * the progress bar. */
+ * windows, populated writable, over the front half's rest [lo, half); each
+ * window swaps with its mirror in the back half, which each worker takes
+ * from a walk of its own going backward from the mirror of its share's
+ * start, window for window. On Linux both walks cut their windows out of
+ * one long view each (mmf.h, "Sliding windows"): a view per window -- an
+ * mmap and a munmap each, which take the address-space lock exclusively --
+ * stalled the other worker's populates, and 1 GiB in 1 MiB folios took
+ * 0.17 s on two workers that way against 0.13 s this way
+ * (docs/BENCHMARKS.md, "reverse"). A share's last window may be shorter
+ * than the back walk's: its mirror gets a view of its own. Pieces of
+ * different workers never overlap, so the workers need no lock. Worker 0
+ * (the calling thread) draws the progress bar. */
 struct rev_job {
   struct rev *r;
   struct shared_progress progress;
+  size_t window;                        /* of both walks */
+  uint64_t back_lo;                     /* the lowest mirror byte: n - half */
+  mmf_window *back[MMF_WINDOW_EACH_MAX]; /* per worker, its mirrors' walk */
 };
+
+/* The worker's next mirror [at, at + len) from its back walk, opened on
+ * its first window. */
+static int rev_back_next(struct rev_job *j, unsigned worker, uint64_t at,
+                         size_t len, void **b) {
+  uint64_t got_at = 0;
+  size_t got = 0;
+  int rc;
+  if (!j->back[worker]) {
+    rc = mmf_window_open(&j->back[worker], j->r->map, j->back_lo, at + len,
+                         j->window, MMF_ACCESS_WRITE | MMF_VIEW_POPULATE,
+                         MMF_WINDOW_BACKWARD);
+    if (rc)
+      return rc;
+  }
+  rc = mmf_window_next(j->back[worker], b, &got, &got_at);
+  if (rc < 0)
+    return rc;
+  /* Both walks tile by the same window from mirrored starts (mmf.h). */
+  return rc == 1 && got_at == at && got == len ? 0 : MMF_EINVAL;
+}
 
 static int rev_window(void *arg, unsigned worker, void *front, size_t len,
                       uint64_t lo) {
   struct rev_job *j = arg;
-  mmf_view *b = NULL;
-  int rc = mmf_view_map(&b, j->r->map, j->r->n - lo - len, len,
-                        MMF_ACCESS_WRITE | MMF_VIEW_POPULATE);
-  if (rc)
-    return rc;
-  mmf_memswap_reversed(front, mmf_view_data(b), len);
-  rc = mmf_view_unmap(b);
+  void *b = NULL;
+  int rc;
+  if (len < j->window) { /* the share's last window */
+    rc = rev_mapped(j->r, lo, j->r->n - lo, len, front);
+  } else {
+    rc = rev_back_next(j, worker, j->r->n - lo - len, len, &b);
+    if (!rc)
+      mmf_memswap_reversed(front, b, len);
+  }
   if (rc)
     return rc;
   shared_progress_add(&j->progress, worker, 2 * (uint64_t)len);
@@ -171,12 +209,22 @@ static int rev_parallel(struct rev *r, int mapped, uint64_t lo, uint64_t hi,
                         size_t window, unsigned workers, uint64_t done,
                         mmf_progress_fn progress, void *ctx) {
   if (mapped) {
-    struct rev_job j;
+    struct rev_job j = {0};
+    unsigned k;
+    int rc, rc2;
     j.r = r;
+    j.window = window;
+    j.back_lo = r->n - hi;
     shared_progress_init(&j.progress, done, r->n, progress, ctx);
-    return mmf_window_each(r->map, lo, hi, window,
-                           MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0, workers,
-                           rev_window, &j);
+    rc = mmf_window_each(r->map, lo, hi, window,
+                         MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0, workers,
+                         rev_window, &j);
+    for (k = 0; k < MMF_WINDOW_EACH_MAX; k++) {
+      rc2 = mmf_window_close(j.back[k]);
+      if (!rc)
+        rc = rc2;
+    }
+    return rc;
   } else {
     struct rev_buf_job j = {0};
     unsigned k;
@@ -250,7 +298,7 @@ int mmf_op_reverse(const char *path, size_t window, unsigned flags,
     }
     t0 = mmf_op_now();
     rc = buffered ? rev_buffered(&r, lo, hi, len, piece)
-                  : rev_mapped(&r, lo, hi, len);
+                  : rev_mapped(&r, lo, hi, len, NULL);
     if (rc)
       break;
     if (k == 0)

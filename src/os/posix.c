@@ -334,6 +334,29 @@ void mmf__os_section_close(mmf_os_section *s) { s->handle = -1; }
 #define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older headers lack it */
 #endif
 
+/* MADV_POPULATE_READ/WRITE: 0 or errno. */
+static int populate(void *addr, size_t len, int write) {
+  if (FAULT("madvise", ENOMEM))
+    return errno;
+  return madvise(addr, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ)
+             ? errno
+             : 0;
+}
+
+static int populate_fail(int err, int write) {
+  const char *call =
+      write ? "madvise(MADV_POPULATE_WRITE)" : "madvise(MADV_POPULATE_READ)";
+  if (err == EINVAL) /* the range is a view's: the kernel lacks the advice */
+    return mmf__error_os(MMF_ENOTSUP, err, "%s: not supported by this kernel "
+                                           "(Linux 5.14 or later has it)",
+                         call);
+  if (err == EFAULT)
+    return mmf__error_os(MMF_EIO, err, "%s: part of the range is past the "
+                                       "end of the file (did it shrink?)",
+                         call);
+  return posix_fail(err, call, NULL);
+}
+
 /* mmap for mmf__os_map: `addr` NULL lets the kernel
  * choose; otherwise the view must land exactly at `addr` without replacing
  * anything (MAP_FIXED_NOREPLACE), else MMF_EADDRINUSE. */
@@ -381,13 +404,10 @@ static int posix_map(const mmf_os_section *s, uint64_t off, size_t len,
     /* One call instead of a write fault per 4 KiB page (10x faster for a
      * window that is rewritten whole, see docs/BENCHMARKS.md). A request:
      * kernels without it just fault on first store. */
-    if (FAULT("madvise", ENOMEM) ||
-        madvise(p, len, MADV_POPULATE_WRITE) != 0) {
-      int err = errno;
-      if (err != EINVAL) {
-        munmap(p, len);
-        return posix_fail(err, "madvise(MADV_POPULATE_WRITE)", NULL);
-      }
+    int err = populate(p, len, 1);
+    if (err && err != EINVAL) {
+      munmap(p, len);
+      return populate_fail(err, 1);
     }
   }
   *out = p;
@@ -440,11 +460,12 @@ int mmf__os_advise(void *addr, size_t len, int advice) {
   return 0;
 }
 
-int mmf__os_prefetch(void *addr, size_t len) {
-  if (FAULT("madvise", EINVAL) || madvise(addr, len, MADV_POPULATE_READ) != 0)
-    return posix_fail(errno, "madvise(MADV_POPULATE_READ)", NULL);
-  return 0;
+int mmf__os_populate(void *addr, size_t len, int write) {
+  int err = populate(addr, len, write);
+  return err ? populate_fail(err, write) : 0;
 }
+
+int mmf__os_walk_spans(void) { return 1; }
 
 int mmf__os_huge(void *addr, size_t len) {
   if (FAULT("madvise", EINVAL) || madvise(addr, len, MADV_HUGEPAGE) != 0)

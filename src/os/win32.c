@@ -688,7 +688,12 @@ int mmf__os_advise(void *addr, size_t len, int advice) {
   }
 }
 
-int mmf__os_prefetch(void *addr, size_t len) { return prefetch(addr, len); }
+int mmf__os_walk_spans(void) { return 0; }
+
+int mmf__os_populate(void *addr, size_t len, int write) {
+  (void)write; /* no writable prefetch: the first store still faults */
+  return prefetch(addr, len);
+}
 
 int mmf__os_mem_alloc(size_t len, void **out) {
   void *p = NULL;
