@@ -88,6 +88,19 @@ extern int mmf__auto_decision;
 /* Longest span a walk cuts its mapped windows from (window.c explains):
  * MMF_WINDOW_SPAN_MAX; tests make it small to see spans replaced. */
 extern size_t mmf__window_span_max;
+/* Windows of a span walk with MMF_VIEW_POPULATE that were faulted in by
+ * touching (window.c, POP_PROBE) rather than MADV_POPULATE. */
+uint64_t mmf__window_touch_count(const mmf_window *w);
+
+/* memops.c: fault [p, p + len) of a mapping in by touching a byte of each
+ * page, read or (`write`) written with an atomic or of 0 that leaves the
+ * bytes as they are. A write fault maps a large page-cache folio whole
+ * and writable at once, where MADV_POPULATE_WRITE walks it a page at a
+ * time and a read first maps it read-only, leaving a write fault per page
+ * (window.c, spans). MMF_ENOTSUP for `write` where that instruction is not
+ * known to fault as a write (not x86). Touching a page past the file's
+ * end raises SIGBUS / an in-page exception, as any access does. */
+int mmf__touch(void *p, size_t len, int write);
 
 /* The 2 MiB grid of file offsets on which AUTO walks map whole cells and
  * mmf_window_each cuts its shares (window.c explains why). */

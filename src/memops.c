@@ -1,5 +1,6 @@
 /* memops.c -- the byte kernels the CLI and benchmarks share: counting a
- * byte and reversing, vectorised so memory, not the loop, is the limit. */
+ * byte and reversing, vectorised so memory, not the loop, is the limit;
+ * and touching pages to fault them in. */
 #include "internal.h"
 
 #include <string.h>
@@ -137,4 +138,29 @@ void mmf_memreverse(void *p_, size_t n) {
     return; /* nothing to move; p may be NULL */
   /* The two halves do not overlap: [0, half) and [n - half, n). */
   mmf_memswap_reversed(p, p + n - half, half);
+}
+
+int mmf__touch(void *p_, size_t len, int write) {
+  volatile unsigned char *p = p_;
+  size_t page = mmf_page_size(), i;
+  unsigned char sink = 0;
+  if (len == 0)
+    return 0;
+  if (write) {
+#if MMF_X86 && defined(__GNUC__)
+    /* One locked instruction that reads and writes: its fault is a write
+     * fault (a plain read would come first and map the page read-only). */
+    for (i = 0; i < len; i += page)
+      __asm__ __volatile__("lock; orb $0, %0" : "+m"(p[i])::"memory");
+    __asm__ __volatile__("lock; orb $0, %0" : "+m"(p[len - 1])::"memory");
+    return 0;
+#else
+    return MMF_ENOTSUP;
+#endif
+  }
+  for (i = 0; i < len; i += page)
+    sink ^= p[i];
+  sink ^= p[len - 1];
+  (void)sink;
+  return 0;
 }

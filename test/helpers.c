@@ -232,3 +232,13 @@ int th_auto_measure_again(void **state) {
   mmf__auto_decision = MMF__AUTO_MEASURE;
   return 0;
 }
+
+#if defined(__GNUC__)
+__attribute__((no_sanitize_address))
+#endif
+void th_store_per_page(void *p, size_t len) {
+  volatile unsigned char *d = p;
+  size_t page = mmf_page_size();
+  for (size_t i = 0; i < len; i += page)
+    d[i] = d[i];
+}

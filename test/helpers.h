@@ -139,6 +139,11 @@ int th_native_close(intptr_t f);
  * /proc/self/pagemap bit 61; Windows: QueryWorkingSetEx's Shared bit. */
 int th_copy_page_is_private(const void *addr);
 
+/* Rewrite one byte of each page of [p, p + len) with its own value: a load
+ * and a store, not instrumented by AddressSanitizer (whose first check of
+ * a page's shadow faults too, which would spoil a count of page faults). */
+void th_store_per_page(void *p, size_t len);
+
 /* 1 when the page at `addr` is mapped into this process now (Linux:
  * /proc/self/pagemap's present bit; Windows: in the working set, from
  * QueryWorkingSetEx), 0 when not, -1 if this cannot be told. Does not touch

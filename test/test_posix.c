@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
-#include "internal.h" /* mmf__os_cpu_quota, mmf__os_proc_self */
+#include "internal.h" /* mmf__os_cpu_quota, mmf__os_proc_self, ... */
 #include "mmf.h"
 
 #define N 10000
@@ -406,23 +406,6 @@ static void lock_option_and_calls_lock_pages_in_ram(void **state) {
   TH_OK(mmf_map_close(m));
 }
 
-/* Store a byte into each page [from, to) of `d`, uninstrumented: under
- * AddressSanitizer the first check of a page's shadow faults too. */
-#if defined(__GNUC__)
-__attribute__((no_sanitize_address))
-#endif
-static void store_per_page(unsigned char *d, size_t page, size_t from,
-                           size_t to) {
-  for (size_t i = from; i < to; i++)
-    ((volatile unsigned char *)d)[i * page + 1] = 0x5A;
-}
-
-static long minor_faults(void) {
-  struct rusage ru;
-  assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
-  return ru.ru_minflt;
-}
-
 /* MMF_ADVICE_POPULATE on a WRITE view makes the pages writable now
  * (MADV_POPULATE_WRITE): storing to them then takes no page fault, where a
  * view populated for reading would take one per page. And pages that are
@@ -431,7 +414,7 @@ static void populate_advice_is_writable_and_fails_past_the_end(void **state) {
   const size_t page = mmf_page_size(), size = 64 * page;
   const char *p = th_path("populate-w");
   unsigned char *b = calloc(1, page);
-  long before;
+  uint64_t before;
   mmf_map *m;
   mmf_view *v;
   unsigned char *d;
@@ -451,13 +434,13 @@ static void populate_advice_is_writable_and_fails_past_the_end(void **state) {
   TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
   d = mmf_view_data(v);
   TH_OK(mmf_view_advise(v, 8 * page, 32 * page, MMF_ADVICE_POPULATE));
-  before = minor_faults();
-  store_per_page(d, page, 8, 40);
-  assert_int_equal(minor_faults() - before, 0);
+  before = mmf__os_minor_faults();
+  th_store_per_page(d + 8 * page, 32 * page);
+  assert_int_equal(mmf__os_minor_faults() - before, 0);
   /* Pages 40.. were not populated: storing to them faults (the control). */
-  before = minor_faults();
-  store_per_page(d, page, 40, 48);
-  assert_true(minor_faults() - before >= 8);
+  before = mmf__os_minor_faults();
+  th_store_per_page(d + 40 * page, 8 * page);
+  assert_true(mmf__os_minor_faults() - before >= 8);
 
   assert_int_equal(truncate(p, (off_t)(16 * page)), 0);
   TH_EXPECT_ERR(mmf_view_advise(v, 8 * page, 32 * page, MMF_ADVICE_POPULATE),

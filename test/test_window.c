@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
-#include "internal.h" /* mmf__auto_decision */
+#include "internal.h" /* mmf__auto_decision, mmf__window_touch_count */
 #include "mmf.h"
 
 static unsigned char *pattern(size_t n, uint32_t seed) {
@@ -307,6 +307,69 @@ static void span_windows_are_bounded_and_reach_the_file(void **state) {
     want[i] = (unsigned char)(want[i] + 5);
   assert_true(th_file_equals(p, want, n));
   TH_OK(mmf_map_close(m));
+  free(want);
+}
+
+/* A file of `n` bytes `data` written `chunk` bytes at a time: Linux 6.x
+ * caches it in folios of about that size. */
+static void write_in_chunks(const char *p, const unsigned char *data,
+                            size_t n, size_t chunk) {
+  mmf_map *m;
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE,
+                     MMF_OPEN_CREATE | MMF_OPEN_TRUNCATE, n));
+  for (size_t off = 0; off < n; off += chunk)
+    TH_OK(mmf_map_write(m, off, data + off, n - off < chunk ? n - off : chunk));
+  TH_OK(mmf_map_close(m));
+}
+
+/* A span walk with POPULATE populates its first window with MADV_POPULATE
+ * and counts the faults: a file cached in large folios took one per folio,
+ * so the rest is touched (a fault per folio, the whole folio mapped);
+ * small folios took one per page, and it keeps populating. Either way every
+ * page of a window is mapped in when it is handed out, and a WRITE walk's
+ * pages writable (no fault on the first store). Linux on x86 (spans, and
+ * the write touch); elsewhere nothing is touched. */
+static void span_walks_touch_large_folios_only(void **state) {
+  const size_t mib = (size_t)1 << 20, n = 8 * mib;
+  unsigned char *want = pattern(n, 7);
+  const char *p = th_path("wintouch");
+  static const size_t chunks[] = {(size_t)1 << 20, 4096};
+  static const unsigned accesses[] = {MMF_ACCESS_READ, MMF_ACCESS_WRITE};
+  (void)state;
+  for (size_t c = 0; c < 2; c++) {
+    write_in_chunks(p, want, n, chunks[c]);
+    for (size_t a = 0; a < 2; a++) {
+      mmf_map *m;
+      mmf_window *w;
+      void *data;
+      size_t size, windows = 0;
+      int rc;
+      TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+      TH_OK(mmf_window_open(&w, m, 0, 0, mib, accesses[a] | MMF_VIEW_POPULATE,
+                            0));
+      while ((rc = mmf_window_next(w, &data, &size, NULL)) == 1) {
+        unsigned char *d = data;
+        if (!th_is_windows()) {
+          uint64_t f0 = mmf__os_minor_faults();
+          for (size_t i = 0; i < size; i += mmf_page_size())
+            assert_int_equal(th_page_is_mapped(d + i), 1);
+          if (accesses[a] == MMF_ACCESS_WRITE) {
+            th_store_per_page(d, size);
+            assert_int_equal(mmf__os_minor_faults() - f0, 0);
+          }
+        }
+        assert_memory_equal(d, want + windows * mib, size);
+        windows++;
+      }
+      assert_int_equal(rc, 0);
+      if (th_is_windows() || c == 1)
+        assert_int_equal(mmf__window_touch_count(w), 0);
+      else /* all but the first (x86: the write touch) */
+        assert_int_equal(mmf__window_touch_count(w), windows - 1);
+      TH_OK(mmf_window_close(w));
+      TH_OK(mmf_map_close(m));
+    }
+  }
   free(want);
 }
 
@@ -652,6 +715,7 @@ int main(void) {
       cmocka_unit_test(previous_write_window_reaches_file_when_next_is_called),
       cmocka_unit_test_teardown(span_windows_are_bounded_and_reach_the_file,
                                 restore_span_max),
+      cmocka_unit_test(span_walks_touch_large_folios_only),
       cmocka_unit_test(window_holds_its_mapping_and_closes_mid_walk),
       cmocka_unit_test(ahead_thread_runs_during_the_walk_only),
       cmocka_unit_test(ahead_walks_default_to_larger_windows),
