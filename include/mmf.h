@@ -380,8 +380,8 @@ enum mmf_advice {
    * through a piece at a time with bounded memory, instead of mapping and
    * unmapping a view per piece: on Linux mapping and unmapping take the
    * process's address-space lock exclusively, which stalls the populates
-   * and page faults of every other thread (docs/BENCHMARKS.md,
-   * "reverse"). */
+   * and page faults of every other thread (docs/BENCHMARKS.md, "Results on
+   * 2026-11-26"). */
   MMF_ADVICE_POPULATE = 5
 };
 

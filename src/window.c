@@ -63,21 +63,21 @@
  * 0.75x a plain mapped walk (docs/BENCHMARKS.md, "2 MiB folios"). */
 #define MAP_GRID MMF__MAP_GRID
 
-/* Where the OS layer says so (mmf__os_walk_spans: Linux), mapped windows
- * of READ and WRITE walks are cut out of one longer view, the span, of up
- * to MMF_WINDOW_SPAN_MAX bytes (mmf__window_span_max: a test hook),
- * instead of a view each: a window's pages are populated (with
- * MMF_VIEW_POPULATE) when it is handed out and dropped again (DONTNEED)
- * when the walk moves on, so memory stays bounded as before, but the walk
- * maps and unmaps once per span. On Linux mapping and unmapping take the
- * process's address-space lock exclusively, which stalls the populates and
- * page faults of every other thread: two workers reversing a 1 GiB file in
- * 1 MiB folios took 0.166 s with a view per 4 MiB window and 0.128 s with
- * spans, and one worker the same either way (docs/BENCHMARKS.md,
- * "reverse"). Not for COPY walks (a private writable mapping's whole size
- * is charged at once under strict overcommit), nor with MMF_VIEW_LOCK or
- * MMF_VIEW_WILLNEED, which act on a whole view; the probe and trial
- * windows of an AUTO walk are views of their own. */
+/* Where the OS layer says so (mmf__os_walk_spans: Linux), mapped windows of
+ * READ and WRITE walks are cut out of one longer view, the span, of up to
+ * MMF_WINDOW_SPAN_MAX bytes (mmf__window_span_max: a test hook), instead of a
+ * view each: a window's pages are populated (with MMF_VIEW_POPULATE) when it is
+ * handed out and dropped again (DONTNEED) when the walk moves on, so memory
+ * stays bounded as before, but the walk maps and unmaps once per span. On Linux
+ * mapping and unmapping take the process's address-space lock exclusively,
+ * which stalls the populates and page faults of every other thread: two workers
+ * reversing a 1 GiB file in 1 MiB folios took 0.148-0.271 s with a view per
+ * 4 MiB window and 0.109-0.155 s with spans, one worker about the same either
+ * way (docs/BENCHMARKS.md, "Results on 2026-11-26"). Not for COPY walks (a
+ * private writable mapping's whole size is charged at once under strict
+ * overcommit), nor with MMF_VIEW_LOCK or MMF_VIEW_WILLNEED, which act on a
+ * whole view; the probe and trial windows of an AUTO walk are views of
+ * their own. */
 size_t mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
 #define SPAN_NOT_FOR (MMF_ACCESS_COPY | MMF_VIEW_LOCK | MMF_VIEW_WILLNEED)
 

@@ -115,17 +115,17 @@ static void shared_progress_add(struct shared_progress *p, unsigned worker,
 
 /* The mapped pieces after the trial, on `workers` threads: a walk of WRITE
  * windows, populated writable, over the front half's rest [lo, half); each
- * window swaps with its mirror in the back half, which each worker takes
- * from a walk of its own going backward from the mirror of its share's
- * start, window for window. On Linux both walks cut their windows out of
- * one long view each (mmf.h, "Sliding windows"): a view per window -- an
- * mmap and a munmap each, which take the address-space lock exclusively --
- * stalled the other worker's populates, and 1 GiB in 1 MiB folios took
- * 0.17 s on two workers that way against 0.13 s this way
- * (docs/BENCHMARKS.md, "reverse"). A share's last window may be shorter
- * than the back walk's: its mirror gets a view of its own. Pieces of
- * different workers never overlap, so the workers need no lock. Worker 0
- * (the calling thread) draws the progress bar. */
+ * window swaps with its mirror in the back half, which each worker takes from a
+ * walk of its own going backward from the mirror of its share's start, window
+ * for window. On Linux both walks cut their windows out of one long view each
+ * (mmf.h, "Sliding windows"): a view per window -- an mmap and a munmap each,
+ * which take the address-space lock exclusively -- stalled the other worker's
+ * populates (1 GiB in 1 MiB folios on two workers: 0.168 s that way, 0.101 s
+ * now with the walks' touching too; docs/BENCHMARKS.md, "Results on
+ * 2026-11-26"). A share's last window may be shorter than the back walk's: its
+ * mirror gets a view of its own. Pieces of different workers never overlap, so
+ * the workers need no lock. Worker 0 (the calling thread) draws the progress
+ * bar. */
 struct rev_job {
   struct rev *r;
   struct shared_progress progress;
