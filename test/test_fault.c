@@ -16,6 +16,7 @@
 #include "helpers.h"
 #include "internal.h" /* mmf__fault_arm, mmf__fault_fired, mmf__fault_call */
 #include "mmf.h"
+#include "ops.h" /* mmf_op_reverse */
 
 /* ---- documented error lists (from mmf.h), 0-terminated ------------------*/
 
@@ -753,6 +754,64 @@ static void window_each_fails_cleanly(void **state) {
   run_fault_loop(&op);
 }
 
+/* ---- mmf_op_reverse ------------------------------------------------------
+ * The CLI's reverse on two workers, each path forced: the walks, the
+ * workers' backward walks of the mirrors (mapped) or their buffers, and the
+ * trial before them. A failure leaves the file partly reversed, but nothing
+ * open or mapped. */
+#define REV_LEN ((8u << 20) + 12345)
+static unsigned rev_flags;
+
+static void setup_rev_file(void) {
+  g.path = th_path("fault-rev");
+  if (!big_want) {
+    big_want = malloc(AUTO_LEN);
+    assert_non_null(big_want);
+    th_fill(big_want, AUTO_LEN, 9);
+  }
+  assert_int_equal(th_write_file(g.path, big_want, REV_LEN), 0);
+}
+
+static int run_rev(void) {
+  return mmf_op_reverse(g.path, 1 << 20, rev_flags, 2, NULL, NULL);
+}
+
+static void rev_reversed(void) {
+  unsigned char *want = malloc(REV_LEN);
+  assert_non_null(want);
+  for (size_t i = 0; i < REV_LEN; i++)
+    want[i] = big_want[REV_LEN - 1 - i];
+  assert_true(th_file_equals(g.path, want, REV_LEN));
+  free(want);
+}
+
+static void op_reverse_fails_cleanly(void **state) {
+  static const int codes[] = {MMF_EINVAL, MMF_ERANGE, MMF_EOVERFLOW,
+                              MMF_EPROT,  MMF_ENOMEM, MMF_EACCES,
+                              MMF_EPERM,  MMF_EOS,    MMF_ENOSPC,
+                              MMF_EIO,    MMF_EMFILE, MMF_ENOTSUP, 0};
+  struct fault_op op = {
+      .name = "mmf_op_reverse (mapped, 2 workers, 1 MiB windows)",
+      .apis = {"mmf_window", "mmf_view", "mmf_map", "mmf_buffer"},
+      .codes = codes,
+      /* open, the trial's views, two threads, each worker's walks */
+      .min_faults = 12,
+      .setup = setup_rev_file,
+      .run = run_rev,
+      .after_success = rev_reversed,
+      .path = g_path};
+  (void)state;
+  rev_flags = MMF_OP_REVERSE_MAPPED;
+  run_fault_loop(&op);
+
+  /* A buffer that cannot be had is not the file's doing: that message
+   * names mmf_buffer_alloc only (mmf reverse puts the file first). */
+  op.name = "mmf_op_reverse (buffered, 2 workers, 1 MiB windows)";
+  op.path = NULL;
+  rev_flags = MMF_OP_REVERSE_BUFFERED;
+  run_fault_loop(&op);
+}
+
 /* ---- mmf_view_unmap / mmf_map_close -----------------------------------------
  * Both free their object even when the OS call fails, so afterwards nothing
  * is left whatever happened. */
@@ -932,6 +991,7 @@ int main(void) {
       cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
                                 (void *)&ahead_trial),
       cmocka_unit_test(window_each_fails_cleanly),
+      cmocka_unit_test(op_reverse_fails_cleanly),
       cmocka_unit_test(release_fails_cleanly),
       cmocka_unit_test_teardown(
           window_next_retries_the_same_window_after_a_failure,
