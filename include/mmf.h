@@ -449,8 +449,15 @@ MMF_API int mmf_view_unmap(mmf_view *view);
  * populated per window (with ::MMF_VIEW_POPULATE) and dropped when the walk
  * moves on, instead of mapping and unmapping a view per window, which takes
  * the process's address-space lock and stalls other threads (see
- * ::MMF_ADVICE_POPULATE). COPY walks, walks with ::MMF_VIEW_LOCK or
- * ::MMF_VIEW_WILLNEED, and walks on Windows map a view per window.
+ * ::MMF_ADVICE_POPULATE). With ::MMF_VIEW_POPULATE the first window is
+ * populated by the OS call; where its faults show the file cached in large
+ * folios, later windows are faulted in by touching a byte per page (a
+ * fault then maps a whole folio; on x86 a WRITE walk's touch is an atomic
+ * or of 0, so the pages come in writable): a page past the end of a file
+ * that shrank then raises SIGBUS in mmf_window_next(), as it would in the
+ * caller's first access, where the OS call gives ::MMF_EIO. COPY walks,
+ * walks with ::MMF_VIEW_LOCK or ::MMF_VIEW_WILLNEED, and walks on Windows
+ * map a view per window.
  * @{ */
 
 typedef struct mmf_window mmf_window;

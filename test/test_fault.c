@@ -614,14 +614,20 @@ static void window_walk_fails_cleanly(void **state) {
  * g.want points at it while a big case runs; a case that fails midway
  * skips its teardown, so make_file and teardown_group check for that. */
 
+/* The big cases' bytes, made on first use: 1 then, else 0. */
+static int make_big_want(void) {
+  if (big_want)
+    return 0;
+  big_want = malloc(AUTO_LEN);
+  assert_non_null(big_want);
+  th_fill(big_want, AUTO_LEN, 9);
+  return 1;
+}
+
 static void setup_big_map(void) {
   g.path = th_path("fault-auto");
-  if (!big_want) {
-    big_want = malloc(AUTO_LEN);
-    assert_non_null(big_want);
-    th_fill(big_want, AUTO_LEN, 9);
+  if (make_big_want())
     assert_int_equal(th_write_file(g.path, big_want, AUTO_LEN), 0);
-  }
   if (g.want != big_want)
     free(g.want); /* make_file's, made again when needed */
   g.want = big_want;
@@ -764,11 +770,7 @@ static unsigned rev_flags;
 
 static void setup_rev_file(void) {
   g.path = th_path("fault-rev");
-  if (!big_want) {
-    big_want = malloc(AUTO_LEN);
-    assert_non_null(big_want);
-    th_fill(big_want, AUTO_LEN, 9);
-  }
+  (void)make_big_want();
   assert_int_equal(th_write_file(g.path, big_want, REV_LEN), 0);
 }
 
