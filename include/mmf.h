@@ -453,9 +453,11 @@ MMF_API int mmf_view_unmap(mmf_view *view);
  * populated by the OS call; where its faults show the file cached in large
  * folios, later windows are faulted in by touching a byte per page (a
  * fault then maps a whole folio; on x86 a WRITE walk's touch is an atomic
- * or of 0, so the pages come in writable): a page past the end of a file
- * that shrank then raises SIGBUS in mmf_window_next(), as it would in the
- * caller's first access, where the OS call gives ::MMF_EIO. COPY walks,
+ * or of 0, so the pages come in writable). A window is touched only when
+ * the file, asked just before, still holds it; otherwise the OS call gives
+ * ::MMF_EIO for a file that shrank (a truncation in the microseconds
+ * between the two raises SIGBUS, as it would in the caller's accesses to
+ * the window). COPY walks,
  * walks with ::MMF_VIEW_LOCK or ::MMF_VIEW_WILLNEED, and walks on Windows
  * map a view per window.
  * @{ */

@@ -389,15 +389,25 @@ static int span_close(mmf_window *w) {
 }
 
 /* Fault the window [at, at + n) of the span, at `d`, in (see POP_PROBE). */
-static int span_populate(mmf_window *w, unsigned char *d, size_t at,
-                         size_t n) {
+/* Touching a page past the file's end raises SIGBUS, where MADV_POPULATE
+ * fails with EFAULT: a window is touched only when the file, asked just
+ * before, still holds it (a truncation between the two is SIGBUS, as in
+ * the caller's own accesses); otherwise the OS call says what happened. */
+static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
+                         size_t at, size_t n) {
   int write = (w->access & MMF_ACCESS_WRITE) != 0;
   struct mmf__error_rec before;
-  uint64_t f0;
+  uint64_t f0, fsize = 0;
   int rc;
-  if (w->pop == POP_TOUCH && mmf__touch(d, n, write) == 0) {
-    w->touched++;
-    return 0;
+  if (w->pop == POP_TOUCH) {
+    int held;
+    mmf__best_effort_begin(); /* if the size cannot be had, the OS call */
+    held = mmf__os_file_size(w->map->file, &fsize) == 0 && off + n <= fsize;
+    mmf__best_effort_end();
+    if (held && mmf__touch(d, n, write) == 0) {
+      w->touched++;
+      return 0;
+    }
   }
   f0 = mmf__os_minor_faults();
   mmf__error_save(&before);
@@ -438,7 +448,7 @@ static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
   }
   d = (unsigned char *)mmf_view_data(w->span) + (off - s0);
   if ((w->access & MMF_VIEW_POPULATE) &&
-      (rc = span_populate(w, d, (size_t)(off - s0), n)) != 0)
+      (rc = span_populate(w, d, off, (size_t)(off - s0), n)) != 0)
     return rc;
   w->span_at = (size_t)(off - s0);
   w->span_len = n;

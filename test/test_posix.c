@@ -451,6 +451,48 @@ static void populate_advice_is_writable_and_fails_past_the_end(void **state) {
   TH_OK(mmf_map_close(m));
 }
 
+/* A span walk with POPULATE over a file cached in large folios touches its
+ * windows in (window.c) after the first; a window past the end of a file
+ * that shrank meanwhile is MMF_EIO from mmf_window_next, not SIGBUS: the
+ * walk asks the file's size before touching. */
+static void touched_walk_reports_a_file_that_shrank(void **state) {
+  const size_t mib = (size_t)1 << 20, n = 8 * mib;
+  const char *p = th_path("touch-shrink");
+  unsigned char *b = malloc(mib);
+  mmf_map *m;
+  mmf_window *w;
+  void *data;
+  size_t size;
+  uint64_t off;
+  int fd;
+  (void)state;
+  assert_non_null(b);
+  memset(b, 0x33, mib);
+  fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  for (size_t i = 0; i < n / mib; i++) /* large folios (Linux 6.x) */
+    assert_int_equal(pwrite(fd, b, mib, (off_t)(i * mib)), (ssize_t)mib);
+  assert_int_equal(close(fd), 0);
+  free(b);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  TH_OK(mmf_window_open(&w, m, 0, 0, mib,
+                        MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0));
+  for (int k = 0; k < 3; k++)
+    assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
+  assert_int_equal(mmf__window_touch_count(w), 2); /* so it touches now */
+  assert_int_equal(truncate(p, (off_t)(4 * mib)), 0);
+  assert_int_equal(mmf_window_next(w, &data, &size, &off), 1); /* [3, 4) */
+  assert_int_equal(off, 3 * mib);
+  TH_EXPECT_ERR(mmf_window_next(w, &data, &size, &off), MMF_EIO,
+                "past the end of the file");
+  assert_non_null(strstr(mmf_last_error_message(), "mmf_window_next"));
+  /* and again: the walk stays at the window it could not deliver */
+  TH_EXPECT_ERR(mmf_window_next(w, &data, &size, &off), MMF_EIO,
+                "past the end of the file");
+  TH_OK(mmf_window_close(w));
+  TH_OK(mmf_map_close(m));
+}
+
 static void too_many_open_files_is_emfile(void **state) {
   const char *p = make("emfile", N, 10);
   struct rlimit old, low;
@@ -805,6 +847,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(extension_reserves_real_blocks),
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(populate_advice_is_writable_and_fails_past_the_end),
+      cmocka_unit_test(touched_walk_reports_a_file_that_shrank),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
       cmocka_unit_test(shm_token_gives_no_more_access_than_the_mapping),
