@@ -307,8 +307,9 @@ enum mmf_access {
   /** Fault every page in now (MAP_POPULATE / PrefetchVirtualMemory). On a
    * WRITE view the pages are faulted in writable (MADV_POPULATE_WRITE): much
    * faster for a view that is then rewritten whole, but every page counts as
-   * dirty and is written back. Out of memory or a full disk while populating
-   * is ::MMF_ENOMEM / ::MMF_ENOSPC / ::MMF_EIO. */
+   * dirty and is written back. Out of memory while populating is
+   * ::MMF_ENOMEM; a page that cannot be had (a hole with no room left on
+   * the disk, a read error) is ::MMF_EIO. */
   MMF_VIEW_POPULATE = 0x100,
   /** Lock the pages in RAM (mlock / VirtualLock); an error if refused. */
   MMF_VIEW_LOCK = 0x200,
@@ -374,8 +375,9 @@ enum mmf_advice {
    * MADV_POPULATE_READ / MADV_POPULATE_WRITE (5.14 and later; ::MMF_ENOTSUP
    * before); Windows PrefetchVirtualMemory, which reads the pages in but
    * leaves the first store to fault. Unlike the other advice it is not a
-   * hint: ::MMF_ENOMEM, ::MMF_ENOSPC, and ::MMF_EIO when part of the range
-   * is past the file's end (the file shrank) or cannot be read. With
+   * hint: ::MMF_ENOMEM, and ::MMF_EIO when a page of the range cannot be
+   * had -- past the end of a file that shrank, a hole with no room left on
+   * the disk, a read error: Linux does not tell these apart. With
    * ::MMF_ADVICE_DONTNEED after use, it lets one long view be worked
    * through a piece at a time with bounded memory, instead of mapping and
    * unmapping a view per piece: on Linux mapping and unmapping take the
@@ -392,7 +394,7 @@ enum mmf_advice {
  * (SEQUENTIAL and RANDOM on Windows) it succeeds and does nothing.
  * @return 0, or ::MMF_EINVAL, ::MMF_ERANGE, ::MMF_EOVERFLOW, ::MMF_ENOTSUP
  *   (advice the OS does not have), ::MMF_EOS; for ::MMF_ADVICE_POPULATE
- *   also ::MMF_ENOMEM, ::MMF_ENOSPC, ::MMF_EIO.
+ *   also ::MMF_ENOMEM, ::MMF_EIO.
  */
 MMF_API int mmf_view_advise(mmf_view *view, size_t off, size_t len,
                             int advice);
@@ -453,13 +455,15 @@ MMF_API int mmf_view_unmap(mmf_view *view);
  * populated by the OS call; where its faults show the file cached in large
  * folios, later windows are faulted in by touching a byte per page (a
  * fault then maps a whole folio; on x86 a WRITE walk's touch is an atomic
- * or of 0, so the pages come in writable). A window is touched only when
- * the file, asked just before, still holds it; otherwise the OS call gives
- * ::MMF_EIO for a file that shrank (a truncation in the microseconds
- * between the two raises SIGBUS, as it would in the caller's accesses to
- * the window). COPY walks,
- * walks with ::MMF_VIEW_LOCK or ::MMF_VIEW_WILLNEED, and walks on Windows
- * map a view per window.
+ * or of 0, so the pages come in writable). A window is touched only where
+ * that cannot fail as things are just before: the file still holds it, has
+ * no hole, and every page is in memory; otherwise the OS call populates it
+ * and reports ::MMF_EIO for a page that cannot be had (a truncation or an
+ * eviction in the microseconds between raises SIGBUS, as it would in the
+ * caller's accesses to the window). COPY walks, walks with
+ * ::MMF_VIEW_LOCK, ::MMF_VIEW_WILLNEED or ::MMF_WINDOW_AHEAD, the probe and
+ * trial windows of ::MMF_WINDOW_AUTO, and walks on Windows map a view per
+ * window.
  * @{ */
 
 typedef struct mmf_window mmf_window;

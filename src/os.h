@@ -154,6 +154,15 @@ int mmf__os_populate(void *addr, size_t len, int write);
  * measured there. */
 int mmf__os_walk_spans(void);
 
+/* 1 when touching [addr, addr+len), a view of bytes [off, off+len) of `f`,
+ * cannot fault with SIGBUS (or an in-page exception) as things are now:
+ * the file still holds those bytes, has no holes (a store into one may find
+ * the disk full), and every page is in memory (no read that could fail).
+ * 0 otherwise, or when it cannot tell; records no error. Linux: fstat
+ * (size, and blocks for the whole size) and mincore. Windows: 0. */
+int mmf__os_touch_safe(mmf_os_file f, uint64_t off, const void *addr,
+                       size_t len);
+
 /* Ask for huge pages on [addr, addr+len). MMF_ENOTSUP when unavailable. */
 int mmf__os_huge(void *addr, size_t len);
 

@@ -87,8 +87,8 @@ size_t mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
  * AUTO's probe. Where they are large, the rest is touched a byte per page
  * (mmf__touch): one fault then maps a whole folio, while MADV_POPULATE
  * walks the page tables a page at a time. Two workers reversing 1 GiB in
- * 1 MiB folios (scratch runs, six each): 0.095-0.121 s touching,
- * 0.109-0.136 s populating; in 2 MiB folios 0.08-0.11 against 0.10-0.14 s.
+ * 1 MiB folios (scratch runs): 0.095-0.121 s touching, 0.109-0.155 s
+ * populating; in 2 MiB folios 0.08-0.11 against 0.10-0.14 s.
  * In 4 KiB folios, a fault per page either way, touching took 25% longer
  * (0.67-0.75 against 0.53-0.58 s), so populating stays there. */
 enum { POP_PROBE = 0, POP_MADVISE, POP_TOUCH };
@@ -389,20 +389,22 @@ static int span_close(mmf_window *w) {
 }
 
 /* Fault the window [at, at + n) of the span, at `d`, in (see POP_PROBE). */
-/* Touching a page past the file's end raises SIGBUS, where MADV_POPULATE
- * fails with EFAULT: a window is touched only when the file, asked just
- * before, still holds it (a truncation between the two is SIGBUS, as in
- * the caller's own accesses); otherwise the OS call says what happened. */
+/* Touching a page that cannot be had -- past the file's end, a hole on a
+ * full disk, a read error -- raises SIGBUS, where MADV_POPULATE fails with
+ * EFAULT: a window is touched only when the OS layer, asked just before,
+ * finds none of that (mmf__os_touch_safe; what changes in between is
+ * SIGBUS, as in the caller's own accesses); otherwise the OS call says what
+ * happened. */
 static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
                          size_t at, size_t n) {
   int write = (w->access & MMF_ACCESS_WRITE) != 0;
   struct mmf__error_rec before;
-  uint64_t f0, fsize = 0;
+  uint64_t f0;
   int rc;
   if (w->pop == POP_TOUCH) {
     int held;
-    mmf__best_effort_begin(); /* if the size cannot be had, the OS call */
-    held = mmf__os_file_size(w->map->file, &fsize) == 0 && off + n <= fsize;
+    mmf__best_effort_begin(); /* if it cannot tell, the OS call */
+    held = mmf__os_touch_safe(w->map->file, off, d, n);
     mmf__best_effort_end();
     if (held && mmf__touch(d, n, write) == 0) {
       w->touched++;
@@ -426,7 +428,8 @@ static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
 /* Hand out [off, off + n) from the span, mapping a new span first when the
  * current one does not hold it: from the window on, as far as the range
  * left goes in the walk's direction, at most mmf__window_span_max bytes
- * (or the window). */
+ * (or the window; the window alone when the address space has no room for
+ * more). */
 static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
   uint64_t s0 = w->span ? mmf_view_offset(w->span) : 0;
   unsigned char *d;
@@ -440,8 +443,22 @@ static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
       lo = off + n - w->lo > max ? off + n - max : w->lo;
     else
       hi = w->hi - off > max ? off + max : w->hi;
-    rc = mmf_view_map(&w->span, w->map, lo, (size_t)(hi - lo),
-                      w->access & ~(unsigned)MMF_VIEW_POPULATE);
+    rc = 1;
+    if (hi - lo > n) {
+      /* No room for a span (a 32-bit process, RLIMIT_AS): the window
+       * alone below, as a walk without spans maps it (and any other
+       * failure is that mapping's to report). */
+      mmf__best_effort_begin();
+      rc = mmf_view_map(&w->span, w->map, lo, (size_t)(hi - lo),
+                        w->access & ~(unsigned)MMF_VIEW_POPULATE);
+      mmf__best_effort_end();
+    }
+    if (rc) {
+      lo = off;
+      hi = off + n;
+      rc = mmf_view_map(&w->span, w->map, lo, n,
+                        w->access & ~(unsigned)MMF_VIEW_POPULATE);
+    }
     if (rc)
       return mmf__error_in("mmf_window_next", NULL, rc);
     s0 = lo;
@@ -461,7 +478,7 @@ static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
 /* Map a piece; on the thread (`touch`), also fault every page in by
  * reading one byte of each: the kernel then installs its page-table entries
  * (a whole large folio per fault) there, not in the caller's loop. Not
- * mmf__os_prefetch: MADV_POPULATE_READ took 50 ms per GiB where these
+ * mmf__os_populate: MADV_POPULATE_READ took 50 ms per GiB where these
  * faults take 20 (docs/BENCHMARKS.md). The caller, mapping a piece itself,
  * leaves the faults to its own first reads. */
 static int ahead_prepare(mmf_window *w, struct piece *p, int touch) {

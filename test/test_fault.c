@@ -760,6 +760,32 @@ static void window_each_fails_cleanly(void **state) {
   run_fault_loop(&op);
 }
 
+/* A span walk over a file cached in large folios (the big file is written
+ * at once) populates its first window and touches the rest, asking the OS
+ * layer first whether that is safe (fstat, mincore: best effort). */
+static void touched_walk_fails_cleanly(void **state) {
+  struct fault_op op = {
+      .name = "window walk (READ|POPULATE, 1 MiB windows: touched)",
+      .apis = {"mmf_window_next", "mmf_view_map", "mmf_view_unmap",
+               "mmf_window_close"},
+      .codes = window_codes,
+      /* Linux: a span (mmap, munmap), the first window's populate, and
+       * per window a DONTNEED and the safety checks (fstat, mincore) --
+       * or, where the file is not in large folios (tmpfs), a populate;
+       * Windows: a view per window (map, prefetch, unmap) */
+      .min_faults = 2 * (AUTO_LEN >> 20) + 2,
+      .setup = setup_big_map,
+      .run = run_walk,
+      .after_success = walked_big,
+      .teardown = teardown_big_map,
+      .path = g_path};
+  (void)state;
+  walk_access = MMF_ACCESS_READ | MMF_VIEW_POPULATE;
+  walk_flags = 0;
+  walk_window = 1 << 20;
+  run_fault_loop(&op);
+}
+
 /* ---- mmf_op_reverse ------------------------------------------------------
  * The CLI's reverse on two workers, each path forced: the walks, the
  * workers' backward walks of the mirrors (mapped) or their buffers, and the
@@ -993,6 +1019,7 @@ int main(void) {
       cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
                                 (void *)&ahead_trial),
       cmocka_unit_test(window_each_fails_cleanly),
+      cmocka_unit_test(touched_walk_fails_cleanly),
       cmocka_unit_test(op_reverse_fails_cleanly),
       cmocka_unit_test(release_fails_cleanly),
       cmocka_unit_test_teardown(

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -368,17 +369,22 @@ static void extension_reserves_real_blocks(void **state) {
   TH_OK(mmf_map_close(m));
 }
 
-static long vm_locked_kb(void) {
+/* A "Vm...:" figure of /proc/self/status, in KiB (-1 if missing). */
+static long vm_status_kb(const char *field) {
   FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
+  char line[256], fmt[64];
   long kb = -1;
   assert_non_null(f);
+  snprintf(fmt, sizeof fmt, "%s: %%ld kB", field);
   while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+    if (sscanf(line, fmt, &kb) == 1)
       break;
   fclose(f);
   return kb;
 }
+
+static long vm_locked_kb(void) { return vm_status_kb("VmLck"); }
+static long vm_size_kb(void) { return vm_status_kb("VmSize"); }
 
 static void lock_option_and_calls_lock_pages_in_ram(void **state) {
   const size_t size = 1 << 20;
@@ -437,10 +443,12 @@ static void populate_advice_is_writable_and_fails_past_the_end(void **state) {
   before = mmf__os_minor_faults();
   th_store_per_page(d + 8 * page, 32 * page);
   assert_int_equal(mmf__os_minor_faults() - before, 0);
-  /* Pages 40.. were not populated: storing to them faults (the control). */
+  /* Pages 40.. were not populated: storing to them faults (the control;
+   * once per page on ext4, once for all on tmpfs, which maps the
+   * neighbours writable too). */
   before = mmf__os_minor_faults();
   th_store_per_page(d + 40 * page, 8 * page);
-  assert_true(mmf__os_minor_faults() - before >= 8);
+  assert_true(mmf__os_minor_faults() - before >= 1);
 
   assert_int_equal(truncate(p, (off_t)(16 * page)), 0);
   TH_EXPECT_ERR(mmf_view_advise(v, 8 * page, 32 * page, MMF_ADVICE_POPULATE),
@@ -479,7 +487,11 @@ static void touched_walk_reports_a_file_that_shrank(void **state) {
                         MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0));
   for (int k = 0; k < 3; k++)
     assert_int_equal(mmf_window_next(w, &data, &size, &off), 1);
-  assert_int_equal(mmf__window_touch_count(w), 2); /* so it touches now */
+  /* It touches now where the file is in large folios (ext4 on 6.x); else
+   * it populates every window, and the same must hold. */
+  if (mmf__window_touch_count(w) != 2)
+    print_message("(not touching here: %llu windows touched)\n",
+                  (unsigned long long)mmf__window_touch_count(w));
   assert_int_equal(truncate(p, (off_t)(4 * mib)), 0);
   assert_int_equal(mmf_window_next(w, &data, &size, &off), 1); /* [3, 4) */
   assert_int_equal(off, 3 * mib);
@@ -489,6 +501,88 @@ static void touched_walk_reports_a_file_that_shrank(void **state) {
   /* and again: the walk stays at the window it could not deliver */
   TH_EXPECT_ERR(mmf_window_next(w, &data, &size, &off), MMF_EIO,
                 "past the end of the file");
+  TH_OK(mmf_window_close(w));
+  TH_OK(mmf_map_close(m));
+}
+
+/* A walk touches a window in only where that cannot raise SIGBUS: the file
+ * holds the bytes, has no hole, and every page is in memory. */
+static void touch_is_safe_only_for_dense_cached_ranges(void **state) {
+  const size_t mib = (size_t)1 << 20;
+  const char *p = make("touch-safe", 4 * mib, 23);
+  mmf_map *m;
+  mmf_view *v;
+  unsigned char *d;
+  int fd;
+  (void)state;
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_READ));
+  d = mmf_view_data(v);
+  assert_int_equal(mmf__os_touch_safe(m->file, 0, d, 4 * mib), 1);
+  assert_int_equal(mmf__os_touch_safe(m->file, mib + 5, d + mib + 5, mib), 1);
+  /* Pages out of memory: written back, then dropped from the cache (the
+   * second half whole: a folio of up to 2 MiB goes whole or not at all). */
+  fd = open(p, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(fdatasync(fd), 0);
+  assert_int_equal(posix_fadvise(fd, (off_t)(2 * mib), (off_t)(2 * mib),
+                                 POSIX_FADV_DONTNEED),
+                   0);
+  assert_int_equal(close(fd), 0);
+  assert_int_equal(mmf__os_touch_safe(m->file, 0, d, 2 * mib), 1);
+  {
+    unsigned char in;
+    assert_int_equal(mincore(d + 2 * mib, mmf_page_size(), &in), 0);
+    if (in & 1) /* tmpfs: its pages are the file, and stay */
+      print_message("(pages not dropped from the cache here)\n");
+    else
+      assert_int_equal(
+          mmf__os_touch_safe(m->file, 2 * mib, d + 2 * mib, mib), 0);
+  }
+  /* A hole: the file grown past its blocks. */
+  assert_int_equal(truncate(p, (off_t)(8 * mib)), 0);
+  assert_int_equal(mmf__os_touch_safe(m->file, 0, d, mib), 0);
+  /* Shrunk under the view. */
+  assert_int_equal(truncate(p, (off_t)mib), 0);
+  assert_int_equal(mmf__os_touch_safe(m->file, 0, d, mib), 1);
+  assert_int_equal(mmf__os_touch_safe(m->file, 0, d, mib + 1), 0);
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+}
+
+/* Where the address space has no room for a walk's span, the walk maps a
+ * view per window, as without spans. */
+static void span_walk_without_room_maps_a_view_per_window(void **state) {
+  const size_t mib = (size_t)1 << 20;
+  const char *p = th_path("span-room");
+  struct rlimit old, low;
+  mmf_map *m;
+  mmf_window *w;
+  void *data;
+  size_t size, k = 0;
+  uint64_t off;
+  int rc, fd;
+  (void)state;
+#if TH_ASAN
+  skip(); /* its shadow memory makes the address-space limit meaningless */
+#endif
+  fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(ftruncate(fd, (off_t)(512 * mib)), 0); /* sparse */
+  assert_int_equal(close(fd), 0);
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  assert_int_equal(getrlimit(RLIMIT_AS, &old), 0);
+  low = old;
+  low.rlim_cur = (rlim_t)(vm_size_kb() * 1024 + 64 * mib);
+  assert_int_equal(setrlimit(RLIMIT_AS, &low), 0);
+  TH_OK(mmf_window_open(&w, m, 0, 0, 4 * mib, MMF_ACCESS_READ, 0));
+  while (k < 8 && (rc = mmf_window_next(w, &data, &size, &off)) == 1) {
+    assert_int_equal(off, k * 4 * mib);
+    assert_int_equal(((unsigned char *)data)[size - 1], 0);
+    k++;
+  }
+  assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
+  assert_int_equal(k, 8);
   TH_OK(mmf_window_close(w));
   TH_OK(mmf_map_close(m));
 }
@@ -848,6 +942,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(populate_advice_is_writable_and_fails_past_the_end),
       cmocka_unit_test(touched_walk_reports_a_file_that_shrank),
+      cmocka_unit_test(touch_is_safe_only_for_dense_cached_ranges),
+      cmocka_unit_test(span_walk_without_room_maps_a_view_per_window),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
       cmocka_unit_test(shm_token_gives_no_more_access_than_the_mapping),

@@ -351,8 +351,10 @@ static int populate_fail(int err, int write) {
                                            "(Linux 5.14 or later has it)",
                          call);
   if (err == EFAULT)
-    return mmf__error_os(MMF_EIO, err, "%s: part of the range is past the "
-                                       "end of the file (did it shrink?)",
+    return mmf__error_os(MMF_EIO, err, "%s: a page of the range cannot be "
+                                       "had: past the end of the file (did "
+                                       "it shrink?), a hole with the disk "
+                                       "full, or a read error",
                          call);
   return posix_fail(err, call, NULL);
 }
@@ -466,6 +468,32 @@ int mmf__os_populate(void *addr, size_t len, int write) {
 }
 
 int mmf__os_walk_spans(void) { return 1; }
+
+int mmf__os_touch_safe(mmf_os_file f, uint64_t off, const void *addr,
+                       size_t len) {
+  size_t page = mmf_page_size();
+  uintptr_t a = (uintptr_t)addr - (uintptr_t)addr % page;
+  uintptr_t end = (uintptr_t)addr + len;
+  unsigned char vec[1024];
+  struct stat st;
+  if (FAULT("fstat", EIO) || fstat((int)f, &st) != 0)
+    return 0;
+  if ((uint64_t)st.st_size < off + len ||
+      (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
+    return 0; /* shrunk, or a hole somewhere (delayed blocks count) */
+  while (a < end) {
+    size_t pages = (end - a + page - 1) / page, i;
+    if (pages > sizeof vec)
+      pages = sizeof vec;
+    if (FAULT("mincore", ENOMEM) || mincore((void *)a, pages * page, vec) != 0)
+      return 0;
+    for (i = 0; i < pages; i++)
+      if (!(vec[i] & 1))
+        return 0;
+    a += pages * page;
+  }
+  return 1;
+}
 
 int mmf__os_huge(void *addr, size_t len) {
   if (FAULT("madvise", EINVAL) || madvise(addr, len, MADV_HUGEPAGE) != 0)

@@ -690,6 +690,15 @@ int mmf__os_advise(void *addr, size_t len, int advice) {
 
 int mmf__os_walk_spans(void) { return 0; }
 
+int mmf__os_touch_safe(mmf_os_file f, uint64_t off, const void *addr,
+                       size_t len) {
+  (void)f;
+  (void)off;
+  (void)addr;
+  (void)len;
+  return 0; /* walks do not touch here (no spans) */
+}
+
 int mmf__os_populate(void *addr, size_t len, int write) {
   (void)write; /* no writable prefetch: the first store still faults */
   return prefetch(addr, len);
