@@ -455,12 +455,12 @@ MMF_API int mmf_view_unmap(mmf_view *view);
  * populated by the OS call; where its faults show the file cached in large
  * folios, later windows are faulted in by touching a byte per page (a
  * fault then maps a whole folio; on x86 a WRITE walk's touch is an atomic
- * or of 0, so the pages come in writable). A window is touched only where
- * that cannot fail as things are just before: the file still holds it, has
- * no hole, and every page is in memory; otherwise the OS call populates it
- * and reports ::MMF_EIO for a page that cannot be had (a truncation or an
- * eviction in the microseconds between raises SIGBUS, as it would in the
- * caller's accesses to the window). COPY walks, walks with
+ * or of 0, so the pages come in writable). A window is touched only while
+ * the file still holds it and has no hole; otherwise the OS call populates
+ * it and reports ::MMF_EIO for a page that cannot be had. A truncation in
+ * the microseconds between, or a read error on a page not in memory,
+ * raises SIGBUS there, as it would in the caller's accesses to the window.
+ * COPY walks, walks with
  * ::MMF_VIEW_LOCK, ::MMF_VIEW_WILLNEED or ::MMF_WINDOW_AHEAD, the probe and
  * trial windows of ::MMF_WINDOW_AUTO, and walks on Windows map a view per
  * window.

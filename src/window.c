@@ -388,13 +388,14 @@ static int span_close(mmf_window *w) {
   return rc;
 }
 
-/* Fault the window [at, at + n) of the span, at `d`, in (see POP_PROBE). */
-/* Touching a page that cannot be had -- past the file's end, a hole on a
- * full disk, a read error -- raises SIGBUS, where MADV_POPULATE fails with
- * EFAULT: a window is touched only when the OS layer, asked just before,
- * finds none of that (mmf__os_touch_safe; what changes in between is
- * SIGBUS, as in the caller's own accesses); otherwise the OS call says what
- * happened. */
+/* Fault the window [at, at + n) of the span, file bytes [off, off + n) at
+ * `d`, in (see POP_PROBE). Touching a page that cannot be had -- past the
+ * file's end, a hole on a full disk -- raises SIGBUS, where MADV_POPULATE
+ * fails with EFAULT: a window is touched only when the OS layer, asked
+ * just before, finds neither (mmf__os_touch_safe; what changes in between
+ * is SIGBUS, as in the caller's own accesses); otherwise the OS call says
+ * what happened. A read error on a page not in memory is SIGBUS when
+ * touching, as for the caller. */
 static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
                          size_t at, size_t n) {
   int write = (w->access & MMF_ACCESS_WRITE) != 0;

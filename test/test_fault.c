@@ -762,7 +762,7 @@ static void window_each_fails_cleanly(void **state) {
 
 /* A span walk over a file cached in large folios (the big file is written
  * at once) populates its first window and touches the rest, asking the OS
- * layer first whether that is safe (fstat, mincore: best effort). */
+ * layer first whether that is safe (fstat: best effort). */
 static void touched_walk_fails_cleanly(void **state) {
   struct fault_op op = {
       .name = "window walk (READ|POPULATE, 1 MiB windows: touched)",
@@ -770,8 +770,8 @@ static void touched_walk_fails_cleanly(void **state) {
                "mmf_window_close"},
       .codes = window_codes,
       /* Linux: a span (mmap, munmap), the first window's populate, and
-       * per window a DONTNEED and the safety checks (fstat, mincore) --
-       * or, where the file is not in large folios (tmpfs), a populate;
+       * per window a DONTNEED and the safety check (fstat) -- or, where
+       * the file is not in large folios (tmpfs), a populate;
        * Windows: a view per window (map, prefetch, unmap) */
       .min_faults = 2 * (AUTO_LEN >> 20) + 2,
       .setup = setup_big_map,
