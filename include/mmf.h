@@ -307,9 +307,11 @@ enum mmf_access {
   /** Fault every page in now (MAP_POPULATE / PrefetchVirtualMemory). On a
    * WRITE view the pages are faulted in writable (MADV_POPULATE_WRITE): much
    * faster for a view that is then rewritten whole, but every page counts as
-   * dirty and is written back. Out of memory while populating is
-   * ::MMF_ENOMEM; a page that cannot be had (a hole with no room left on
-   * the disk, a read error) is ::MMF_EIO. */
+   * dirty and is written back. On a WRITE view (Linux) out of memory while
+   * populating is ::MMF_ENOMEM and a page that cannot be had (a hole with
+   * no room left on the disk, a read error) ::MMF_EIO; on other views, and
+   * on Windows, populating is a request whose failure is not reported (the
+   * first access then faults). */
   MMF_VIEW_POPULATE = 0x100,
   /** Lock the pages in RAM (mlock / VirtualLock); an error if refused. */
   MMF_VIEW_LOCK = 0x200,
@@ -456,10 +458,13 @@ MMF_API int mmf_view_unmap(mmf_view *view);
  * folios, later windows are faulted in by touching a byte per page (a
  * fault then maps a whole folio; on x86 a WRITE walk's touch is an atomic
  * or of 0, so the pages come in writable). A window is touched only while
- * the file still holds it and has no hole; otherwise the OS call populates
- * it and reports ::MMF_EIO for a page that cannot be had. A truncation in
- * the microseconds between, or a read error on a page not in memory,
- * raises SIGBUS there, as it would in the caller's accesses to the window.
+ * the file still holds it and, for a WRITE walk, the filesystem has room
+ * for the window twice over (a store into a hole, or on a copy-on-write
+ * filesystem, allocates); otherwise the OS call populates it and reports
+ * ::MMF_EIO for a page that cannot be had. A truncation or hole punched in
+ * the microseconds between, a disk quota, or a read error on a page not in
+ * memory raises SIGBUS there, as it would in the caller's accesses to the
+ * window.
  * COPY walks, walks with
  * ::MMF_VIEW_LOCK, ::MMF_VIEW_WILLNEED or ::MMF_WINDOW_AHEAD, the probe and
  * trial windows of ::MMF_WINDOW_AUTO, and walks on Windows map a view per

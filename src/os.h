@@ -154,15 +154,18 @@ int mmf__os_populate(void *addr, size_t len, int write);
  * measured there. */
 int mmf__os_walk_spans(void);
 
-/* 1 when touching [addr, addr+len), a view of bytes [off, off+len) of `f`,
- * cannot find a page that is not there, as things are now: the file still
- * holds those bytes and has no holes (a store into one may find the disk
- * full). A read error on a page not in memory is not foreseen: asking
- * mincore about every page cost 70-90 us per 4 MiB, a fifth of a reverse
- * on two workers. 0 otherwise, or when it cannot tell; records no error.
- * Linux: fstat (size, and blocks for the whole size). Windows: 0. */
-int mmf__os_touch_safe(mmf_os_file f, uint64_t off, const void *addr,
-                       size_t len);
+/* 1 when touching the pages that map bytes [off, off+len) of `f` (a byte
+ * each; `write`: an atomic or of 0) cannot find a page that is not there,
+ * as things are now: the file still holds those bytes, and for a write
+ * the filesystem has room for the whole range twice over (a store into a
+ * hole, or anywhere on a copy-on-write filesystem, allocates: on a full
+ * disk the fault would be SIGBUS). A hole's blocks cannot be told from the
+ * file's block count (space reserved past its end and extent blocks count
+ * too), so room is what is checked. Not foreseen: a disk quota, a read
+ * error on a page not in memory (asking mincore about every page cost
+ * 70-90 us per 4 MiB window). 0 otherwise, or when it cannot tell; records
+ * no error. Linux: fstat, fstatvfs. Windows: 0. */
+int mmf__os_touch_safe(mmf_os_file f, uint64_t off, size_t len, int write);
 
 /* Ask for huge pages on [addr, addr+len). MMF_ENOTSUP when unavailable. */
 int mmf__os_huge(void *addr, size_t len);

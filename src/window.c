@@ -152,6 +152,7 @@ struct mmf_window {
   mmf_view *span;   /* or cut out of this view (see SPAN_NOT_FOR), at */
   size_t span_at, span_len; /* [span_at, +span_len) of it; span_len 0: none */
   int pop;          /* how span windows are populated (POP_*) */
+  int span_no_room; /* a span could not be mapped: the windows alone */
   uint64_t touched; /* span windows populated by touching */
   uint64_t probe_faults; /* minor faults when the probe window was handed out */
   size_t probe_len;
@@ -390,12 +391,13 @@ static int span_close(mmf_window *w) {
 
 /* Fault the window [at, at + n) of the span, file bytes [off, off + n) at
  * `d`, in (see POP_PROBE). Touching a page that cannot be had -- past the
- * file's end, a hole on a full disk -- raises SIGBUS, where MADV_POPULATE
- * fails with EFAULT: a window is touched only when the OS layer, asked
- * just before, finds neither (mmf__os_touch_safe; what changes in between
- * is SIGBUS, as in the caller's own accesses); otherwise the OS call says
- * what happened. A read error on a page not in memory is SIGBUS when
- * touching, as for the caller. */
+ * file's end, a block that a full disk cannot give -- raises SIGBUS, where
+ * MADV_POPULATE fails with EFAULT: a window is touched only when the OS
+ * layer, asked just before, finds the file holding it and (for a write)
+ * room on the disk (mmf__os_touch_safe: what changes in between is SIGBUS,
+ * as in the caller's own accesses); otherwise the OS call says what
+ * happened. A quota, or a read error on a page not in memory, is SIGBUS
+ * when touching, as for the caller. */
 static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
                          size_t at, size_t n) {
   int write = (w->access & MMF_ACCESS_WRITE) != 0;
@@ -405,7 +407,7 @@ static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
   if (w->pop == POP_TOUCH) {
     int held;
     mmf__best_effort_begin(); /* if it cannot tell, the OS call */
-    held = mmf__os_touch_safe(w->map->file, off, d, n);
+    held = mmf__os_touch_safe(w->map->file, off, n, write);
     mmf__best_effort_end();
     if (held && mmf__touch(d, n, write) == 0) {
       w->touched++;
@@ -445,7 +447,7 @@ static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
     else
       hi = w->hi - off > max ? off + max : w->hi;
     rc = 1;
-    if (hi - lo > n) {
+    if (hi - lo > n && !w->span_no_room) {
       /* No room for a span (a 32-bit process, RLIMIT_AS): the window
        * alone below, as a walk without spans maps it (and any other
        * failure is that mapping's to report). */
@@ -455,6 +457,7 @@ static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
       mmf__best_effort_end();
     }
     if (rc) {
+      w->span_no_room = hi - lo > n; /* (not asked again: an exclusive lock) */
       lo = off;
       hi = off + n;
       rc = mmf_view_map(&w->span, w->map, lo, n,

@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* ---- errors --------------------------------------------------------------*/
@@ -469,15 +470,17 @@ int mmf__os_populate(void *addr, size_t len, int write) {
 
 int mmf__os_walk_spans(void) { return 1; }
 
-int mmf__os_touch_safe(mmf_os_file f, uint64_t off, const void *addr,
-                       size_t len) {
+int mmf__os_touch_safe(mmf_os_file f, uint64_t off, size_t len, int write) {
   struct stat st;
-  (void)addr;
-  if (FAULT("fstat", EIO) || fstat((int)f, &st) != 0)
+  struct statvfs vs;
+  if (FAULT("fstat", EIO) || fstat((int)f, &st) != 0 ||
+      (uint64_t)st.st_size < off + len)
+    return 0; /* or shrunk */
+  if (!write)
+    return 1; /* a hole reads as zeros: nothing to allocate */
+  if (FAULT("fstatvfs", EIO) || fstatvfs((int)f, &vs) != 0)
     return 0;
-  /* Shrunk, or a hole somewhere (delayed allocations count as blocks). */
-  return (uint64_t)st.st_size >= off + len &&
-         (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size;
+  return (uint64_t)vs.f_bavail * vs.f_frsize / 2 >= (uint64_t)len;
 }
 
 int mmf__os_huge(void *addr, size_t len) {

@@ -690,12 +690,11 @@ int mmf__os_advise(void *addr, size_t len, int advice) {
 
 int mmf__os_walk_spans(void) { return 0; }
 
-int mmf__os_touch_safe(mmf_os_file f, uint64_t off, const void *addr,
-                       size_t len) {
+int mmf__os_touch_safe(mmf_os_file f, uint64_t off, size_t len, int write) {
   (void)f;
   (void)off;
-  (void)addr;
   (void)len;
+  (void)write;
   return 0; /* walks do not touch here (no spans) */
 }
 
