@@ -122,10 +122,10 @@ static void shared_progress_add(struct shared_progress *p, unsigned worker,
  * which take the address-space lock exclusively -- stalled the other worker's
  * populates (1 GiB in 1 MiB folios on two workers: 0.168 s that way in run R,
  * 0.101-0.118 s in runs T-W with the walks' touching too; docs/BENCHMARKS.md,
- * "Results on 2026-11-26"). A share's last window may be shorter than the back walk's: its
- * mirror gets a view of its own. Pieces of different workers never overlap, so
- * the workers need no lock. Worker 0 (the calling thread) draws the progress
- * bar. */
+ * "Results on 2026-11-26"). A share's last window may be shorter than the
+ * back walk's: its mirror gets a view of its own. Pieces of different workers
+ * never overlap, so the workers need no lock. Worker 0 (the calling thread)
+ * draws the progress bar. */
 struct rev_job {
   struct rev *r;
   struct shared_progress progress;
