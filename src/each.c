@@ -5,7 +5,6 @@
 
 #include <stdlib.h>
 
-
 struct each {
   mmf_window_fn fn;
   void *ctx;

@@ -101,6 +101,8 @@ uint64_t mmf__window_touch_count(const mmf_window *w);
  * known to fault as a write (not x86). Touching a page past the file's
  * end raises SIGBUS / an in-page exception, as any access does. */
 int mmf__touch(void *p, size_t len, int write);
+/* 1 where mmf__touch can write (x86), 0 where it says MMF_ENOTSUP. */
+int mmf__touch_writes(void);
 
 /* The 2 MiB grid of file offsets on which AUTO walks map whole cells and
  * mmf_window_each cuts its shares (window.c explains why). */

@@ -140,6 +140,14 @@ void mmf_memreverse(void *p_, size_t n) {
   mmf_memswap_reversed(p, p + n - half, half);
 }
 
+#if MMF_X86 && defined(__GNUC__)
+#define TOUCH_WRITES 1
+#else
+#define TOUCH_WRITES 0
+#endif
+
+int mmf__touch_writes(void) { return TOUCH_WRITES; }
+
 int mmf__touch(void *p_, size_t len, int write) {
   volatile unsigned char *p = p_;
   size_t page = mmf_page_size(), i;
@@ -147,7 +155,7 @@ int mmf__touch(void *p_, size_t len, int write) {
   if (len == 0)
     return 0;
   if (write) {
-#if MMF_X86 && defined(__GNUC__)
+#if TOUCH_WRITES
     /* One locked instruction that reads and writes: its fault is a write
      * fault (a plain read would come first and map the page read-only). */
     for (i = 0; i < len; i += page)

@@ -84,7 +84,8 @@ size_t mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
 /* How a span walk with MMF_VIEW_POPULATE faults its windows in. The first
  * window of at least SMALL_FOLIO_BYTES_PER_FAULT goes through
  * MADV_POPULATE_READ/WRITE, and its faults tell the folios apart as in
- * AUTO's probe. Where they are large, the rest is touched a byte per page
+ * AUTO's probe. Where they are large (and a WRITE walk's touch can write:
+ * mmf__touch_writes), the rest is touched a byte per page
  * (mmf__touch): one fault then maps a whole folio, while MADV_POPULATE
  * walks the page tables a page at a time. Two workers reversing 1 GiB in
  * 1 MiB folios (scratch runs): 0.095-0.121 s touching, 0.109-0.155 s
@@ -409,7 +410,8 @@ static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
     mmf__best_effort_begin(); /* if it cannot tell, the OS call */
     held = mmf__os_touch_safe(w->map->file, off, n, write);
     mmf__best_effort_end();
-    if (held && mmf__touch(d, n, write) == 0) {
+    if (held) {
+      (void)mmf__touch(d, n, write); /* it can (POP_PROBE) */
       w->touched++;
       return 0;
     }
@@ -422,7 +424,8 @@ static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
   else if (rc)
     return mmf__error_in("mmf_window_next", NULL, rc);
   if (w->pop == POP_PROBE && n >= SMALL_FOLIO_BYTES_PER_FAULT)
-    w->pop = mmf__os_minor_faults() - f0 < n / SMALL_FOLIO_BYTES_PER_FAULT
+    w->pop = mmf__os_minor_faults() - f0 < n / SMALL_FOLIO_BYTES_PER_FAULT &&
+                     (!write || mmf__touch_writes())
                  ? POP_TOUCH
                  : POP_MADVISE;
   return 0;

@@ -349,12 +349,7 @@ static int cached_in_large_folios(mmf_map *m) {
  * small folios took one per page, and it keeps populating. Either way every
  * page of a window is mapped in when it is handed out, and a WRITE walk's
  * pages writable (no fault on the first store). Touching happens only with
- * spans (Linux), and for WRITE walks only on x86 (mmf__touch). */
-#if defined(__x86_64__) || defined(__i386__)
-#define TOUCH_WRITES 1
-#else
-#define TOUCH_WRITES 0
-#endif
+ * spans (Linux), and for WRITE walks only where mmf__touch can write. */
 static void span_walks_touch_large_folios_only(void **state) {
   const size_t mib = (size_t)1 << 20, n = 8 * mib;
   unsigned char *want = pattern(n, 7);
@@ -373,7 +368,7 @@ static void span_walks_touch_large_folios_only(void **state) {
       int touches;
       TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
       touches = !th_is_windows() && cached_in_large_folios(m) &&
-                (accesses[a] == MMF_ACCESS_READ || TOUCH_WRITES);
+                (accesses[a] == MMF_ACCESS_READ || mmf__touch_writes());
       if (c == 0 && !touches)
         print_message("(not cached in large folios here, or no write "
                       "touch: the walk should populate every window)\n");
