@@ -856,6 +856,88 @@ static double rev_in_ram(void) {
   return now() - t0;
 }
 
+/* Floors: what any in-place reverse must at least do, every byte read once
+ * and written back once, with nothing swapped (the file stays as it was).
+ * If a floor alone is above 0.3x of read-all, no reverse that writes that
+ * way can meet the target on this machine; BENCHMARKS.md reads them. */
+struct rewrite_part {
+  int fd;
+  uint64_t off, len;
+};
+
+static void *rewrite_part(void *arg) {
+  struct rewrite_part *p = arg;
+  unsigned char *buf = xalloc(BUF_BYTES);
+  memset(buf, 1, BUF_BYTES);
+  for (uint64_t o = p->off; o < p->off + p->len; o += BUF_BYTES) {
+    size_t n = p->off + p->len - o < BUF_BYTES ? (size_t)(p->off + p->len - o)
+                                               : BUF_BYTES;
+    if (read_all(p->fd, buf, n, o) != n)
+      die("short read from %s", opt.path);
+    write_all(p->fd, buf, n, o);
+  }
+  free(buf);
+  return NULL;
+}
+
+/* pread + pwrite of every byte, 1 MiB at a time, on `n` threads each over
+ * its own contiguous share (buffers touched inside the time: 1 MiB each). */
+static double rewrite_threads(unsigned n) {
+  struct rewrite_part part[MMF_WINDOW_EACH_MAX];
+  pthread_t th[MMF_WINDOW_EACH_MAX];
+  uint64_t per = opt.size / n / BUF_BYTES * BUF_BYTES;
+  double t0 = now();
+  int fd = open(opt.path, O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    die("open %s: %s", opt.path, strerror(errno));
+  for (unsigned k = 0; k < n; k++) {
+    part[k].fd = fd;
+    part[k].off = per * k;
+    part[k].len = k + 1 < n ? per : opt.size - per * k;
+    int e = k ? pthread_create(&th[k], NULL, rewrite_part, &part[k]) : 0;
+    if (e)
+      die("pthread_create: %s", strerror(e));
+  }
+  rewrite_part(&part[0]);
+  for (unsigned k = 1; k < n; k++) {
+    int e = pthread_join(th[k], NULL);
+    if (e)
+      die("pthread_join: %s", strerror(e));
+  }
+  close(fd);
+  return now() - t0;
+}
+
+static double rev_floor_pwrite1(void) { return rewrite_threads(1); }
+
+static double rev_floor_pwriten(void) {
+  return rewrite_threads(mmf_window_each_workers(opt.size, 0));
+}
+
+static int no_swap(void *ctx, unsigned worker, void *data, size_t size,
+                   uint64_t offset) {
+  (void)ctx, (void)worker, (void)data, (void)size, (void)offset;
+  return 0;
+}
+
+/* Every page made writable through views, as reverse's mapped path gets
+ * its windows (mmf_window_each, WRITE | POPULATE, a worker per CPU), and
+ * nothing done with them. */
+static double rev_floor_views(void) {
+  mmf_map *map;
+  double t0 = now();
+  int rc = mmf_map_open(&map, opt.path, MMF_PROT_READWRITE, 0, 0);
+  if (rc)
+    die_mmf("mmf_map_open", rc);
+  rc = mmf_window_each(map, 0, opt.size, 0,
+                       MMF_ACCESS_WRITE | MMF_VIEW_POPULATE, 0, 0, no_swap,
+                       NULL);
+  if (rc)
+    die_mmf("mmf_window_each", rc);
+  mmf_map_close(map);
+  return now() - t0;
+}
+
 /* Check a few bytes: after an odd number of reversals byte i is pat(n-1-i). */
 static void check_reversed(int odd) {
   int fd = open(opt.path, O_RDONLY | O_CLOEXEC);
@@ -875,11 +957,24 @@ static void check_reversed(int odd) {
   close(fd);
 }
 
-enum { RV_MMF, RV_TWO, RV_ALL, RV_ALL_COLD, RV_RAM, RV_N };
+enum {
+  RV_MMF,
+  RV_TWO,
+  RV_ALL,
+  RV_ALL_COLD,
+  RV_RAM,
+  RV_FLOOR_PW1, /* the floors leave the file as it was, like RV_RAM */
+  RV_FLOOR_PWN,
+  RV_FLOOR_VIEWS,
+  RV_N
+};
 
 static void bench_reverse(void) {
-  static const child_fn fn[RV_N] = {rev_mmf, rev_two_buffers, rev_read_all,
-                                    rev_read_all_cold, rev_in_ram};
+  static const child_fn fn[RV_N] = {
+      rev_mmf,          rev_two_buffers,   rev_read_all,
+      rev_read_all_cold, rev_in_ram,       rev_floor_pwrite1,
+      rev_floor_pwriten, rev_floor_views};
+  unsigned workers = mmf_window_each_workers(opt.size, 0);
   series t[KINDS][RV_N], rss[KINDS][RV_N];
   double mmf_faults[KINDS] = {0};
   memset(t, 0, sizeof t);
@@ -896,7 +991,7 @@ static void bench_reverse(void) {
         double peak, f = 0, secs = run_in_child(fn[m], &peak, &f);
         if (m == RV_MMF)
           mmf_faults[k] += f;
-        if (m != RV_RAM) /* the in-RAM limit leaves the file alone */
+        if (m < RV_RAM) /* the in-RAM limit and the floors leave it alone */
           odd = !odd;
         check_reversed(odd);
         sync_file(); /* write back outside any measurement */
@@ -904,10 +999,12 @@ static void bench_reverse(void) {
         add(&rss[k][m], peak);
       }
       note("reverse: repetition %d/%d %s: mmf %.3f, two buffers %.3f, "
-           "read-all %.3f, read-all fresh %.3f, in RAM %.3f s\n",
+           "read-all %.3f, read-all fresh %.3f, in RAM %.3f s; floors: "
+           "pwrite 1 thread %.3f, %u threads %.3f, views %.3f s\n",
            r + 1, opt.repeat, kind[k].name, t[k][RV_MMF].v[r],
            t[k][RV_TWO].v[r], t[k][RV_ALL].v[r], t[k][RV_ALL_COLD].v[r],
-           t[k][RV_RAM].v[r]);
+           t[k][RV_RAM].v[r], t[k][RV_FLOOR_PW1].v[r], workers,
+           t[k][RV_FLOOR_PWN].v[r], t[k][RV_FLOOR_VIEWS].v[r]);
     }
   }
   for (int k = 0; k < KINDS; k++) {
@@ -923,6 +1020,21 @@ static void bench_reverse(void) {
            0.3);
     report("reverse", kase, "s", "mmf_op_reverse", mmf,
            "in-RAM limit (memreverse)", median(&t[k][RV_RAM]), T_NONE, 0);
+    {
+      /* The floors against read-all: above 0.3 means that way of writing
+       * cannot meet the target here, whatever the reverse does. */
+      char pwn[64];
+      double all = median(&t[k][RV_ALL]);
+      snprintf(pwn, sizeof pwn, "floor pread+pwrite %u threads", workers);
+      report("reverse", kase, "s", "floor pread+pwrite 1 thread",
+             median(&t[k][RV_FLOOR_PW1]), "read-all/write-all", all, T_NONE,
+             0);
+      report("reverse", kase, "s", pwn, median(&t[k][RV_FLOOR_PWN]),
+             "read-all/write-all", all, T_NONE, 0);
+      report("reverse", kase, "s", "floor views made writable",
+             median(&t[k][RV_FLOOR_VIEWS]), "read-all/write-all", all,
+             T_NONE, 0);
+    }
     snprintf(kase, sizeof kase, "reverse-faults/%s", kind[k].tag);
     info("reverse", kase, "mmf_op_reverse: minor faults per MiB",
          mmf_faults[k] / opt.repeat / ((double)opt.size / (double)MIB),
@@ -1060,7 +1172,9 @@ static const struct {
     {"reverse", bench_reverse,
      "reverse a file in place: mmf_op_reverse (a worker per CPU after its "
      "trial) vs two 1 MiB pread/pwrite buffers vs read-all/write-all, small, "
-     "1 MiB and 2 MiB folios; time and per-method peak RSS"},
+     "1 MiB and 2 MiB folios; time and per-method peak RSS; and the floors "
+     "(every byte read and written back once: pread+pwrite on 1 and on a "
+     "thread per worker, views made writable)"},
     {"random", bench_random,
      "random 4 KiB reads: through a view vs pread, small, 1 MiB and 2 MiB "
      "folios"},
