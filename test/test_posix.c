@@ -942,6 +942,105 @@ static void cpu_count_follows_a_real_cgroup(void **state) {
   skip();
 }
 
+/* ---- descriptors 0, 1 and 2 ----------------------------------------------
+ * A program started with stdin, stdout or stderr closed gets that number back
+ * from its next open: mmf must not keep its files there, or the program's
+ * own printf lands in them (`mmf reverse FILE 2>&-` wrote its progress line
+ * into FILE). The child closes all three, opens every kind of object mmf
+ * keeps a descriptor for, and checks after each that 0, 1 and 2 are still
+ * closed. Exit status: 0, or the step that failed. */
+
+static int stdio_still_closed(void) {
+  for (int k = 0; k < 3; k++)
+    if (fcntl(k, F_GETFD) != -1 || errno != EBADF)
+      return 0;
+  return 1;
+}
+
+static int child_closed_stdio(const char *path, const char *path2,
+                              const char *name, const char *key) {
+  mmf_map *m, *d, *s, *a, *t, *r;
+  mmf_section *sec;
+  char token[MMF_TOKEN_MAX], sec_path[512];
+  unsigned long n;
+  int fd, rc, emfile = 0;
+  close(0);
+  close(1);
+  close(2);
+  if (mmf_map_open(&m, path, MMF_PROT_READWRITE,
+                   MMF_OPEN_CREATE | MMF_OPEN_EXCL, 4096) != 0)
+    return 10;
+  if (!stdio_still_closed())
+    return 11;
+  if ((fd = open(path, O_RDWR | O_CLOEXEC)) != 0) /* takes 0 itself */
+    return 12;
+  rc = mmf_map_from_native(&d, fd, MMF_PROT_READWRITE, 0);
+  close(fd);
+  if (rc != 0)
+    return 13;
+  if (!stdio_still_closed())
+    return 14;
+  if (mmf_shm_create(&s, name, 4096, MMF_SHM_TRANSIENT) != 0)
+    return 15;
+  if (!stdio_still_closed())
+    return 16;
+  if (mmf_map_token(s, token, sizeof token) != 0 ||
+      mmf_map_from_token(&r, token, MMF_PROT_READWRITE) != 0)
+    return 17;
+  if (!stdio_still_closed())
+    return 18;
+  if (mmf_shm_anonymous(&a, 4096) != 0)
+    return 19;
+  if (!stdio_still_closed())
+    return 20;
+  if (mmf_section_open(&sec, key, 64, 0) != 0)
+    return 21;
+  snprintf(sec_path, sizeof sec_path, "%s", mmf_section_path(sec));
+  if (!stdio_still_closed())
+    return 22;
+  if (mmf_map_close(m) || mmf_map_close(d) || mmf_map_close(r) ||
+      mmf_map_close(s) || mmf_map_close(a) || mmf_section_close(sec) ||
+      unlink(sec_path) != 0)
+    return 23;
+  /* Moving the descriptor can fail too: the create is then undone. */
+  for (n = 1;; n++) {
+    mmf__fault_arm(n);
+    rc = mmf_map_open(&t, path2, MMF_PROT_READWRITE,
+                      MMF_OPEN_CREATE | MMF_OPEN_EXCL, 4096);
+    if (!mmf__fault_fired())
+      break;
+    if (rc == 0 || access(path2, F_OK) == 0 || !stdio_still_closed())
+      return 24;
+    emfile += rc == MMF_EMFILE;
+  }
+  mmf__fault_arm(0);
+  if (rc != 0 || !stdio_still_closed() || mmf_map_close(t) != 0)
+    return 25;
+  return emfile ? 0 : 26; /* the move's failure was among them */
+}
+
+static void descriptors_never_take_stdin_stdout_or_stderr(void **state) {
+  char name[64], key[64];
+  const char *path = th_path("stdio-closed"), *path2 = th_path("stdio-2");
+  int status = -1;
+  pid_t pid;
+  (void)state;
+  snprintf(name, sizeof name, "stdio-%lu", th_pid());
+  snprintf(key, sizeof key, "stdio-%lu", th_pid());
+  unlink(path);
+  unlink(path2);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    _exit(child_closed_stdio(path, path2, name, key));
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_int_equal(th_shm_leftovers(name), 0);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(unlink(path2), 0);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(last_os_error_is_errno_of_the_failed_call),
@@ -958,6 +1057,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(touch_is_safe_only_within_the_file_and_with_room),
       cmocka_unit_test(span_walk_without_room_maps_a_view_per_window),
       cmocka_unit_test(too_many_open_files_is_emfile),
+      cmocka_unit_test(descriptors_never_take_stdin_stdout_or_stderr),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
       cmocka_unit_test(shm_token_gives_no_more_access_than_the_mapping),
       cmocka_unit_test(sockets_are_enotsup_and_skipped_by_the_listing),

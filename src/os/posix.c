@@ -125,6 +125,25 @@ uint64_t mmf__os_minor_faults(void) {
 
 /* ---- files ---------------------------------------------------------------*/
 
+/* A descriptor mmf keeps is never 0, 1 or 2. A program started with one of
+ * them closed gets it back from its next open, and whatever it then writes
+ * to stdout or stderr lands in that file: `mmf reverse FILE 2>&-` wrote its
+ * progress line into FILE. Moves `fd` to 3 or above (close-on-exec); on
+ * failure closes it and returns -1 with errno set. */
+static int posix_above_stdio(int fd) {
+  int moved, err;
+  if (fd < 0 || fd > 2)
+    return fd;
+  if (FAULT("fcntl", EMFILE))
+    moved = -1;
+  else
+    moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  err = errno;
+  close(fd);
+  errno = err;
+  return moved;
+}
+
 /* A refused symbolic link (MMF__OS_NOFOLLOW) is a permission matter, not a
  * missing file: someone may be trying to redirect mmf's create. */
 static int posix_open_fail(int err, unsigned flags, const char *path) {
@@ -176,6 +195,13 @@ int mmf__os_open(const char *path, unsigned flags, mmf_os_file *out,
     if (fd < 0)
       return posix_open_fail(errno, flags, path);
   }
+  if ((fd = posix_above_stdio(fd)) < 0) {
+    int err = errno;
+    if (*created)
+      unlink(path);
+    *created = 0;
+    return posix_fail(err, "fcntl(F_DUPFD_CLOEXEC)", path);
+  }
   if (FAULT("fstat", EIO) || fstat(fd, &st) != 0) {
     int err = errno;
     close(fd);
@@ -215,7 +241,7 @@ int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
     return mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is write-only: "
                          "a mapping needs read access", (int)native);
   if (FAULT("fcntl", EMFILE) ||
-      (fd = fcntl((int)native, F_DUPFD_CLOEXEC, 0)) < 0)
+      (fd = fcntl((int)native, F_DUPFD_CLOEXEC, 3)) < 0) /* not 0..2 */
     return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", NULL);
   /* O_APPEND: pwrite would write at the end whatever the offset (Linux) */
   *writable = (fl & O_ACCMODE) != O_RDWR ? 0 : (fl & O_APPEND) ? -1 : 1;
@@ -602,6 +628,8 @@ int mmf__os_shm_anonymous(uint64_t size, mmf_os_file *file,
   if (FAULT("memfd_create", EMFILE) ||
       (fd = memfd_create("mmf.anonymous", MFD_CLOEXEC)) < 0)
     return posix_fail(errno, "memfd_create", "mmf.anonymous");
+  if ((fd = posix_above_stdio(fd)) < 0)
+    return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", "mmf.anonymous");
   if (FAULT("ftruncate", ENOMEM) || ftruncate(fd, (off_t)size) != 0) {
     err = errno;
     close(fd);
@@ -717,6 +745,8 @@ int mmf__os_reopen(mmf_os_file f, int writable, mmf_os_file *out) {
     fd = open(p, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0)
     return posix_fail(errno, "open", p);
+  if ((fd = posix_above_stdio(fd)) < 0)
+    return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", p);
   *out = fd;
   return 0;
 }
