@@ -27,7 +27,10 @@ bold=$'\e[1m' green=$'\e[32m' red=$'\e[31m' off=$'\e[0m'
 step() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$off"; }
 # Show a command on the terminal (fd 3, even inside $(...)), then run it.
 exec 3>&1
-show() { printf '$ %s\n' "$*" | sed "s#$BUILD/tools/##; s#$BUILD/examples/#./#" >&3; "$@"; }
+say() { printf '$ %s\n' "$*" | sed "s#$BUILD/tools/##; s#$BUILD/examples/#./#" >&3; }
+show() { say "$@"; "$@"; }
+# (A command started in the background with `&` is said first and run
+# directly, so that $! is its own process and kill -9 reaches it.)
 ok() { printf '  %sok%s    %s\n' "$green" "$off" "$*"; }
 bad() { printf '  %sFAIL%s  %s\n' "$red" "$off" "$*"; failures=$((failures + 1)); }
 # expect WHAT GOT WANT
@@ -140,10 +143,13 @@ err=$(show "$MMF" share get "$SHARE" 2>&1 >/dev/null); rc=$?
 echo "$err"
 expect "get after rm: exit status" "$rc" 1
 # A transient object lives exactly as long as a process holds it.
+say "$MMF" share put --transient "$SHARE-t" hello.orig
 "$MMF" share put --transient "$SHARE-t" hello.orig > put.out 2>&1 &
 put=$!
 for _ in $(seq 50); do "$MMF" share get "$SHARE-t" > /dev/null 2>&1 && break; sleep 0.1; done
+sed 's/^/  /' put.out
 expect "transient object while put runs" "$(show "$MMF" share get "$SHARE-t")" "hello world"
+echo "  (kill -9 the holder)"
 kill -KILL "$put"; wait "$put" 2>/dev/null
 "$MMF" share get "$SHARE-t" > /dev/null 2>&1; rc=$?
 expect "transient object after its holder is killed -9: get exit status" "$rc" 1
@@ -167,18 +173,43 @@ rm -f "/dev/shm/mmf-section.u$(id -u).$KEY"
 
 # ---------------------------------------------------------------------------
 step "9. examples: MMFShare, AppInst, a linked list shared through a file"
+say "$EX/mmfshare" write "$SHARE-x" "greetings from another process"
 (sleep 1; echo) | "$EX/mmfshare" write "$SHARE-x" "greetings from another process" > writer.out &
 w=$!
 for _ in $(seq 50); do [ -s writer.out ] && break; sleep 0.1; done
+sed 's/^/  /' writer.out
 out=$(show "$EX/mmfshare" read "$SHARE-x") && echo "$out"
 expect "mmfshare read" "$out" "greetings from another process"
 wait "$w"
-(sleep 1; echo) | "$EX/appinst" > appinst1.out &
-a=$!
+# AppInst: two instances stay up (each reads its stdin from a FIFO this
+# script holds open), a third is killed -9, and a fourth looks: mmf's count
+# is right, the classic sample's counter is one too high.
+mkfifo in1 in2 in3
+say "$EX/appinst" "hello from the first"
+"$EX/appinst" "hello from the first" < in1 > appinst1.out 2>&1 &
+a1=$!
+exec 4> in1
 for _ in $(seq 50); do [ -s appinst1.out ] && break; sleep 0.1; done
+sed 's/^/  /' appinst1.out
+"$EX/appinst" < in2 > appinst2.out 2>&1 &
+a2=$!
+exec 5> in2
+"$EX/appinst" < in3 > appinst3.out 2>&1 &
+a3=$!
+exec 6> in3
+for _ in $(seq 50); do [ -s appinst2.out ] && [ -s appinst3.out ] && break; sleep 0.1; done
+echo "  (two more instances started; killing one with kill -9)"
+kill -KILL "$a3"; wait "$a3" 2>/dev/null; exec 6>&-
 out=$(echo | show "$EX/appinst") && echo "$out"
-expect "appinst sees the instance already running" "$(grep -m1 -o 'instances running: [0-9]*' <<<"$out")" "instances running: 2"
-wait "$a"
+expect "appinst counts the live instances (two held, itself)" "$(grep -m1 -o 'instances running: [0-9]*' <<<"$out")" "instances running: 3"
+expect "the classic counter kept the killed one" "$(grep -m1 -o 'classic counter says [0-9]*' <<<"$out")" "classic counter says 4"
+expect "the first instance's greeting is shared" "$(grep -m1 'last greeting' <<<"$out")" 'last greeting: "hello from the first"'
+exec 4>&- 5>&-
+wait "$a1" "$a2"
+# A section outlives its instances (the next first one starts it over):
+# remove this one so the demo leaves nothing behind.
+key=$(sed -n 's/^first instance (key \(.*\))$/\1/p' appinst1.out)
+[ -n "$key" ] && rm -f "/dev/shm/mmf-section.u$(id -u).$key"
 show "$EX/linkedlist" build list.bin 5 || bad "linkedlist build failed"
 out=$(show "$EX/linkedlist" walk list.bin) && echo "$out"
 expect "records walked by a second process" "$(grep -c 'record . of 5' <<<"$out")" 5
