@@ -9,6 +9,7 @@
  * previous view and maps the next one. */
 #include <mmf.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 int main(int argc, char **argv) {
   mmf_map *map;
   mmf_window *win;
-  size_t window = argc > 2 ? (size_t)strtoull(argv[2], NULL, 10) : 0;
+  size_t window = 0;
   uint64_t zeros = 0, views = 0;
   void *data;
   size_t len;
@@ -25,6 +26,19 @@ int main(int argc, char **argv) {
   if (argc < 2 || argc > 3) {
     fprintf(stderr, "usage: count0s FILE [WINDOW_BYTES]\n");
     return 2;
+  }
+  if (argc > 2) { /* digits only: "junk" or "-5" is a usage error */
+    char *end;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(argv[2], &end, 10);
+    if (argv[2][0] < '0' || argv[2][0] > '9' || *end || errno ||
+        v == 0 || v > SIZE_MAX) {
+      fprintf(stderr, "count0s: bad WINDOW_BYTES '%s': expected a positive "
+                      "number of bytes\n", argv[2]);
+      return 2;
+    }
+    window = (size_t)v;
   }
 
   /* 1. The file, read-only. An empty file has no zeros. */
@@ -53,8 +67,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "count0s: %s\n", mmf_last_error_message());
   else
     printf("%" PRIu64 " zero bytes in %s (%" PRIu64 " bytes, %" PRIu64
-           " views)\n",
-           zeros, argv[1], mmf_map_size(map), views);
+           " view%s)\n",
+           zeros, argv[1], mmf_map_size(map), views, views == 1 ? "" : "s");
   mmf_map_close(map);
   return rc < 0 ? 1 : 0;
 }

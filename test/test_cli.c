@@ -903,6 +903,13 @@ static void cli_control_characters_in_names_are_escaped_in_errors(void **s) {
   RUN(&r, "share", "rm", "bad\tname");
   assert_fails_with(&r, 1, "mmf share rm: ", "bad\\tname", NULL);
   run_free(&r);
+  /* An empty name is shown as '', not as "mmf count: : ...". */
+  RUN(&r, "count", "");
+  assert_fails_with(&r, 1, "mmf count: '': ", NULL);
+  run_free(&r);
+  RUN(&r, "share", "get", "");
+  assert_fails_with(&r, 1, "mmf share get: '': ", "empty", NULL);
+  run_free(&r);
   RUN(&r, "instances", "--key", "bad\nkey");
   assert_fails_with(&r, 1, "mmf instances: ", "bad\\nkey", NULL);
   run_free(&r);

@@ -913,6 +913,15 @@ static void assert_failed(const struct run *r, int status, const char *what) {
   assert_non_null(strstr(r->err, what));
 }
 
+/* Binary mode is for the three standard streams only (what it does to
+ * them is shown by the CLI round trip below: CR LF and ^Z pass unchanged). */
+static void stdio_binary_takes_the_standard_streams_only(void **state) {
+  (void)state;
+  TH_EXPECT_ERR(mmf_stdio_binary(3), MMF_EINVAL, "mmf_stdio_binary");
+  TH_EXPECT_ERR(mmf_stdio_binary(-1), MMF_EINVAL, "mmf_stdio_binary");
+  TH_OK(mmf_stdio_binary(2));
+}
+
 static void cli_share_put_get_ls_rm_round_trip_is_byte_exact(void **state) {
   const char *name = obj("cli");
   const char *file = th_path("share-in.bin");
@@ -1561,6 +1570,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(last_holder_of_another_users_object_closes_cleanly),
       cmocka_unit_test(symlink_at_the_object_path_is_not_followed),
       cmocka_unit_test(anonymous_mapping_is_zeroed_and_shared_by_its_views),
+      cmocka_unit_test(stdio_binary_takes_the_standard_streams_only),
       cmocka_unit_test(cli_share_put_get_ls_rm_round_trip_is_byte_exact),
       cmocka_unit_test(cli_share_put_transient_lives_while_put_runs),
       cmocka_unit_test(cli_share_errors_and_usage),

@@ -88,8 +88,9 @@ void cli_fail(const char *sub, const char *path, int rc) {
   const char *msg = mmf_last_error_message();
   if (!msg || !*msg || mmf_last_error() != rc)
     msg = mmf_strerror(rc);
-  /* Both escaped: the path, and the library's message, which quotes it. */
-  cli_error(sub, "%s: %s", path, msg);
+  /* Both escaped: the path, and the library's message, which quotes it.
+   * An empty name shows as '' (not "mmf share put: : ..."). */
+  cli_error(sub, "%s: %s", path && *path ? path : "''", msg);
 }
 
 int cli_usage(const char *sub, const char *fmt, ...) {

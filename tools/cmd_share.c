@@ -53,13 +53,25 @@ static const char usage_get[] =
     "Usage: mmf share get NAME\n"
     "\n"
     "Write the bytes of shared-memory object NAME to standard output,\n"
-    "byte-exact (binary mode on Windows).\n";
+    "byte-exact (binary mode on Windows).\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help  show this help and exit\n"
+    "\n"
+    "Exit status: 0 success, 1 the object could not be read or the\n"
+    "output not written, 2 usage error.\n";
 
 static const char usage_rm[] =
     "Usage: mmf share rm NAME\n"
     "\n"
     "Remove shared-memory object NAME (persistent or transient). Processes\n"
-    "that hold it keep their copy until they close it.\n";
+    "that hold it keep their copy until they close it.\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help  show this help and exit\n"
+    "\n"
+    "Exit status: 0 removed, 1 it could not be removed (or does not\n"
+    "exist), 2 usage error.\n";
 
 static const char usage_ls[] =
     "Usage: mmf share ls [--json]\n"
@@ -247,8 +259,8 @@ static int share_put(int argc, char **argv) {
   if (transient) {
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    printf("holding %s (%zu bytes, transient) until interrupted\n", name,
-           len);
+    printf("holding %s (%zu byte%s, transient) until interrupted\n", name,
+           len, len == 1 ? "" : "s");
     fflush(stdout);
     while (!interrupted)
       sleep(1); /* a signal cuts the sleep short on POSIX */
