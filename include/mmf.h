@@ -188,6 +188,10 @@ enum mmf_open_flags {
 /**
  * @brief Open (or create) a file as a mapping object.
  *
+ * On POSIX the descriptor the mapping keeps (here and in every other call
+ * that opens or duplicates one) is never 0, 1 or 2: in a program started
+ * with stdout closed, printf cannot land in the mapped file.
+ *
  * @param[out] out       the new mapping; NULL on error
  * @param[in]  path      UTF-8 path of a file
  * @param[in]  prot      an ::mmf_prot value, optionally | ::MMF_PROT_EXEC
