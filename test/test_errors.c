@@ -449,6 +449,9 @@ static void view_calls_check_arguments_and_ranges(void **state) {
   TH_EXPECT_ERR(mmf_view_advise(v, 0, 0, -1), MMF_EINVAL, "mmf_view_advise");
   TH_EXPECT_ERR(mmf_view_advise(v, 0, 0, MMF_ADVICE_POPULATE + 1), MMF_EINVAL,
                 "mmf_view_advise");
+  /* The advice is checked before the range. */
+  TH_EXPECT_ERR(mmf_view_advise(v, 5001, 0, MMF_ADVICE_POPULATE + 1),
+                MMF_EINVAL, "mmf_view_advise");
   TH_EXPECT_ERR(mmf_view_advise(v, 5001, 0, MMF_ADVICE_NORMAL), MMF_ERANGE,
                 "mmf_view_advise");
   TH_EXPECT_ERR(mmf_view_advise(v, 4000, 1001, MMF_ADVICE_NORMAL), MMF_ERANGE,

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -942,6 +943,128 @@ static void cpu_count_follows_a_real_cgroup(void **state) {
   skip();
 }
 
+/* ---- what flushes ask of the OS -------------------------------------------
+ * A flush's bytes are the same whether it waited or reached the device, so
+ * only the calls show what it did. This program is linked with
+ * -Wl,--wrap=msync,--wrap=fdatasync (test/CMakeLists.txt): the library's
+ * calls come here first. */
+
+int __real_msync(void *addr, size_t len, int flags);
+int __real_fdatasync(int fd);
+static struct {
+  int msyncs, msync_flags, fdatasyncs;
+} io;
+
+int __wrap_msync(void *addr, size_t len, int flags) {
+  io.msyncs++;
+  io.msync_flags = flags;
+  return __real_msync(addr, len, flags);
+}
+
+int __wrap_fdatasync(int fd) {
+  io.fdatasyncs++;
+  return __real_fdatasync(fd);
+}
+
+/* Flush `v` in `mode` and check the calls: `msync_flags` -1 for no msync. */
+static void expect_flush_calls(mmf_view *v, int mode, int msync_flags,
+                               int fdatasyncs) {
+  memset(&io, 0, sizeof io);
+  TH_OK(mmf_view_flush(v, 0, 0, mode));
+  assert_int_equal(io.msyncs, msync_flags < 0 ? 0 : 1);
+  if (msync_flags >= 0)
+    assert_int_equal(io.msync_flags, msync_flags);
+  assert_int_equal(io.fdatasyncs, fdatasyncs);
+}
+
+static void flushes_ask_the_os_for_what_they_promise(void **state) {
+  const char *p = make("flushcalls", N, 31);
+  static const unsigned ro[] = {MMF_ACCESS_READ, MMF_ACCESS_COPY};
+  mmf_map *m;
+  mmf_view *v;
+  (void)state;
+  /* A plain file: ASYNC starts writeback, SYNC waits for it, DURABLE also
+   * has the device flushed (fdatasync); mmf_map_sync is fdatasync. */
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
+  ((unsigned char *)mmf_view_data(v))[7] ^= 1;
+  expect_flush_calls(v, MMF_FLUSH_ASYNC, MS_ASYNC, 0);
+  expect_flush_calls(v, MMF_FLUSH_SYNC, MS_SYNC, 0);
+  expect_flush_calls(v, MMF_FLUSH_DURABLE, MS_SYNC, 1);
+  memset(&io, 0, sizeof io);
+  TH_OK(mmf_map_sync(m));
+  assert_int_equal(io.fdatasyncs, 1);
+  assert_int_equal(io.msyncs, 0);
+  TH_OK(mmf_view_unmap(v));
+  /* READ and COPY views have nothing of the file's to write: no call. */
+  for (size_t k = 0; k < sizeof ro / sizeof ro[0]; k++) {
+    TH_OK(mmf_view_map(&v, m, 0, 0, ro[k]));
+    expect_flush_calls(v, MMF_FLUSH_DURABLE, -1, 0);
+    TH_OK(mmf_view_unmap(v));
+  }
+  TH_OK(mmf_map_close(m));
+  /* Write-through: every flush is durable, whatever its mode. */
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READWRITE, MMF_OPEN_WRITE_THROUGH, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_WRITE));
+  ((unsigned char *)mmf_view_data(v))[7] ^= 1;
+  expect_flush_calls(v, MMF_FLUSH_ASYNC, MS_SYNC, 1);
+  expect_flush_calls(v, MMF_FLUSH_SYNC, MS_SYNC, 1);
+  expect_flush_calls(v, MMF_FLUSH_DURABLE, MS_SYNC, 1);
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+}
+
+/* A full disk is MMF_ENOSPC, not some other failure: a program that checks
+ * for it must find it (here the reservation of a growing mapping). */
+static void a_full_disk_is_enospc(void **state) {
+  const char *p = make("enospc", 100, 32);
+  mmf_map *m;
+  int rc, seen = 0;
+  (void)state;
+  for (unsigned long n = 1;; n++) {
+    mmf__fault_arm(n);
+    rc = mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 1 << 20);
+    if (!mmf__fault_fired())
+      break;
+    if (strcmp(mmf__fault_call(), "posix_fallocate") == 0) {
+      assert_int_equal(rc, MMF_ENOSPC);
+      assert_int_equal(mmf_last_os_error(), ENOSPC);
+      seen = 1;
+    }
+  }
+  mmf__fault_arm(0);
+  TH_OK(rc);
+  TH_OK(mmf_map_close(m));
+  assert_true(seen);
+}
+
+/* An AUTO walk on its read path reports a file that shrank under it, as the
+ * mapped path does (test below), instead of handing out stale bytes. */
+static void read_path_walk_reports_a_file_that_shrank(void **state) {
+  const size_t mib = 1 << 20;
+  const char *p = make("shrink-read", 4 * mib, 33);
+  mmf_map *m;
+  mmf_window *w;
+  void *data;
+  size_t len;
+  uint64_t buffered;
+  (void)state;
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  mmf__auto_decision = MMF__AUTO_READ;
+  TH_OK(mmf_window_open(&w, m, 0, 0, mib, MMF_ACCESS_READ, MMF_WINDOW_AUTO));
+  while (mmf_window_buffered_count(w) == 0)
+    assert_int_equal(mmf_window_next(w, &data, &len, NULL), 1);
+  assert_int_equal(truncate(p, 3 * mib / 2), 0);
+  buffered = mmf_window_buffered_count(w);
+  TH_EXPECT_ERR(mmf_window_next(w, &data, &len, NULL), MMF_EIO,
+                "mmf_window_next");
+  mmf__auto_decision = MMF__AUTO_MEASURE;
+  assert_non_null(strstr(mmf_last_error_message(), "shrank"));
+  assert_int_equal(mmf_window_buffered_count(w), buffered);
+  TH_OK(mmf_window_close(w));
+  TH_OK(mmf_map_close(m));
+}
+
 /* ---- descriptors 0, 1 and 2 ----------------------------------------------
  * A program started with stdin, stdout or stderr closed gets that number back
  * from its next open: mmf must not keep its files there, or the program's
@@ -1050,6 +1173,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(from_native_bad_descriptors_fail),
       cmocka_unit_test(view_is_coherent_with_read_and_write),
       cmocka_unit_test(write_through_opens_the_file_o_dsync),
+      cmocka_unit_test(flushes_ask_the_os_for_what_they_promise),
+      cmocka_unit_test(a_full_disk_is_enospc),
+      cmocka_unit_test(read_path_walk_reports_a_file_that_shrank),
       cmocka_unit_test(extension_reserves_real_blocks),
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(populate_advice_is_writable_and_fails_past_the_end),

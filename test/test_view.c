@@ -461,6 +461,22 @@ static void advise_dontneed_leaves_copy_changes_outside_range(void **state) {
   assert_int_equal(got[1], 0xC1); /* same page, before the range */
   assert_int_equal(got[2], 0xC1); /* same page, after the range */
   assert_int_equal(got[3], 0xC1);
+
+  /* A range over several pages that starts and ends inside pages: only the
+   * whole pages in it may go, not the partial ones at either end. */
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_COPY));
+  d = mmf_view_data(v);
+  memset(d, 0xC1, 4 * page);
+  TH_OK(mmf_view_advise(v, page + 100, 2 * page, MMF_ADVICE_DONTNEED));
+  got[0] = d[page + 99];     /* the page the range starts in */
+  got[1] = d[3 * page + 99]; /* the page it ends in */
+  got[2] = d[3 * page + 100];
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+  assert_int_equal(got[0], 0xC1);
+  assert_int_equal(got[1], 0xC1);
+  assert_int_equal(got[2], 0xC1);
 }
 
 static void lock_and_unlock_whole_view_and_subranges(void **state) {
