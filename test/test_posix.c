@@ -417,6 +417,60 @@ static void lock_option_and_calls_lock_pages_in_ram(void **state) {
  * (MADV_POPULATE_WRITE): storing to them then takes no page fault, where a
  * view populated for reading would take one per page. And pages that are
  * past the file's end since it shrank are MMF_EIO, not SIGBUS. */
+/* DONTNEED that runs to the end of a view takes its last, partial page out
+ * too (the mapping covers it whole); one that stops inside a page keeps it.
+ * A read-only view: the pages come back from the file if touched again. */
+static void dontneed_to_the_end_takes_the_last_partial_page(void **state) {
+  size_t page = mmf_page_size();
+  const char *p = make("dontneed-end", 3 * page + 100, 34);
+  mmf_map *m;
+  mmf_view *v;
+  unsigned char *d;
+  int before, after, kept;
+  (void)state;
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_READ | MMF_VIEW_POPULATE));
+  d = mmf_view_data(v);
+  before = th_page_is_mapped(d + 3 * page);
+  TH_OK(mmf_view_advise(v, 2 * page, page, MMF_ADVICE_DONTNEED));
+  kept = th_page_is_mapped(d + 3 * page); /* the range stopped before it */
+  TH_OK(mmf_view_advise(v, page, 0, MMF_ADVICE_DONTNEED));
+  after = th_page_is_mapped(d + 3 * page);
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+  assert_int_equal(before, 1);
+  assert_int_equal(kept, 1);
+  assert_int_equal(after, 0);
+}
+
+/* A write touch covers its last byte: a range that starts inside a page
+ * ends in the next one, which a page-sized stride from its start misses (a
+ * COPY view: each written page is a private copy, and no write fault maps
+ * a neighbour). */
+static void write_touch_reaches_the_last_page(void **state) {
+  size_t page = mmf_page_size();
+  const char *p = make("touch-end", 3 * page, 35);
+  mmf_map *m;
+  mmf_view *v;
+  unsigned char *d;
+  int first, last, past;
+  (void)state;
+  if (!mmf__touch_writes())
+    skip();
+  TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+  TH_OK(mmf_view_map(&v, m, 0, 0, MMF_ACCESS_COPY));
+  d = mmf_view_data(v);
+  TH_OK(mmf__touch(d + 100, page, 1)); /* a page's worth, across two */
+  first = th_copy_page_is_private(d);
+  last = th_copy_page_is_private(d + page);
+  past = th_copy_page_is_private(d + 2 * page);
+  TH_OK(mmf_view_unmap(v));
+  TH_OK(mmf_map_close(m));
+  assert_int_equal(first, 1);
+  assert_int_equal(last, 1);
+  assert_int_not_equal(past, 1); /* untouched: not present (-1) */
+}
+
 static void populate_advice_is_writable_and_fails_past_the_end(void **state) {
   const size_t page = mmf_page_size(), size = 64 * page;
   const char *p = th_path("populate-w");
@@ -1179,6 +1233,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(extension_reserves_real_blocks),
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(populate_advice_is_writable_and_fails_past_the_end),
+      cmocka_unit_test(dontneed_to_the_end_takes_the_last_partial_page),
+      cmocka_unit_test(write_touch_reaches_the_last_page),
       cmocka_unit_test(touched_walk_reports_a_file_that_shrank),
       cmocka_unit_test(touch_is_safe_only_within_the_file_and_with_room),
       cmocka_unit_test(span_walk_without_room_maps_a_view_per_window),
