@@ -275,9 +275,14 @@ int mmf__os_file_extend(mmf_os_file f, uint64_t old, uint64_t size) {
    * (which would be SIGBUS); posix_fallocate writes zeros itself on file
    * systems without fallocate. It returns the error instead of setting
    * errno. */
-  if (FAULT("posix_fallocate", ENOSPC))
+  if (FAULT("posix_fallocate", ENOSPC)) {
+    /* As a full disk may leave it (ext4 grows the file as it allocates):
+     * half the range taken, so the undo below is tested too. */
+    if (ftruncate((int)f, (off_t)(old + (size - old) / 2)) != 0) {
+      /* then the injected failure alone */
+    }
     err = ENOSPC;
-  else
+  } else
     err = posix_fallocate((int)f, (off_t)old, (off_t)(size - old));
   if (err != 0) {
     /* Undo a partial extension so nothing is left behind. */
