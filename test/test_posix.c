@@ -38,6 +38,37 @@ static const char *make(const char *name, size_t n, uint32_t seed) {
   return p;
 }
 
+/* ---- the library's OS calls, seen -------------------------------------------
+ * A flush's bytes are the same whether it waited or reached the device, and
+ * a walk's whether it mapped one view or many, so only the calls show what
+ * they did. This program is linked with --wrap for msync, fdatasync and
+ * mmap (test/CMakeLists.txt): the library's calls come here first. */
+
+int __real_msync(void *addr, size_t len, int flags);
+int __real_fdatasync(int fd);
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                  off_t off);
+static struct {
+  int msyncs, msync_flags, fdatasyncs, mmaps;
+} io;
+
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                  off_t off) {
+  io.mmaps++;
+  return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+int __wrap_msync(void *addr, size_t len, int flags) {
+  io.msyncs++;
+  io.msync_flags = flags;
+  return __real_msync(addr, len, flags);
+}
+
+int __wrap_fdatasync(int fd) {
+  io.fdatasyncs++;
+  return __real_fdatasync(fd);
+}
+
 /* ---- errno behind the codes ---------------------------------------------*/
 
 static void last_os_error_is_errno_of_the_failed_call(void **state) {
@@ -640,6 +671,7 @@ static void span_walk_without_room_maps_a_view_per_window(void **state) {
   low.rlim_cur = (rlim_t)(vm_size_kb() * 1024 + 64 * mib);
   assert_int_equal(setrlimit(RLIMIT_AS, &low), 0);
   rc = mmf_window_open(&w, m, 0, 0, 4 * mib, MMF_ACCESS_READ, 0);
+  io.mmaps = 0;
   while (rc == 0 && k < 8 &&
          (rc = mmf_window_next(w, &data, &size, &off)) == 1) {
     if (off != k * 4 * mib || ((unsigned char *)data)[size - 1] != 0)
@@ -651,8 +683,42 @@ static void span_walk_without_room_maps_a_view_per_window(void **state) {
   assert_int_equal(setrlimit(RLIMIT_AS, &old), 0);
   assert_int_equal(rc, 0);
   assert_int_equal(k, 8);
+  /* The span is tried once: then a view per window, not a failed span and
+   * a view every time. */
+  assert_int_equal(io.mmaps, 1 + 8);
   TH_OK(mmf_window_close(w));
   TH_OK(mmf_map_close(m));
+}
+
+/* A walk maps a span per MMF_WINDOW_SPAN_MAX bytes, backward as forward:
+ * 8 windows with spans of 4 windows are 2 mmaps either way. */
+static void span_walks_map_a_span_per_span_max_either_way(void **state) {
+  const size_t mib = (size_t)1 << 20;
+  const char *p = make("span-count", 8 * mib, 36);
+  static const unsigned dirs[] = {0, MMF_WINDOW_BACKWARD};
+  (void)state;
+  if (!mmf__os_walk_spans())
+    skip();
+  for (size_t d = 0; d < 2; d++) {
+    mmf_map *m;
+    mmf_window *w;
+    void *data;
+    size_t size, k = 0;
+    int rc, mmaps;
+    TH_OK(mmf_map_open(&m, p, MMF_PROT_READ, 0, 0));
+    mmf__window_span_max = 4 * mib;
+    TH_OK(mmf_window_open(&w, m, 0, 0, mib, MMF_ACCESS_READ, dirs[d]));
+    io.mmaps = 0;
+    while ((rc = mmf_window_next(w, &data, &size, NULL)) == 1)
+      k++;
+    mmaps = io.mmaps;
+    mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
+    TH_OK(rc);
+    TH_OK(mmf_window_close(w));
+    TH_OK(mmf_map_close(m));
+    assert_int_equal(k, 8);
+    assert_int_equal(mmaps, 2);
+  }
 }
 
 static void too_many_open_files_is_emfile(void **state) {
@@ -997,28 +1063,7 @@ static void cpu_count_follows_a_real_cgroup(void **state) {
   skip();
 }
 
-/* ---- what flushes ask of the OS -------------------------------------------
- * A flush's bytes are the same whether it waited or reached the device, so
- * only the calls show what it did. This program is linked with
- * -Wl,--wrap=msync,--wrap=fdatasync (test/CMakeLists.txt): the library's
- * calls come here first. */
-
-int __real_msync(void *addr, size_t len, int flags);
-int __real_fdatasync(int fd);
-static struct {
-  int msyncs, msync_flags, fdatasyncs;
-} io;
-
-int __wrap_msync(void *addr, size_t len, int flags) {
-  io.msyncs++;
-  io.msync_flags = flags;
-  return __real_msync(addr, len, flags);
-}
-
-int __wrap_fdatasync(int fd) {
-  io.fdatasyncs++;
-  return __real_fdatasync(fd);
-}
+/* ---- what flushes ask of the OS (the wrappers are at the top) ------------*/
 
 /* Flush `v` in `mode` and check the calls: `msync_flags` -1 for no msync. */
 static void expect_flush_calls(mmf_view *v, int mode, int msync_flags,
@@ -1240,6 +1285,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(touched_walk_reports_a_file_that_shrank),
       cmocka_unit_test(touch_is_safe_only_within_the_file_and_with_room),
       cmocka_unit_test(span_walk_without_room_maps_a_view_per_window),
+      cmocka_unit_test(span_walks_map_a_span_per_span_max_either_way),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(descriptors_never_take_stdin_stdout_or_stderr),
       cmocka_unit_test(fifo_and_devices_are_enotsup),
