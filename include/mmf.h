@@ -189,8 +189,11 @@ enum mmf_open_flags {
  * @brief Open (or create) a file as a mapping object.
  *
  * On POSIX the descriptor the mapping keeps (here and in every other call
- * that opens or duplicates one) is never 0, 1 or 2: in a program started
- * with stdout closed, printf cannot land in the mapped file.
+ * that opens or duplicates one) is never 0, 1 or 2, so in a program started
+ * with stdout closed, printf does not end up in the mapped file. (For the
+ * moment between the open and the move, and while mmf reads a file of the
+ * system's, a descriptor it holds may be one of them: do not write to a
+ * closed standard stream from another thread meanwhile.)
  *
  * @param[out] out       the new mapping; NULL on error
  * @param[in]  path      UTF-8 path of a file

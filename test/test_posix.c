@@ -69,6 +69,20 @@ int __wrap_fdatasync(int fd) {
   return __real_fdatasync(fd);
 }
 
+/* Teardown of the tests that set the library's test hooks: put them back
+ * even when an assertion left the test half way. */
+static int restore_hooks(void **state) {
+  (void)state;
+  mmf__auto_decision = MMF__AUTO_MEASURE;
+  mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
+  return 0;
+}
+
+/* 1 where this program sees the library's mmap calls: __wrap_mmap stands
+ * for mmap only while mmap is not redirected to mmap64 (a 32-bit build
+ * with _FILE_OFFSET_BITS=64). */
+static int mmaps_counted(void) { return sizeof(off_t) == sizeof(long); }
+
 /* ---- errno behind the codes ---------------------------------------------*/
 
 static void last_os_error_is_errno_of_the_failed_call(void **state) {
@@ -685,7 +699,8 @@ static void span_walk_without_room_maps_a_view_per_window(void **state) {
   assert_int_equal(k, 8);
   /* The span is tried once: then a view per window, not a failed span and
    * a view every time. */
-  assert_int_equal(io.mmaps, 1 + 8);
+  if (mmaps_counted())
+    assert_int_equal(io.mmaps, 1 + 8);
   TH_OK(mmf_window_close(w));
   TH_OK(mmf_map_close(m));
 }
@@ -697,7 +712,7 @@ static void span_walks_map_a_span_per_span_max_either_way(void **state) {
   const char *p = make("span-count", 8 * mib, 36);
   static const unsigned dirs[] = {0, MMF_WINDOW_BACKWARD};
   (void)state;
-  if (!mmf__os_walk_spans())
+  if (!mmf__os_walk_spans() || !mmaps_counted())
     skip();
   for (size_t d = 0; d < 2; d++) {
     mmf_map *m;
@@ -712,7 +727,6 @@ static void span_walks_map_a_span_per_span_max_either_way(void **state) {
     while ((rc = mmf_window_next(w, &data, &size, NULL)) == 1)
       k++;
     mmaps = io.mmaps;
-    mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
     TH_OK(rc);
     TH_OK(mmf_window_close(w));
     TH_OK(mmf_map_close(m));
@@ -728,7 +742,8 @@ static void too_many_open_files_is_emfile(void **state) {
   int rc, os, lowest;
   th_res r = th_res_now();
   (void)state;
-  lowest = dup(0); /* the lowest free descriptor number */
+  /* the lowest free descriptor number (not dup(0): stdin may be closed) */
+  lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
   assert_true(lowest >= 0);
   close(lowest);
   assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -1125,13 +1140,18 @@ static void a_full_disk_is_enospc(void **state) {
     rc = mmf_map_open(&m, p, MMF_PROT_READWRITE, 0, 1 << 20);
     if (!mmf__fault_fired())
       break;
+    if (rc == 0) { /* absorbed by a best-effort step: start over */
+      TH_OK(mmf_map_close(m));
+      assert_int_equal(truncate(p, 100), 0);
+      continue;
+    }
     if (strcmp(mmf__fault_call(), "posix_fallocate") == 0) {
       assert_int_equal(rc, MMF_ENOSPC);
       assert_int_equal(mmf_last_os_error(), ENOSPC);
       seen = 1;
     }
-    if (rc != 0) /* the file as it was: the injected fault grew it half way */
-      assert_int_equal(th_file_size(p), 100);
+    /* the file as it was: the injected fault grew it half way */
+    assert_int_equal(th_file_size(p), 100);
   }
   mmf__fault_arm(0);
   TH_OK(rc);
@@ -1159,7 +1179,6 @@ static void read_path_walk_reports_a_file_that_shrank(void **state) {
   buffered = mmf_window_buffered_count(w);
   TH_EXPECT_ERR(mmf_window_next(w, &data, &len, NULL), MMF_EIO,
                 "mmf_window_next");
-  mmf__auto_decision = MMF__AUTO_MEASURE;
   assert_non_null(strstr(mmf_last_error_message(), "shrank"));
   assert_int_equal(mmf_window_buffered_count(w), buffered);
   TH_OK(mmf_window_close(w));
@@ -1240,7 +1259,20 @@ static int child_closed_stdio(const char *path, const char *path2,
   mmf__fault_arm(0);
   if (rc != 0 || !stdio_still_closed() || mmf_map_close(t) != 0)
     return 25;
-  return emfile ? 0 : 26; /* the move's failure was among them */
+  if (!emfile)
+    return 26; /* the move's failure was among them */
+  /* With no descriptor above 2 allowed, the move cannot be made: that is
+   * too many open files (fcntl itself says EINVAL). */
+  {
+    struct rlimit three = {3, 3};
+    if (setrlimit(RLIMIT_NOFILE, &three) != 0)
+      return 27;
+    t = (mmf_map *)&t;
+    rc = mmf_map_open(&t, path2, MMF_PROT_READ, 0, 0);
+    if (rc != MMF_EMFILE || t != NULL || !stdio_still_closed())
+      return 28;
+  }
+  return 0;
 }
 
 static void descriptors_never_take_stdin_stdout_or_stderr(void **state) {
@@ -1276,7 +1308,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(write_through_opens_the_file_o_dsync),
       cmocka_unit_test(flushes_ask_the_os_for_what_they_promise),
       cmocka_unit_test(a_full_disk_is_enospc),
-      cmocka_unit_test(read_path_walk_reports_a_file_that_shrank),
+      cmocka_unit_test_teardown(read_path_walk_reports_a_file_that_shrank,
+                                restore_hooks),
       cmocka_unit_test(extension_reserves_real_blocks),
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(populate_advice_is_writable_and_fails_past_the_end),
@@ -1285,7 +1318,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(touched_walk_reports_a_file_that_shrank),
       cmocka_unit_test(touch_is_safe_only_within_the_file_and_with_room),
       cmocka_unit_test(span_walk_without_room_maps_a_view_per_window),
-      cmocka_unit_test(span_walks_map_a_span_per_span_max_either_way),
+      cmocka_unit_test_teardown(span_walks_map_a_span_per_span_max_either_way,
+                                restore_hooks),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(descriptors_never_take_stdin_stdout_or_stderr),
       cmocka_unit_test(fifo_and_devices_are_enotsup),

@@ -125,6 +125,15 @@ uint64_t mmf__os_minor_faults(void) {
 
 /* ---- files ---------------------------------------------------------------*/
 
+/* fcntl(F_DUPFD*, min) says EINVAL when no descriptor at or above `min` is
+ * allowed (RLIMIT_NOFILE <= min): that is too many open files. */
+static int posix_dupfd_above(int fd, int min) {
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, min);
+  if (moved < 0 && errno == EINVAL)
+    errno = EMFILE;
+  return moved;
+}
+
 /* A descriptor mmf keeps is never 0, 1 or 2. A program started with one of
  * them closed gets it back from its next open, and whatever it then writes
  * to stdout or stderr lands in that file: `mmf reverse FILE 2>&-` wrote its
@@ -137,7 +146,7 @@ static int posix_above_stdio(int fd) {
   if (FAULT("fcntl", EMFILE))
     moved = -1;
   else
-    moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    moved = posix_dupfd_above(fd, 3);
   err = errno;
   close(fd);
   errno = err;
@@ -241,7 +250,7 @@ int mmf__os_dup(intptr_t native, mmf_os_file *out, int *writable) {
     return mmf__error_os(MMF_EBADF, EBADF, "file descriptor %d is write-only: "
                          "a mapping needs read access", (int)native);
   if (FAULT("fcntl", EMFILE) ||
-      (fd = fcntl((int)native, F_DUPFD_CLOEXEC, 3)) < 0) /* not 0..2 */
+      (fd = posix_dupfd_above((int)native, 3)) < 0) /* not 0..2 */
     return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", NULL);
   /* O_APPEND: pwrite would write at the end whatever the offset (Linux) */
   *writable = (fl & O_ACCMODE) != O_RDWR ? 0 : (fl & O_APPEND) ? -1 : 1;
@@ -634,7 +643,7 @@ int mmf__os_shm_anonymous(uint64_t size, mmf_os_file *file,
       (fd = memfd_create("mmf.anonymous", MFD_CLOEXEC)) < 0)
     return posix_fail(errno, "memfd_create", "mmf.anonymous");
   if ((fd = posix_above_stdio(fd)) < 0)
-    return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", "mmf.anonymous");
+    return posix_fail(errno, "fcntl(F_DUPFD_CLOEXEC)", "memfd:mmf.anonymous");
   if (FAULT("ftruncate", ENOMEM) || ftruncate(fd, (off_t)size) != 0) {
     err = errno;
     close(fd);
