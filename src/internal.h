@@ -103,6 +103,8 @@ uint64_t mmf__window_touch_count(const mmf_window *w);
 int mmf__touch(void *p, size_t len, int write);
 /* 1 where mmf__touch can write (x86), 0 where it says MMF_ENOTSUP. */
 int mmf__touch_writes(void);
+/* Tests only: mmf_memswap_reversed's portable kernel, whatever the CPU. */
+void mmf__memswap_reversed_scalar(void *a, void *b, size_t n);
 
 /* The 2 MiB grid of file offsets on which AUTO walks map whole cells and
  * mmf_window_each cuts its shares (window.c explains why). */

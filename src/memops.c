@@ -3,6 +3,7 @@
  * and touching pages to fault them in. */
 #include "internal.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -98,11 +99,18 @@ static uint64_t (*pick_count(void))(const unsigned char *, size_t,
 }
 #endif
 
+typedef uint64_t (*count_fn)(const unsigned char *, size_t, unsigned char);
+
 uint64_t mmf_memcount(const void *p, size_t n, unsigned char byte) {
-  static uint64_t (*kernel)(const unsigned char *, size_t, unsigned char);
-  if (!kernel)
-    kernel = pick_count(); /* idempotent: a race stores the same pointer */
-  return n ? kernel((const unsigned char *)p, n, byte) : 0;
+  /* Picked on first use; threads that race store the same pointer (atomic:
+   * the workers of one walk call this at once). */
+  static _Atomic(count_fn) kernel;
+  count_fn k = atomic_load_explicit(&kernel, memory_order_relaxed);
+  if (!k) {
+    k = pick_count();
+    atomic_store_explicit(&kernel, k, memory_order_relaxed);
+  }
+  return n ? k((const unsigned char *)p, n, byte) : 0;
 }
 
 /* Reversing works on 8-byte words with a byte swap: a[j] <-> b[n-1-j] for a
@@ -114,6 +122,8 @@ static uint64_t load64(const unsigned char *p) {
 }
 
 static void store64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+
+typedef void (*swap_fn)(unsigned char *, unsigned char *, size_t);
 
 static void swap_scalar(unsigned char *a, unsigned char *b, size_t n) {
   size_t i = 0;
@@ -158,22 +168,27 @@ swap_avx2(unsigned char *a, unsigned char *b, size_t n) {
   swap_scalar(a + i, b, n - i);
 }
 
-static void (*pick_swap(void))(unsigned char *, unsigned char *, size_t) {
+static swap_fn pick_swap(void) {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") ? swap_avx2 : swap_scalar;
 }
 #else
-static void (*pick_swap(void))(unsigned char *, unsigned char *, size_t) {
-  return swap_scalar;
-}
+static swap_fn pick_swap(void) { return swap_scalar; }
 #endif
 
 void mmf_memswap_reversed(void *a, void *b, size_t n) {
-  static void (*kernel)(unsigned char *, unsigned char *, size_t);
-  if (!kernel)
-    kernel = pick_swap(); /* idempotent: a race stores the same pointer */
+  static _Atomic(swap_fn) kernel; /* as mmf_memcount's */
+  swap_fn k = atomic_load_explicit(&kernel, memory_order_relaxed);
+  if (!k) {
+    k = pick_swap();
+    atomic_store_explicit(&kernel, k, memory_order_relaxed);
+  }
   if (n)
-    kernel((unsigned char *)a, (unsigned char *)b, n);
+    k((unsigned char *)a, (unsigned char *)b, n);
+}
+
+void mmf__memswap_reversed_scalar(void *a, void *b, size_t n) {
+  swap_scalar((unsigned char *)a, (unsigned char *)b, n);
 }
 
 void mmf_memreverse(void *p_, size_t n) {
