@@ -27,7 +27,18 @@ bold=$'\e[1m' green=$'\e[32m' red=$'\e[31m' off=$'\e[0m'
 step() { printf '\n%s== %s ==%s\n' "$bold" "$*" "$off"; }
 # Show a command on the terminal (fd 3, even inside $(...)), then run it.
 exec 3>&1
-say() { printf '$ %s\n' "$*" | sed "s#$BUILD/tools/##; s#$BUILD/examples/#./#" >&3; }
+# (arguments with spaces or shell characters are shown quoted, so that a
+# shown line can be pasted)
+say() {
+  local a line=
+  for a in "$@"; do
+    case $a in
+      *[!A-Za-z0-9_./=:,+-]* | '') a="'${a//\'/\'\\\'\'}'" ;;
+    esac
+    line+="${line:+ }$a"
+  done
+  printf '$ %s\n' "$line" | sed "s#$BUILD/tools/##; s#$BUILD/examples/#./#" >&3
+}
 show() { say "$@"; "$@"; }
 # (A command started in the background with `&` is said first and run
 # directly, so that $! is its own process and kill -9 reaches it.)
@@ -146,7 +157,7 @@ expect "get after rm: exit status" "$rc" 1
 say "$MMF" share put --transient "$SHARE-t" hello.orig
 "$MMF" share put --transient "$SHARE-t" hello.orig > put.out 2>&1 &
 put=$!
-for _ in $(seq 50); do "$MMF" share get "$SHARE-t" > /dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do [ -s put.out ] && "$MMF" share get "$SHARE-t" > /dev/null 2>&1 && break; sleep 0.1; done
 sed 's/^/  /' put.out
 expect "transient object while put runs" "$(show "$MMF" share get "$SHARE-t")" "hello world"
 echo "  (kill -9 the holder)"
@@ -191,14 +202,18 @@ a1=$!
 exec 4> in1
 for _ in $(seq 50); do [ -s appinst1.out ] && break; sleep 0.1; done
 sed 's/^/  /' appinst1.out
-"$EX/appinst" < in2 > appinst2.out 2>&1 &
+# (each without the FIFO writers this script holds for the others)
+say "$EX/appinst"
+"$EX/appinst" < in2 > appinst2.out 2>&1 4>&- &
 a2=$!
 exec 5> in2
-"$EX/appinst" < in3 > appinst3.out 2>&1 &
+say "$EX/appinst"
+"$EX/appinst" < in3 > appinst3.out 2>&1 4>&- 5>&- &
 a3=$!
 exec 6> in3
-for _ in $(seq 50); do [ -s appinst2.out ] && [ -s appinst3.out ] && break; sleep 0.1; done
-echo "  (two more instances started; killing one with kill -9)"
+for _ in $(seq 200); do [ -s appinst2.out ] && [ -s appinst3.out ] && break; sleep 0.1; done
+[ -s appinst3.out ] || bad "the third appinst did not start within 20 s"
+echo "  (kill -9 the third)"
 kill -KILL "$a3"; wait "$a3" 2>/dev/null; exec 6>&-
 out=$(echo | show "$EX/appinst") && echo "$out"
 expect "appinst counts the live instances (two held, itself)" "$(grep -m1 -o 'instances running: [0-9]*' <<<"$out")" "instances running: 3"
