@@ -152,21 +152,24 @@ static void memreverse_matches_reference(void **state) {
   free(b);
 }
 
-/* The portable kernel, which CPUs without AVX2 run on every byte (with
- * AVX2 it only takes the last 63): long blocks against the reference. */
-static void scalar_swap_matches_reference(void **state) {
+/* `iters` pairs of blocks at random offsets in one buffer (the first
+ * `small` of lengths 0, step, 2*step, ..., then random up to 70000) swapped
+ * by `swap` and checked against a byte loop, the bytes around included. */
+static void swaps_match_reference(void (*swap)(void *, void *, size_t),
+                                  int iters, int small, size_t step) {
   const size_t cap = 70000;
   unsigned char *buf = malloc(2 * cap + 200), *ref = malloc(2 * cap + 200);
-  (void)state;
   assert_non_null(buf);
   assert_non_null(ref);
-  for (int iter = 0; iter < 100; iter++) {
-    size_t n = iter < 20 ? (size_t)iter * 13 : rnd() % cap;
-    size_t a_off = rnd() % 64, b_off = a_off + n + rnd() % 64;
+  for (int iter = 0; iter < iters; iter++) {
+    size_t n = iter < small ? (size_t)iter * step : rnd() % cap;
+    size_t a_off = rnd() % 64;
+    size_t gap = rnd() % 64;
+    size_t b_off = a_off + n + gap;
     size_t total = b_off + n + 64;
     th_fill(buf, total, rnd());
     memcpy(ref, buf, total);
-    mmf__memswap_reversed_scalar(buf + a_off, buf + b_off, n);
+    swap(buf + a_off, buf + b_off, n);
     for (size_t j = 0; j < n; j++) {
       unsigned char t = ref[a_off + j];
       ref[a_off + j] = ref[b_off + n - 1 - j];
@@ -178,28 +181,19 @@ static void scalar_swap_matches_reference(void **state) {
   free(ref);
 }
 
+/* The portable kernel, which CPUs without AVX2 run on every byte (with
+ * AVX2 it only takes the last 63): long blocks against the reference. */
+static void scalar_swap_matches_reference(void **state) {
+  (void)state;
+  swaps_match_reference(mmf__memswap_reversed_scalar, 100, 20, 13);
+}
+
 static void memswap_reversed_matches_reference(void **state) {
-  const size_t cap = 70000;
-  unsigned char *buf = malloc(2 * cap + 200), *ref = malloc(2 * cap + 200);
+  unsigned char *buf = malloc(1000), *ref = malloc(1000);
   (void)state;
   assert_non_null(buf);
   assert_non_null(ref);
-  for (int iter = 0; iter < 300; iter++) {
-    size_t n = iter < 40 ? (size_t)iter : rnd() % cap;
-    size_t a_off = rnd() % 64;
-    size_t gap = rnd() % 64;
-    size_t b_off = a_off + n + gap;
-    size_t total = b_off + n + 64;
-    th_fill(buf, total, rnd());
-    memcpy(ref, buf, total);
-    mmf_memswap_reversed(buf + a_off, buf + b_off, n);
-    for (size_t j = 0; j < n; j++) {
-      unsigned char t = ref[a_off + j];
-      ref[a_off + j] = ref[b_off + n - 1 - j];
-      ref[b_off + n - 1 - j] = t;
-    }
-    assert_memory_equal(buf, ref, total);
-  }
+  swaps_match_reference(mmf_memswap_reversed, 300, 40, 1);
   /* Two separate buffers; and blocks from both ends reverse the whole. */
   {
     unsigned char x[100], y[100], wx[100], wy[100];
