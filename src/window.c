@@ -403,7 +403,7 @@ static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
                          size_t at, size_t n) {
   int write = (w->access & MMF_ACCESS_WRITE) != 0;
   struct mmf__error_rec before;
-  uint64_t f0;
+  uint64_t f0 = 0;
   int rc;
   if (w->pop == POP_TOUCH) {
     int held;
@@ -416,7 +416,8 @@ static int span_populate(mmf_window *w, unsigned char *d, uint64_t off,
       return 0;
     }
   }
-  f0 = mmf__os_minor_faults();
+  if (w->pop == POP_PROBE) /* (getrusage: only while the faults decide) */
+    f0 = mmf__os_minor_faults();
   mmf__error_save(&before);
   rc = mmf_view_advise(w->span, at, n, MMF_ADVICE_POPULATE);
   if (rc == MMF_ENOTSUP) /* a request, as for a view of its own */
@@ -441,6 +442,8 @@ static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
   unsigned char *d;
   int rc;
   if (!w->span || off < s0 || off + n > s0 + mmf_view_size(w->span)) {
+    /* (populated window by window, below) */
+    unsigned access = w->access & ~(unsigned)MMF_VIEW_POPULATE;
     size_t max = mmf__window_span_max > n ? mmf__window_span_max : n;
     uint64_t lo = off, hi = off + n;
     if (w->span && (rc = span_close(w)) != 0)
@@ -455,16 +458,14 @@ static int span_window(mmf_window *w, uint64_t off, size_t n, void **data) {
        * alone below, as a walk without spans maps it (and any other
        * failure is that mapping's to report). */
       mmf__best_effort_begin();
-      rc = mmf_view_map(&w->span, w->map, lo, (size_t)(hi - lo),
-                        w->access & ~(unsigned)MMF_VIEW_POPULATE);
+      rc = mmf_view_map(&w->span, w->map, lo, (size_t)(hi - lo), access);
       mmf__best_effort_end();
     }
     if (rc) {
       w->span_no_room = hi - lo > n; /* (not asked again: an exclusive lock) */
       lo = off;
       hi = off + n;
-      rc = mmf_view_map(&w->span, w->map, lo, n,
-                        w->access & ~(unsigned)MMF_VIEW_POPULATE);
+      rc = mmf_view_map(&w->span, w->map, lo, n, access);
     }
     if (rc)
       return mmf__error_in("mmf_window_next", NULL, rc);
