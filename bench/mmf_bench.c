@@ -487,25 +487,36 @@ static void *ram_part_count(void *arg) {
   return NULL;
 }
 
+/* Run fn on each of the n parts (`size` bytes apart from `parts`): part 0
+ * on this thread, the others on threads of their own; returns when all are
+ * done. */
+static void on_threads(void *(*fn)(void *), void *parts, size_t size,
+                       unsigned n) {
+  pthread_t th[MMF_WINDOW_EACH_MAX];
+  for (unsigned k = 1; k < n; k++) {
+    int e = pthread_create(&th[k], NULL, fn, (char *)parts + size * k);
+    if (e)
+      die("pthread_create: %s", strerror(e));
+  }
+  fn(parts);
+  for (unsigned k = 1; k < n; k++) {
+    int e = pthread_join(th[k], NULL);
+    if (e)
+      die("pthread_join: %s", strerror(e));
+  }
+}
+
 static uint64_t count_ram_threads(const unsigned char *ram, unsigned n) {
   struct ram_part part[MMF_WINDOW_EACH_MAX];
-  pthread_t th[MMF_WINDOW_EACH_MAX];
   size_t per = (size_t)opt.size / n;
   uint64_t total = 0;
   for (unsigned k = 0; k < n; k++) {
     part[k].p = ram + per * k;
     part[k].n = k + 1 < n ? per : (size_t)opt.size - per * k;
-    int e = k ? pthread_create(&th[k], NULL, ram_part_count, &part[k]) : 0;
-    if (e)
-      die("pthread_create: %s", strerror(e));
   }
-  ram_part_count(&part[0]);
-  for (unsigned k = 0; k < n; k++) {
-    int e = k ? pthread_join(th[k], NULL) : 0;
-    if (e)
-      die("pthread_join: %s", strerror(e));
+  on_threads(ram_part_count, part, sizeof part[0], n);
+  for (unsigned k = 0; k < n; k++)
     total += part[k].count;
-  }
   return total;
 }
 
@@ -884,7 +895,6 @@ static void *rewrite_part(void *arg) {
  * its own contiguous share (buffers touched inside the time: 1 MiB each). */
 static double rewrite_threads(unsigned n) {
   struct rewrite_part part[MMF_WINDOW_EACH_MAX];
-  pthread_t th[MMF_WINDOW_EACH_MAX];
   uint64_t per = opt.size / n / BUF_BYTES * BUF_BYTES;
   double t0 = now();
   int fd = open(opt.path, O_RDWR | O_CLOEXEC);
@@ -894,16 +904,8 @@ static double rewrite_threads(unsigned n) {
     part[k].fd = fd;
     part[k].off = per * k;
     part[k].len = k + 1 < n ? per : opt.size - per * k;
-    int e = k ? pthread_create(&th[k], NULL, rewrite_part, &part[k]) : 0;
-    if (e)
-      die("pthread_create: %s", strerror(e));
   }
-  rewrite_part(&part[0]);
-  for (unsigned k = 1; k < n; k++) {
-    int e = pthread_join(th[k], NULL);
-    if (e)
-      die("pthread_join: %s", strerror(e));
-  }
+  on_threads(rewrite_part, part, sizeof part[0], n);
   close(fd);
   return now() - t0;
 }
