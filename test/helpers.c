@@ -227,9 +227,10 @@ int th_wait_word_at(void *base, size_t off, unsigned want) {
   return th_wait_word(th_word(base, off), want, TH_WAIT_MS);
 }
 
-int th_auto_measure_again(void **state) {
+int th_restore_walk_hooks(void **state) {
   (void)state;
   mmf__auto_decision = MMF__AUTO_MEASURE;
+  mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
   return 0;
 }
 

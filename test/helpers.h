@@ -118,10 +118,11 @@ int th_wait_word_at(void *base, size_t off, unsigned want);
 /* The same for any condition: until ready(ctx) returns non-zero. */
 int th_wait_until(int (*ready)(void *ctx), void *ctx, unsigned max_ms);
 
-/* A cmocka teardown for tests that force MMF_WINDOW_AUTO's decision
- * (mmf__auto_decision, internal.h): puts it back to measuring, so that a
- * test failing midway does not leave it forced for the tests after it. */
-int th_auto_measure_again(void **state);
+/* A cmocka teardown for tests that set the walks' test hooks (internal.h):
+ * puts MMF_WINDOW_AUTO's decision back to measuring (mmf__auto_decision)
+ * and spans back to MMF_WINDOW_SPAN_MAX (mmf__window_span_max), so that a
+ * test failing midway does not leave them set for the tests after it. */
+int th_restore_walk_hooks(void **state);
 
 /* A native file of the OS for mmf_map_from_native(): a descriptor on
  * POSIX, a HANDLE on Windows, opened read-write (writable 1), read-only

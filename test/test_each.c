@@ -460,7 +460,7 @@ int main(void) {
       cmocka_unit_test(each_delivers_every_byte_once),
       cmocka_unit_test(each_counts_its_workers),
       cmocka_unit_test(each_runs_the_workers_at_once),
-      cmocka_unit_test_teardown(each_auto_either_way, th_auto_measure_again),
+      cmocka_unit_test_teardown(each_auto_either_way, th_restore_walk_hooks),
       cmocka_unit_test(each_stops_when_fn_says_so),
       cmocka_unit_test(each_carries_fn_errors_to_the_caller),
       cmocka_unit_test(each_walks_a_failed_workers_share_itself),

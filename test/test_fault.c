@@ -1009,7 +1009,8 @@ int main(void) {
       cmocka_unit_test(map_read_fails_cleanly),
       cmocka_unit_test(map_write_fails_cleanly),
       cmocka_unit_test(map_sync_fails_cleanly),
-      cmocka_unit_test(window_walk_fails_cleanly),
+      cmocka_unit_test_teardown(window_walk_fails_cleanly,
+                                th_restore_walk_hooks),
       cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
                                 (void *)&auto_read_path),
       cmocka_unit_test_prestate(auto_window_walk_fails_cleanly,
@@ -1024,7 +1025,7 @@ int main(void) {
       cmocka_unit_test(release_fails_cleanly),
       cmocka_unit_test_teardown(
           window_next_retries_the_same_window_after_a_failure,
-          th_auto_measure_again),
+          th_restore_walk_hooks),
   };
   return cmocka_run_group_tests(tests, NULL, group_teardown);
 }

@@ -69,15 +69,6 @@ int __wrap_fdatasync(int fd) {
   return __real_fdatasync(fd);
 }
 
-/* Teardown of the tests that set the library's test hooks: put them back
- * even when an assertion left the test half way. */
-static int restore_hooks(void **state) {
-  (void)state;
-  mmf__auto_decision = MMF__AUTO_MEASURE;
-  mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
-  return 0;
-}
-
 /* 1 where this program sees the library's mmap calls: __wrap_mmap stands
  * for mmap only while mmap is not redirected to mmap64 (a 32-bit build
  * with _FILE_OFFSET_BITS=64). */
@@ -1307,7 +1298,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(flushes_ask_the_os_for_what_they_promise),
       cmocka_unit_test(a_full_disk_is_enospc),
       cmocka_unit_test_teardown(read_path_walk_reports_a_file_that_shrank,
-                                restore_hooks),
+                                th_restore_walk_hooks),
       cmocka_unit_test(extension_reserves_real_blocks),
       cmocka_unit_test(lock_option_and_calls_lock_pages_in_ram),
       cmocka_unit_test(populate_advice_is_writable_and_fails_past_the_end),
@@ -1317,7 +1308,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(touch_is_safe_only_within_the_file_and_with_room),
       cmocka_unit_test(span_walk_without_room_maps_a_view_per_window),
       cmocka_unit_test_teardown(span_walks_map_a_span_per_span_max_either_way,
-                                restore_hooks),
+                                th_restore_walk_hooks),
       cmocka_unit_test(too_many_open_files_is_emfile),
       cmocka_unit_test(descriptors_never_take_stdin_stdout_or_stderr),
       cmocka_unit_test(fifo_and_devices_are_enotsup),

@@ -398,12 +398,6 @@ static void span_walks_touch_large_folios_only(void **state) {
   free(want);
 }
 
-static int restore_span_max(void **state) {
-  (void)state;
-  mmf__window_span_max = MMF_WINDOW_SPAN_MAX;
-  return 0;
-}
-
 static void window_holds_its_mapping_and_closes_mid_walk(void **state) {
   /* With AHEAD the thread has the next windows prepared, or is preparing
    * them, when the walk is closed; AUTO's read path does not use it. */
@@ -739,7 +733,7 @@ int main(void) {
       cmocka_unit_test(write_windows_change_the_file),
       cmocka_unit_test(previous_write_window_reaches_file_when_next_is_called),
       cmocka_unit_test_teardown(span_windows_are_bounded_and_reach_the_file,
-                                restore_span_max),
+                                th_restore_walk_hooks),
       cmocka_unit_test(span_walks_touch_large_folios_only),
       cmocka_unit_test(window_holds_its_mapping_and_closes_mid_walk),
       cmocka_unit_test(ahead_thread_runs_during_the_walk_only),
@@ -748,7 +742,7 @@ int main(void) {
       cmocka_unit_test(auto_windows_are_never_larger_than_window_size),
       cmocka_unit_test_teardown(
           auto_windows_after_the_decision_stay_on_the_grid,
-          th_auto_measure_again),
+          th_restore_walk_hooks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
